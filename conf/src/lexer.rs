@@ -1,0 +1,251 @@
+//! Lexical rules of keepalived.conf lines: comments, tokens and the shell-like script words.
+//! (keepalived's `decomment`, `alloc_strvec_r` and `alloc_strvec_quoted_escaped`.)
+
+use crate::diag::{Category, Diagnostics, Loc};
+
+/// A word of a line and its 0-based byte offset in the logical line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub text: String,
+    pub offset: u32,
+}
+
+/// Remove a `#`/`!` comment (outside double quotes), `\#`/`\!` escapes, and blanks at both ends;
+/// a trailing `\` is kept, glued to the last word (it marks a multi-line definition).
+pub fn decomment(raw: &str, diags: &mut Diagnostics, loc: Option<Loc>) -> String {
+    let s = raw.trim_start_matches([' ', '\t']);
+    let b = s.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut quote = false;
+    let mut cont = false;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'"' => {
+                quote = !quote;
+                out.push(c);
+                i += 1;
+            }
+            b'\\' => {
+                if i + 1 < b.len() {
+                    if !quote && (b[i + 1] == b'#' || b[i + 1] == b'!') {
+                        out.push(b[i + 1]);
+                    } else {
+                        out.push(c);
+                        out.push(b[i + 1]);
+                    }
+                    i += 2;
+                } else {
+                    cont = true;
+                    i += 1;
+                }
+            }
+            b'#' | b'!' if !quote => break,
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    // keepalived keeps toggling quotes after a comment starts; only an unterminated quote
+    // before the comment matters in practice.
+    if quote {
+        let shown = String::from_utf8_lossy(&out).into_owned();
+        diags.push(
+            Category::GeneralError,
+            loc,
+            format!("Unterminated quote '{shown}'"),
+        );
+    }
+    while out.last().is_some_and(|&c| c == b' ' || c == b'\t') {
+        out.pop();
+    }
+    if cont {
+        out.push(b'\\');
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Split a logical line into words: blanks separate, `"…"` is one word without its quotes.
+pub fn tokenize(line: &str, diags: &mut Diagnostics, loc: Option<Loc>) -> Vec<Token> {
+    let b = line.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c') {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        if b[i] == b'"' {
+            let start = i + 1;
+            match line[start..].find('"') {
+                Some(end) => {
+                    out.push(Token {
+                        text: line[start..start + end].to_string(),
+                        offset: i as u32,
+                    });
+                    i = start + end + 1;
+                }
+                None => {
+                    diags.push(
+                        Category::UnmatchedQuote,
+                        loc,
+                        format!("Unmatched quote: '{line}'"),
+                    );
+                    break;
+                }
+            }
+        } else {
+            let start = i;
+            while i < b.len()
+                && !matches!(
+                    b[i],
+                    b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' | b'"'
+                )
+            {
+                i += 1;
+            }
+            out.push(Token {
+                text: line[start..i].to_string(),
+                offset: start as u32,
+            });
+        }
+    }
+    out
+}
+
+/// Shell-like words of a script line: `'…'` and `"…"` quoting, adjacent parts concatenated,
+/// and escapes `\a \b \E \f \n \r \t \v \NNN \xHH \cC`. `Err` carries keepalived's message.
+pub fn split_quoted_escaped(src: &str) -> Result<Vec<String>, String> {
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c');
+    while i < b.len() {
+        while i < b.len() && ws(b[i]) {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let mut word: Vec<u8> = Vec::new();
+        let mut quote = 0u8;
+        while i < b.len() {
+            let c = b[i];
+            if c == b'\\' {
+                i += 1;
+                if i >= b.len() {
+                    return Err(format!("Missing escape char at end: '{src}'"));
+                }
+                let e = b[i];
+                if e == b'x' && i + 1 < b.len() && b[i + 1].is_ascii_hexdigit() {
+                    i += 1;
+                    let mut v: u8 = 0;
+                    while i < b.len() && b[i].is_ascii_hexdigit() {
+                        v = (v << 4) | (b[i] as char).to_digit(16).unwrap_or(0) as u8;
+                        i += 1;
+                    }
+                    word.push(v);
+                } else if e == b'c' && i + 1 < b.len() {
+                    word.push(b[i + 1] & 0x1f);
+                    i += 2;
+                } else if (b'0'..=b'7').contains(&e) {
+                    let mut v: u8 = e - b'0';
+                    i += 1;
+                    for _ in 0..2 {
+                        if i < b.len() && (b'0'..=b'7').contains(&b[i]) {
+                            v = v.wrapping_shl(3).wrapping_add(b[i] - b'0');
+                            i += 1;
+                        }
+                    }
+                    word.push(v);
+                } else {
+                    word.push(match e {
+                        b'a' => 7,
+                        b'b' => 8,
+                        b'E' => 0x1b,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'v' => 0x0b,
+                        other => other,
+                    });
+                    i += 1;
+                }
+                continue;
+            }
+            if quote != 0 {
+                if c == quote {
+                    quote = 0;
+                } else {
+                    word.push(c);
+                }
+                i += 1;
+                continue;
+            }
+            if c == b'"' || c == b'\'' {
+                quote = c;
+                i += 1;
+                continue;
+            }
+            if ws(c) {
+                break;
+            }
+            word.push(c);
+            i += 1;
+        }
+        if quote != 0 {
+            return Err(format!(
+                "String '{src}': missing terminating {}",
+                quote as char
+            ));
+        }
+        out.push(String::from_utf8_lossy(&word).into_owned());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dc(s: &str) -> String {
+        decomment(s, &mut Diagnostics::default(), None)
+    }
+
+    #[test]
+    fn comments_anywhere_outside_quotes() {
+        assert_eq!(dc("  state MASTER # main"), "state MASTER");
+        assert_eq!(dc("priority 100 ! x"), "priority 100");
+        assert_eq!(dc("script \"a # b\" # c"), "script \"a # b\"");
+        assert_eq!(dc("x \\# y"), "x # y");
+        assert_eq!(dc("$A=b \\"), "$A=b \\");
+    }
+
+    #[test]
+    fn tokens_and_quotes() {
+        let t = tokenize("script \"/bin/x a\" b", &mut Diagnostics::default(), None);
+        let words: Vec<_> = t.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(words, ["script", "/bin/x a", "b"]);
+        let mut d = Diagnostics::default();
+        tokenize("a \"b", &mut d, None);
+        assert_eq!(d.worst(), Some(Category::UnmatchedQuote));
+    }
+
+    #[test]
+    fn script_words() {
+        assert_eq!(
+            split_quoted_escaped("/bin/echo 'a b' c").unwrap(),
+            ["/bin/echo", "a b", "c"]
+        );
+        assert_eq!(
+            split_quoted_escaped("a\"b c\"d \\x41\\101\\n").unwrap(),
+            ["ab cd", "AA\n"]
+        );
+        assert!(split_quoted_escaped("'x").is_err());
+    }
+}

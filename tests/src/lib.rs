@@ -1,0 +1,1 @@
+//! Integration test harnesses live in this crate (scripts beside it).
