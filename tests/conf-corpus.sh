@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Config-parser conformance test: run `keepalived -t` of keepalived-rs and of
 # Debian's keepalived 2.2.7 on every sample in conf/tests/corpus/ and compare
-# (a) the exit codes and (b) the sorted multiset of diagnostic lines.
+# (a) the exit codes and (b) the sets of diagnostics (line + message).
 #
 # Usage: sudo tests/conf-corpus.sh [OUR_BINARY]
 #   OUR_BINARY  our keepalived (default: target/debug/keepalived in the repo)
@@ -124,19 +124,32 @@ run_check() {
     echo "$rc"
 }
 
-# normalise FILE STRIP_COL: print FILE's lines sorted (C locale), with the
-# corpus directory replaced by @CORPUS@ and, if STRIP_COL is 1, `, col N`
-# removed from the leading `(file: Line N, col N)`.
+# normalise FILE STRIP_COL: print the set of FILE's diagnostics (sorted, each
+# once), with the corpus directory replaced by @CORPUS@ and, if STRIP_COL is 1,
+# `, col N` removed from the leading `(file: Line N, col N)` and our `note:`
+# lines (extra hints keepalived does not print) dropped.
+# keepalived -t parses the file once per process (parent, VRRP, checker, BFD)
+# and prints a message once per pass that sees it, the parent pass as
+# `(Line N) msg` and the others as `(FILE: Line N) msg`; we read the file once.
+# So both sides become `(Line N) msg` (every sample is a single file) and the
+# comparison is of sets.
 COL_RE='^(\([^)]*: Line [0-9]+), col [0-9]+\)(.*)$'
+FILE_RE='^\([^)]*: (Line [0-9]+)\)(.*)$'
 normalise() {
     local line
     while IFS= read -r line || [[ -n $line ]]; do
         line=${line//"$CORPUS_DIR"/@CORPUS@}
-        if [[ $2 == 1 && $line =~ $COL_RE ]]; then
-            line="${BASH_REMATCH[1]})${BASH_REMATCH[2]}"
+        if [[ $2 == 1 ]]; then
+            [[ $line == *"note: "* ]] && continue
+            if [[ $line =~ $COL_RE ]]; then
+                line="${BASH_REMATCH[1]})${BASH_REMATCH[2]}"
+            fi
+        fi
+        if [[ $line =~ $FILE_RE ]]; then
+            line="(${BASH_REMATCH[1]})${BASH_REMATCH[2]}"
         fi
         printf '%s\n' "$line"
-    done <"$1" | LC_ALL=C sort
+    done <"$1" | LC_ALL=C sort -u
 }
 
 # is_known SAMPLE KIND TEXT: true (and marks the entry used) if accepted.

@@ -101,9 +101,19 @@ impl Diagnostics {
             .max()
     }
 
-    /// True when keepalived could not run this config (a start fails, a reload is refused).
+    /// True when keepalived could not run this config (a start fails, a reload is refused):
+    /// any diagnostic of the `-t` exit-4 class, even when a larger category decides the exit code.
     pub fn is_fatal(&self) -> bool {
-        self.worst().is_some_and(Category::is_fatal)
+        self.list.iter().any(|d| d.category.is_fatal())
+    }
+
+    /// True when a reload must keep the running config: fatal, or braces that do not balance.
+    pub fn refuses_reload(&self) -> bool {
+        self.is_fatal()
+            || self
+                .list
+                .iter()
+                .any(|d| matches!(d.category, Category::MissingEob | Category::UnexpectedEob))
     }
 
     /// `keepalived -t` exit code (`config_test_exit` in keepalived's `core/main.c`).

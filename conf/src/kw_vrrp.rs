@@ -362,8 +362,8 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
                     let mut i = 1;
                     while i < e.len() {
                         match (e.get(i), e.get(i + 1)) {
-                            (Some("min_ttl"), Some(t)) => peer.min_ttl = p.unsigned(&t.to_string(), 0, 255).map(|x| x as u8),
-                            (Some("max_ttl"), Some(t)) => peer.max_ttl = p.unsigned(&t.to_string(), 0, 255).map(|x| x as u8),
+                            (Some("min_ttl"), Some(t)) => peer.min_ttl = p.unsigned(t, 0, 255).map(|x| x as u8),
+                            (Some("max_ttl"), Some(t)) => peer.max_ttl = p.unsigned(t, 0, 255).map(|x| x as u8),
                             (Some(o), _) => {
                                 let o = o.to_string();
                                 p.report(Category::GeneralError, format!("Unknown unicast_peer option {o}"));

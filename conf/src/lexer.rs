@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(dc("priority 100 ! x"), "priority 100");
         assert_eq!(dc("script \"a # b\" # c"), "script \"a # b\"");
         assert_eq!(dc("x \\# y"), "x # y");
-        assert_eq!(dc("$A=b \\"), "$A=b \\");
+        assert_eq!(dc("$A=b \\"), "$A=b\\");
     }
 
     #[test]

@@ -86,6 +86,7 @@ pub fn load(path: &str, opts: &LoadOptions) -> Loaded {
             0
         },
         random_seed: None,
+        no_includes: false,
     });
     let mut p = Parser::new(pp);
     let mut diags_open = Diagnostics::default();
@@ -109,6 +110,24 @@ pub fn load(path: &str, opts: &LoadOptions) -> Loaded {
         };
     }
     p.diags = diags_open;
+    finish(p, opts)
+}
+
+/// Parse bytes without touching the file system (no includes, no interface or script
+/// checks): the fuzzing entry point.
+pub fn load_bytes(name: &str, data: &[u8]) -> Loaded {
+    let pp = preproc::Preprocessor::new(preproc::Options {
+        config_id: Some("fuzz".into()),
+        include_check: 0,
+        random_seed: Some(1),
+        no_includes: true,
+    });
+    let mut p = Parser::new(pp);
+    p.pp.open_memory(name, data.to_vec());
+    finish(p, &LoadOptions::default())
+}
+
+fn finish(mut p: Parser, opts: &LoadOptions) -> Loaded {
     let mut b = Build {
         cfg: Config::default(),
         next_rule_pref: 16384,

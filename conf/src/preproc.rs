@@ -113,6 +113,8 @@ pub struct Options {
     pub include_check: u8,
     /// Seed of `${_RANDOM}`; time when unset.
     pub random_seed: Option<u64>,
+    /// Treat `include` lines as ordinary lines (fuzzing reads no files).
+    pub no_includes: bool,
 }
 
 pub struct Preprocessor {
@@ -212,6 +214,27 @@ impl Preprocessor {
             Category::Info
         };
         diags.push(cat, self.loc(), msg);
+    }
+
+    /// Read a configuration held in memory (`name` is used in messages).
+    pub fn open_memory(&mut self, name: &str, data: Vec<u8>) {
+        let name: Arc<str> = Arc::from(name);
+        self.files.push(name.clone());
+        self.stack.push(Frame {
+            pattern: name.to_string(),
+            include_type: 0,
+            saved_include_check: self.include_check,
+            matches: Vec::new(),
+            next: 0,
+            num_matches: 1,
+            cur: Some(OpenFile {
+                name,
+                dir: PathBuf::from("."),
+                data,
+                pos: 0,
+                line_no: 0,
+            }),
+        });
     }
 
     /// Open the main configuration file (a glob, as `-f` takes).
@@ -1042,6 +1065,9 @@ impl Preprocessor {
 
     /// `include GLOB` and its checked variants (keepalived's `check_include`).
     fn check_include(&mut self, buf: &str, diags: &mut Diagnostics) -> bool {
+        if self.opts.no_includes {
+            return false;
+        }
         let b = buf.as_bytes();
         if !buf.starts_with("include") || b.len() <= 7 {
             return false;

@@ -49,7 +49,7 @@ impl Out {
 
 /// Microseconds as keepalived's decimal seconds.
 pub fn usecs(t: Usecs) -> String {
-    if t % USEC_PER_SEC == 0 {
+    if t.is_multiple_of(USEC_PER_SEC) {
         format!("{}", t / USEC_PER_SEC)
     } else {
         let s = format!("{}.{:06}", t / USEC_PER_SEC, t % USEC_PER_SEC);

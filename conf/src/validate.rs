@@ -273,7 +273,11 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
         }
         // Tracking our own interface (or, for a macvlan, its base) is ignored.
         if let Some(own) = v.interface.clone() {
-            let ifn = if opts.check_interfaces { base_interface(&own) } else { own };
+            let ifn = if opts.check_interfaces {
+                base_interface(&own)
+            } else {
+                own
+            };
             v.track_interface.retain(|t| {
                 if t.name == ifn {
                     p.diags.push(
@@ -340,7 +344,11 @@ fn base_interface(name: &str) -> String {
     }
     if let Ok(rd) = std::fs::read_dir(&dir) {
         for e in rd.flatten() {
-            if let Some(lower) = e.file_name().to_str().and_then(|n| n.strip_prefix("lower_")) {
+            if let Some(lower) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("lower_"))
+            {
                 return lower.to_string();
             }
         }
