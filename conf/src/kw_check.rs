@@ -275,6 +275,7 @@ pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
         }
         true
     });
+    vs.real_servers.shrink_to_fit();
     b.cfg.virtual_servers.push(vs);
 }
 
@@ -334,6 +335,9 @@ fn real_server(p: &mut Parser, w: &Words) -> Option<RealServer> {
         }
         true
     });
+    // Vec growth would keep room for 4 checkers per real server: 10,000 real servers
+    // would then cost three times the memory they use.
+    rs.checkers.shrink_to_fit();
     Some(rs)
 }
 

@@ -434,6 +434,7 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
         }
         true
     });
+    v.vips.shrink_to_fit();
     b.instance_raw.push(raw);
     b.cfg.instances.push(v);
 }

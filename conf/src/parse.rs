@@ -293,6 +293,10 @@ impl Parser {
             Some((a, b)) => (a, b),
             None => (s, ""),
         };
+        if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+            self.report(Category::InvalidNumber, format!("invalid number '{s}'"));
+            return None;
+        }
         let mut round_up = false;
         let mut frac = frac.to_string();
         if frac.len() > shift as usize {

@@ -52,8 +52,8 @@ impl Line {
 struct OpenFile {
     name: Arc<str>,
     dir: PathBuf,
-    data: Vec<u8>,
-    pos: usize,
+    /// Streamed, not slurped: a large config never sits in memory whole.
+    reader: Box<dyn std::io::BufRead>,
     line_no: u32,
 }
 
@@ -230,8 +230,7 @@ impl Preprocessor {
             cur: Some(OpenFile {
                 name,
                 dir: PathBuf::from("."),
-                data,
-                pos: 0,
+                reader: Box::new(std::io::Cursor::new(data)),
                 line_no: 0,
             }),
         });
@@ -360,8 +359,8 @@ impl Preprocessor {
                     continue;
                 }
             }
-            let data = match std::fs::read(&path) {
-                Ok(d) => d,
+            let data = match std::fs::File::open(&path) {
+                Ok(f) => std::io::BufReader::with_capacity(64 * 1024, f),
                 Err(e) => {
                     self.file_error(
                         diags,
@@ -385,8 +384,7 @@ impl Preprocessor {
             frame.cur = Some(OpenFile {
                 name,
                 dir,
-                data,
-                pos: 0,
+                reader: Box::new(data),
                 line_no: 0,
             });
             return true;
@@ -411,7 +409,32 @@ impl Preprocessor {
                 self.end_glob(diags);
                 continue;
             };
-            if file.pos >= file.data.len() {
+            // fgets(buf, MAXBUF): up to MAXBUF - 1 bytes, or through the first newline.
+            let mut raw: Vec<u8> = Vec::new();
+            let mut ended = false;
+            while raw.len() < MAXBUF - 1 {
+                let avail = match file.reader.fill_buf() {
+                    Ok(b) => b,
+                    Err(_) => &[][..],
+                };
+                if avail.is_empty() {
+                    break;
+                }
+                let room = (MAXBUF - 1 - raw.len()).min(avail.len());
+                match avail[..room].iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        raw.extend_from_slice(&avail[..=i]);
+                        file.reader.consume(i + 1);
+                        ended = true;
+                        break;
+                    }
+                    None => {
+                        raw.extend_from_slice(&avail[..room]);
+                        file.reader.consume(room);
+                    }
+                }
+            }
+            if raw.is_empty() {
                 // end_file then the next match of this glob, or end_glob.
                 frame.cur = None;
                 if self.open_next_match(diags) {
@@ -420,17 +443,10 @@ impl Preprocessor {
                 self.end_glob(diags);
                 continue;
             }
-            let rest = &file.data[file.pos..];
-            let limit = rest.len().min(MAXBUF - 1);
-            let (chunk_len, ended) = match rest[..limit].iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (limit, false),
-            };
-            let mut chunk = &rest[..chunk_len];
-            file.pos += chunk_len;
             if ended {
                 file.line_no += 1;
             }
+            let mut chunk = &raw[..];
             while let Some((&last, head)) = chunk.split_last() {
                 if last == b'\n' || last == b'\r' {
                     chunk = head;

@@ -294,7 +294,8 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
     }
 
     // VRID conflicts: the same VRID and family on one interface (unicast with disjoint peers excepted).
-    let inst = b.cfg.instances.clone();
+    let mut msgs = Vec::new();
+    let inst = &b.cfg.instances;
     for (i, a) in inst.iter().enumerate() {
         for b2 in inst.iter().skip(i + 1) {
             if a.vrid != b2.vrid || a.family6 != b2.family6 {
@@ -307,31 +308,28 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
                         .iter()
                         .any(|x| b2.unicast_peers.iter().any(|y| x.addr == y.addr))
                 {
-                    p.report_global(
-                        Category::GeneralError,
-                        format!(
-                            "({}) duplicate VRID conflict with {} VRID {}",
-                            b2.name, a.name, a.vrid
-                        ),
-                    );
+                    msgs.push(format!(
+                        "({}) duplicate VRID conflict with {} VRID {}",
+                        b2.name, a.name, a.vrid
+                    ));
                 }
                 continue;
             }
             if a.interface != b2.interface || a.mcast_dst_ip != b2.mcast_dst_ip {
                 continue;
             }
-            p.report_global(
-                Category::GeneralError,
-                format!(
-                    "{} and {} both use VRID {} with IPv{} on interface {}",
-                    b2.name,
-                    a.name,
-                    a.vrid,
-                    if a.family6 { 6 } else { 4 },
-                    a.interface.clone().unwrap_or_default()
-                ),
-            );
+            msgs.push(format!(
+                "{} and {} both use VRID {} with IPv{} on interface {}",
+                b2.name,
+                a.name,
+                a.vrid,
+                if a.family6 { 6 } else { 4 },
+                a.interface.clone().unwrap_or_default()
+            ));
         }
+    }
+    for m in msgs {
+        p.report_global(Category::GeneralError, m);
     }
 }
 

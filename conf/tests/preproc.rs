@@ -360,3 +360,27 @@ fn checker_defaults() {
         "a checker we do not run is a warning"
     );
 }
+
+/// Inputs the fuzzer once crashed on: each must load without a panic.
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz-regressions");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        let l = conf::load_bytes("fuzz.conf", &data);
+        let _ = conf::print::to_conf(&l.config);
+        n += 1;
+    }
+    assert!(n > 0);
+    // The first one: a non-ASCII advert_int is an invalid number, not a crash.
+    let l = conf::load_bytes(
+        "x.conf",
+        "vrrp_instance V {\n advert_int 1.\u{bc}\u{bc}\n}\n".as_bytes(),
+    );
+    assert!(l
+        .diags
+        .list
+        .iter()
+        .any(|d| d.msg.starts_with("invalid number")));
+}
