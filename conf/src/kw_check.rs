@@ -275,7 +275,7 @@ pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
         }
         true
     });
-    vs.real_servers.shrink_to_fit();
+    vs.real_servers = exact(vs.real_servers);
     b.cfg.virtual_servers.push(vs);
 }
 
@@ -335,9 +335,9 @@ fn real_server(p: &mut Parser, w: &Words) -> Option<RealServer> {
         }
         true
     });
-    // Vec growth would keep room for 4 checkers per real server: 10,000 real servers
-    // would then cost three times the memory they use.
-    rs.checkers.shrink_to_fit();
+    // Vec growth would keep room for 4 checkers per real server (three times the memory
+    // 10,000 real servers use), and shrinking in place leaves a hole after each one.
+    rs.checkers = exact(rs.checkers);
     Some(rs)
 }
 
@@ -654,4 +654,12 @@ pub fn vs_name(vs: &VirtualServer) -> String {
         VsKey::Fwmark(m) => format!("FWM {m}"),
         VsKey::Group(g) => format!("[{g}]:{proto}:0"),
     }
+}
+
+/// The same elements in an allocation of exactly their size; the growing buffer is freed
+/// whole and reused by the next object.
+pub fn exact<T>(v: Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len());
+    out.extend(v);
+    out
 }

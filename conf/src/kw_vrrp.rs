@@ -434,7 +434,7 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
         }
         true
     });
-    v.vips.shrink_to_fit();
+    v.vips = crate::kw_check::exact(v.vips);
     b.instance_raw.push(raw);
     b.cfg.instances.push(v);
 }

@@ -12,12 +12,46 @@ pub type Usecs = u64;
 pub const USEC_PER_SEC: Usecs = 1_000_000;
 
 /// A script reference: the raw command string, its argv and an optional `USER [GROUP]`.
+/// Boxed, so the many `Option<Script>` slots of a large config cost a pointer each.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Script {
+#[serde(transparent)]
+pub struct Script(Box<ScriptData>);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptData {
     pub cmd: String,
     pub args: Vec<String>,
     pub user: Option<String>,
     pub group: Option<String>,
+}
+
+impl Script {
+    pub fn new(
+        cmd: String,
+        args: Vec<String>,
+        user: Option<String>,
+        group: Option<String>,
+    ) -> Self {
+        Script(Box::new(ScriptData {
+            cmd,
+            args,
+            user,
+            group,
+        }))
+    }
+}
+
+impl std::ops::Deref for Script {
+    type Target = ScriptData;
+    fn deref(&self) -> &ScriptData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Script {
+    fn deref_mut(&mut self) -> &mut ScriptData {
+        &mut self.0
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

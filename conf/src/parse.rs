@@ -399,12 +399,12 @@ impl Parser {
                 return None;
             }
         };
-        Some(Script {
+        Some(Script::new(
             cmd,
             args,
-            user: words.get(1).cloned(),
-            group: words.get(2).cloned(),
-        })
+            words.get(1).cloned(),
+            words.get(2).cloned(),
+        ))
     }
 }
 

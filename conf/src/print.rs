@@ -954,11 +954,7 @@ pub fn to_conf(c: &Config) -> String {
         o.open(format!("vrrp_script {}", q(&s.name)));
         o.line(script_line(
             "script",
-            &Script {
-                user: None,
-                group: None,
-                ..s.script.clone()
-            },
+            &Script::new(s.script.cmd.clone(), s.script.args.clone(), None, None),
         ));
         o.line(format!("interval {}", s.interval));
         if s.timeout > 0 {

@@ -65,12 +65,7 @@ fn script() -> impl Strategy<Value = Script> {
         .prop_map(|(name, args)| {
             let mut argv = vec![format!("/usr/lib/{name}")];
             argv.extend(args);
-            Script {
-                cmd: argv.join(" "),
-                args: argv,
-                user: None,
-                group: None,
-            }
+            Script::new(argv.join(" "), argv, None, None)
         })
 }
 
