@@ -204,16 +204,7 @@ impl Preprocessor {
 
     fn file_error(&mut self, diags: &mut Diagnostics, kind: u8, msg: String) {
         let ty = self.stack.last().map(|f| f.include_type).unwrap_or(0);
-        let counted = (self.include_check | ty) & kind != 0;
-        if counted {
-            self.file_error = true;
-        }
-        let cat = if counted {
-            Category::FileNotFound
-        } else {
-            Category::Info
-        };
-        diags.push(cat, self.loc(), msg);
+        self.file_error_with(diags, ty, kind, msg);
     }
 
     /// Read a configuration held in memory (`name` is used in messages).

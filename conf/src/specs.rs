@@ -141,17 +141,7 @@ pub fn route(p: &mut Parser, w: &Words, virtual_route: bool) -> Option<Route> {
     let mut have_dst = false;
     while i < w.len() {
         let k = w.get(i).unwrap_or_default().to_string();
-        let next = w.get(i + 1).map(str::to_string);
-        let take = |p: &mut Parser, i: &mut usize| -> Option<String> {
-            *i += 1;
-            if next.is_none() {
-                p.report(
-                    Category::GeneralError,
-                    format!("Route option {k} requires a value"),
-                );
-            }
-            next.clone()
-        };
+        let take = |p: &mut Parser, i: &mut usize| option_value(p, w, i, "Route");
         match k.as_str() {
             "src" => {
                 let v = take(p, &mut i)?;
@@ -271,17 +261,7 @@ pub fn rule(p: &mut Parser, w: &Words, next_pref: &mut u32) -> Option<Rule> {
     let mut i = 0;
     while i < w.len() {
         let k = w.get(i).unwrap_or_default().to_string();
-        let next = w.get(i + 1).map(str::to_string);
-        let take = |p: &mut Parser, i: &mut usize| -> Option<String> {
-            *i += 1;
-            if next.is_none() {
-                p.report(
-                    Category::GeneralError,
-                    format!("Rule option {k} requires a value"),
-                );
-            }
-            next.clone()
-        };
+        let take = |p: &mut Parser, i: &mut usize| option_value(p, w, i, "Rule");
         match k.as_str() {
             "from" | "to" => {
                 let v = take(p, &mut i)?;
@@ -366,4 +346,18 @@ pub fn rule(p: &mut Parser, w: &Words, next_pref: &mut u32) -> Option<Rule> {
         *next_pref = next_pref.saturating_sub(1);
     }
     Some(r)
+}
+
+/// The value after the option at `*i` (moving `*i` onto it); a diagnostic when it is missing.
+fn option_value(p: &mut Parser, w: &Words, i: &mut usize, what: &str) -> Option<String> {
+    let k = w.get(*i).unwrap_or_default().to_string();
+    *i += 1;
+    let v = w.get(*i).map(str::to_string);
+    if v.is_none() {
+        p.report(
+            Category::GeneralError,
+            format!("{what} option {k} requires a value"),
+        );
+    }
+    v
 }
