@@ -1,0 +1,283 @@
+//! `Channel<Tx, Rx>`: typed frames over a non-blocking Unix stream socket.
+//!
+//! Every read is a `recvmsg` with room for descriptors, so an fd attached to a frame is never
+//! dropped silently; descriptors arriving without a message that announces them, or not
+//! matching its manifest, close the channel (fail closed).
+
+use crate::codec::{self, CodecError};
+use crate::msg::{FdKind, Manifest};
+use nix::cmsg_space;
+use nix::sys::socket::{self, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::VecDeque;
+use std::io::{IoSlice, IoSliceMut};
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+#[derive(Debug)]
+pub enum ChannelError {
+    /// The peer closed its end.
+    Closed,
+    Codec(CodecError),
+    /// Descriptors that no message announced, or that do not match the manifest.
+    BadFds(String),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChannelError::Closed => f.write_str("peer closed the channel"),
+            ChannelError::Codec(e) => write!(f, "{e}"),
+            ChannelError::BadFds(e) => write!(f, "descriptor check failed: {e}"),
+            ChannelError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<CodecError> for ChannelError {
+    fn from(e: CodecError) -> Self {
+        ChannelError::Codec(e)
+    }
+}
+
+impl From<nix::Error> for ChannelError {
+    fn from(e: nix::Error) -> Self {
+        ChannelError::Io(e.into())
+    }
+}
+
+struct Outgoing {
+    bytes: Vec<u8>,
+    sent: usize,
+    fds: Vec<OwnedFd>,
+}
+
+/// Most descriptors one frame may carry.
+const MAX_FDS: usize = 16;
+
+pub struct Channel<Tx, Rx> {
+    sock: OwnedFd,
+    rbuf: Vec<u8>,
+    fds_in: VecDeque<OwnedFd>,
+    received: Vec<(FdKind, OwnedFd)>,
+    out: VecDeque<Outgoing>,
+    _dir: PhantomData<fn(Tx) -> Rx>,
+}
+
+impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
+    /// Wrap a connected Unix stream socket (made non-blocking here).
+    pub fn new(sock: OwnedFd) -> Result<Self, ChannelError> {
+        let fl = nix::fcntl::fcntl(&sock, nix::fcntl::FcntlArg::F_GETFL)?;
+        let fl = nix::fcntl::OFlag::from_bits_truncate(fl) | nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(&sock, nix::fcntl::FcntlArg::F_SETFL(fl))?;
+        Ok(Channel {
+            sock,
+            rbuf: Vec::new(),
+            fds_in: VecDeque::new(),
+            received: Vec::new(),
+            out: VecDeque::new(),
+            _dir: PhantomData,
+        })
+    }
+
+    /// The child's end, inherited at `CHILD_FD`.
+    ///
+    /// # Safety
+    /// The caller must own descriptor `fd` (the parent put the socket there before exec).
+    pub unsafe fn from_inherited(fd: RawFd) -> Result<Self, ChannelError> {
+        // SAFETY: ownership of `fd` is the caller's promise (see above).
+        Self::new(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Queue a message and try to send it.
+    pub fn send(&mut self, msg: &Tx) -> Result<(), ChannelError> {
+        self.send_with_fds(msg, Vec::new())
+    }
+
+    /// Queue a message with descriptors attached to its first byte.
+    pub fn send_with_fds(&mut self, msg: &Tx, fds: Vec<OwnedFd>) -> Result<(), ChannelError> {
+        if fds.len() > MAX_FDS {
+            return Err(ChannelError::BadFds(format!(
+                "{} descriptors in one frame",
+                fds.len()
+            )));
+        }
+        let bytes = codec::encode(msg)?;
+        self.out.push_back(Outgoing {
+            bytes,
+            sent: 0,
+            fds,
+        });
+        self.flush()?;
+        Ok(())
+    }
+
+    /// Write what the socket takes. `Ok(true)` when nothing is left queued.
+    pub fn flush(&mut self) -> Result<bool, ChannelError> {
+        while let Some(o) = self.out.front_mut() {
+            let iov = [IoSlice::new(&o.bytes[o.sent..])];
+            let raw: Vec<RawFd> = o.fds.iter().map(|f| f.as_raw_fd()).collect();
+            let cmsg = [ControlMessage::ScmRights(&raw)];
+            let cm: &[ControlMessage] = if o.sent == 0 && !raw.is_empty() {
+                &cmsg
+            } else {
+                &[]
+            };
+            match socket::sendmsg::<()>(
+                self.sock.as_raw_fd(),
+                &iov,
+                cm,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Ok(n) => {
+                    if o.sent == 0 {
+                        o.fds.clear(); // the kernel holds its own references now
+                    }
+                    o.sent += n;
+                    if o.sent == o.bytes.len() {
+                        self.out.pop_front();
+                    }
+                }
+                Err(nix::Error::EAGAIN) => return Ok(false),
+                Err(nix::Error::EPIPE) | Err(nix::Error::ECONNRESET) => {
+                    return Err(ChannelError::Closed)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
+    }
+
+    pub fn has_pending_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Read what is available (without blocking) and return the next whole message, if any.
+    pub fn recv(&mut self) -> Result<Option<Rx>, ChannelError> {
+        loop {
+            if let Some(range) = codec::next_frame(&self.rbuf)? {
+                let msg: Rx = codec::decode(&self.rbuf[range.clone()])?;
+                self.rbuf.drain(..range.end);
+                self.take_manifest(&msg)?;
+                return Ok(Some(msg));
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Descriptors that came with the last message that had a manifest.
+    pub fn take_fds(&mut self) -> Vec<(FdKind, OwnedFd)> {
+        std::mem::take(&mut self.received)
+    }
+
+    fn take_manifest(&mut self, msg: &Rx) -> Result<(), ChannelError> {
+        let kinds = msg.manifest().unwrap_or(&[]);
+        if self.fds_in.len() < kinds.len() {
+            return Err(ChannelError::BadFds(format!(
+                "manifest lists {} descriptors, {} arrived",
+                kinds.len(),
+                self.fds_in.len()
+            )));
+        }
+        for &k in kinds {
+            let fd = self
+                .fds_in
+                .pop_front()
+                .ok_or_else(|| ChannelError::BadFds("missing descriptor".into()))?;
+            check_fd(k, fd.as_fd())?;
+            self.received.push((k, fd));
+        }
+        if !self.fds_in.is_empty() && self.rbuf.is_empty() {
+            return Err(ChannelError::BadFds(format!(
+                "{} descriptors no message announced",
+                self.fds_in.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// One `recvmsg`. `Ok(false)` when nothing was available.
+    fn fill(&mut self) -> Result<bool, ChannelError> {
+        let mut buf = [0u8; 64 * 1024];
+        let mut cmsg = cmsg_space!([RawFd; MAX_FDS]);
+        let (n, fds, truncated) = {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match socket::recvmsg::<()>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(r) => {
+                    let mut fds = Vec::new();
+                    if let Ok(cmsgs) = r.cmsgs() {
+                        for c in cmsgs {
+                            if let ControlMessageOwned::ScmRights(list) = c {
+                                fds.extend(list);
+                            }
+                        }
+                    }
+                    (r.bytes, fds, r.flags.contains(MsgFlags::MSG_CTRUNC))
+                }
+                Err(nix::Error::EAGAIN) => return Ok(false),
+                Err(nix::Error::ECONNRESET) => return Err(ChannelError::Closed),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        for fd in fds {
+            // SAFETY: SCM_RIGHTS just installed this descriptor in our table; we own it.
+            self.fds_in.push_back(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        if truncated {
+            return Err(ChannelError::BadFds(
+                "control data truncated (too many descriptors)".into(),
+            ));
+        }
+        if n == 0 {
+            return Err(ChannelError::Closed);
+        }
+        self.rbuf.extend_from_slice(&buf[..n]);
+        Ok(true)
+    }
+}
+
+impl<Tx, Rx> AsRawFd for Channel<Tx, Rx> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+/// A connected pair of stream sockets (close-on-exec).
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd), ChannelError> {
+    Ok(socket::socketpair(
+        socket::AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?)
+}
+
+/// The descriptor must be the kind of socket the manifest says.
+fn check_fd(kind: FdKind, fd: BorrowedFd<'_>) -> Result<(), ChannelError> {
+    use nix::sys::socket::sockopt;
+    let ty = socket::getsockopt(&fd, sockopt::SockType)
+        .map_err(|e| ChannelError::BadFds(format!("{kind:?}: not a socket ({e})")))?;
+    let want = match kind {
+        FdKind::Packet
+        | FdKind::RawVrrp4
+        | FdKind::RawVrrp6
+        | FdKind::RawAh4
+        | FdKind::Icmp4
+        | FdKind::Icmp6 => SockType::Raw,
+    };
+    if ty != want {
+        return Err(ChannelError::BadFds(format!(
+            "{kind:?}: socket type {ty:?}, expected {want:?}"
+        )));
+    }
+    Ok(())
+}

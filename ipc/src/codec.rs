@@ -1,0 +1,82 @@
+//! The one place that knows the wire encoding: a `u32` little-endian length, then a bincode
+//! 1.3.3 body. bincode 1.3.3 is complete and unchanging (RUSTSEC-2025-0141 marks the crate
+//! unmaintained, 3.x does not build); swapping to postcard would touch only this file.
+
+use bincode::Options;
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Largest frame body accepted. A config snapshot of 10,000 real servers is a few MB.
+pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+/// Bytes of the length prefix.
+pub const HEADER: usize = 4;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CodecError {
+    /// The length prefix announces more than `MAX_FRAME` bytes (checked before allocating).
+    TooLarge(usize),
+    /// The body does not decode as the expected message type.
+    Malformed(String),
+}
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CodecError::TooLarge(n) => {
+                write!(f, "frame of {n} bytes exceeds the {MAX_FRAME}-byte limit")
+            }
+            CodecError::Malformed(e) => write!(f, "malformed frame: {e}"),
+        }
+    }
+}
+
+fn options() -> impl Options {
+    // Fixed-width integers, little endian, a byte limit for every length bincode reads, and
+    // no trailing bytes: a frame decodes to exactly one message.
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .with_limit(MAX_FRAME as u64)
+        .reject_trailing_bytes()
+}
+
+/// Encode one frame (length prefix included).
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
+    let body = options()
+        .serialize(msg)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if body.len() > MAX_FRAME {
+        return Err(CodecError::TooLarge(body.len()));
+    }
+    let mut out = Vec::with_capacity(HEADER + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// The body length announced by a header, refused above the limit.
+pub fn frame_len(header: [u8; HEADER]) -> Result<usize, CodecError> {
+    let n = u32::from_le_bytes(header) as usize;
+    if n > MAX_FRAME {
+        return Err(CodecError::TooLarge(n));
+    }
+    Ok(n)
+}
+
+/// Decode one body.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
+    options()
+        .deserialize(body)
+        .map_err(|e| CodecError::Malformed(e.to_string()))
+}
+
+/// Split complete frames off the front of `buf`: `Ok(Some(body range))` when one is there.
+pub fn next_frame(buf: &[u8]) -> Result<Option<std::ops::Range<usize>>, CodecError> {
+    if buf.len() < HEADER {
+        return Ok(None);
+    }
+    let n = frame_len([buf[0], buf[1], buf[2], buf[3]])?;
+    if buf.len() < HEADER + n {
+        return Ok(None);
+    }
+    Ok(Some(HEADER..HEADER + n))
+}

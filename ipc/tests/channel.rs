@@ -1,0 +1,278 @@
+//! Frames, messages and descriptor passing over real socketpairs.
+
+use conf::project::ObjId;
+use ipc::codec::{self, CodecError, MAX_FRAME};
+use ipc::*;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+type ParentSide = Channel<ParentToVrrp, VrrpToParent>;
+type ChildSide = Channel<VrrpToParent, ParentToVrrp>;
+
+fn pair() -> (ParentSide, ChildSide) {
+    let (a, b) = ipc::channel::socketpair().unwrap();
+    (Channel::new(a).unwrap(), Channel::new(b).unwrap())
+}
+
+fn recv_one<Tx: serde::Serialize, Rx: serde::de::DeserializeOwned + Manifest>(
+    c: &mut Channel<Tx, Rx>,
+) -> Result<Rx, ChannelError> {
+    // The peer wrote already; wait until the bytes are readable.
+    let fd = c.as_raw_fd();
+    loop {
+        if let Some(m) = c.recv()? {
+            return Ok(m);
+        }
+        let mut p = [nix::poll::PollFd::new(
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+            nix::poll::PollFlags::POLLIN,
+        )];
+        nix::poll::poll(&mut p, nix::poll::PollTimeout::from(5000u16)).unwrap();
+    }
+}
+
+fn snapshot() -> conf::project::VrrpSnapshot {
+    let l = conf::load_str(
+        "k.conf",
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress { 10.99.0.7 }\n}\n",
+        &conf::LoadOptions::default(),
+    );
+    l.config.for_vrrp()
+}
+
+#[test]
+fn every_parent_to_vrrp_variant_round_trips() {
+    let (mut p, mut c) = pair();
+    let st = InstanceState {
+        instance: ObjId(9),
+        state: VrrpState::Master,
+        effective_priority: 150,
+    };
+    let msgs = vec![
+        ParentToVrrp::Hello(Hello::ours()),
+        ParentToVrrp::Snapshot {
+            generation: 3,
+            snapshot: Box::new(snapshot()),
+            resume: vec![st],
+        },
+        ParentToVrrp::Ping { seq: 42 },
+        ParentToVrrp::AddVipsResult {
+            req_id: 1,
+            result: OpResult::Done,
+        },
+        ParentToVrrp::DelVipsResult {
+            req_id: 2,
+            result: OpResult::Failed("EPERM".into()),
+        },
+        ParentToVrrp::RunScriptResult {
+            req_id: 3,
+            exit_status: Some(1),
+            timed_out: false,
+        },
+        ParentToVrrp::Dump {
+            kind: DumpKind::Stats,
+        },
+        ParentToVrrp::Stop,
+    ];
+    for m in &msgs {
+        p.send(m).unwrap();
+    }
+    for m in &msgs {
+        assert_eq!(&recv_one(&mut c).unwrap(), m);
+    }
+}
+
+#[test]
+fn every_child_to_parent_variant_round_trips() {
+    let (mut p, mut c) = pair();
+    let st = InstanceState {
+        instance: ObjId(1),
+        state: VrrpState::Backup,
+        effective_priority: 100,
+    };
+    let msgs = vec![
+        VrrpToParent::Hello(Hello::ours()),
+        VrrpToParent::SnapshotAck { generation: 3 },
+        VrrpToParent::Pong { seq: 42 },
+        VrrpToParent::AddVips {
+            req_id: 1,
+            instance: ObjId(1),
+        },
+        VrrpToParent::DelVips {
+            req_id: 2,
+            instance: ObjId(1),
+        },
+        VrrpToParent::RunScript {
+            req_id: 3,
+            script: ScriptRef::Notify {
+                instance: ObjId(1),
+                state: VrrpState::Master,
+            },
+        },
+        VrrpToParent::StateChanged(st.clone()),
+        VrrpToParent::FullState(vec![st]),
+        VrrpToParent::DumpText {
+            kind: DumpKind::Data,
+            text: "x".into(),
+        },
+        VrrpToParent::Stopped,
+    ];
+    for m in &msgs {
+        c.send(m).unwrap();
+    }
+    for m in &msgs {
+        assert_eq!(&recv_one(&mut p).unwrap(), m);
+    }
+    // Checker direction too.
+    let (a, b) = ipc::channel::socketpair().unwrap();
+    let mut cp: Channel<ParentToChecker, CheckerToParent> = Channel::new(a).unwrap();
+    let mut cc: Channel<CheckerToParent, ParentToChecker> = Channel::new(b).unwrap();
+    let up = vec![
+        CheckerToParent::ApplyIpvs {
+            req_id: 5,
+            generation: 1,
+            ops: vec![
+                IpvsOp::AddService { vs: ObjId(2) },
+                IpvsOp::AddDest {
+                    rs: ObjId(3),
+                    weight: 1,
+                },
+            ],
+        },
+        CheckerToParent::RsChanged(RsState {
+            rs: ObjId(3),
+            up: false,
+            weight: 0,
+        }),
+        CheckerToParent::RunScript {
+            req_id: 6,
+            script: ScriptRef::Misc {
+                rs: ObjId(3),
+                checker: 0,
+            },
+        },
+    ];
+    for m in &up {
+        cc.send(m).unwrap();
+    }
+    for m in &up {
+        assert_eq!(&recv_one(&mut cp).unwrap(), m);
+    }
+    cp.send(&ParentToChecker::ApplyIpvsResult {
+        req_id: 5,
+        result: OpResult::Unavailable,
+    })
+    .unwrap();
+    assert_eq!(
+        recv_one(&mut cc).unwrap(),
+        ParentToChecker::ApplyIpvsResult {
+            req_id: 5,
+            result: OpResult::Unavailable
+        }
+    );
+}
+
+#[test]
+fn oversized_length_is_refused_before_allocation() {
+    let (a, b) = ipc::channel::socketpair().unwrap();
+    let mut c: ChildSide = Channel::new(b).unwrap();
+    let mut raw = std::fs::File::from(a);
+    raw.write_all(&((MAX_FRAME as u32) + 1).to_le_bytes())
+        .unwrap();
+    match recv_one(&mut c) {
+        Err(ChannelError::Codec(CodecError::TooLarge(n))) => assert_eq!(n, MAX_FRAME + 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn malformed_bodies_are_refused() {
+    // Unknown variant tag.
+    assert!(matches!(
+        codec::decode::<ParentToVrrp>(&[200, 0, 0, 0]),
+        Err(CodecError::Malformed(_))
+    ));
+    // Truncated body.
+    let good = codec::encode(&ParentToVrrp::Ping { seq: 1 }).unwrap();
+    assert!(codec::decode::<ParentToVrrp>(&good[4..good.len() - 1]).is_err());
+    // Trailing bytes after a whole message.
+    let mut long = good[4..].to_vec();
+    long.push(0);
+    assert!(codec::decode::<ParentToVrrp>(&long).is_err());
+    // A vector claiming 2^60 elements must not allocate.
+    let mut bomb = vec![7u8, 0, 0, 0]; // VrrpToParent::FullState
+    bomb.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    assert!(codec::decode::<VrrpToParent>(&bomb).is_err());
+    // Through a channel: the error surfaces and nothing is returned.
+    let (a, b) = ipc::channel::socketpair().unwrap();
+    let mut c: ChildSide = Channel::new(b).unwrap();
+    let mut raw = std::fs::File::from(a);
+    raw.write_all(&[4, 0, 0, 0, 200, 0, 0, 0]).unwrap();
+    assert!(matches!(
+        recv_one(&mut c),
+        Err(ChannelError::Codec(CodecError::Malformed(_)))
+    ));
+}
+
+#[test]
+fn eof_is_reported() {
+    let (p, mut c) = pair();
+    drop(p);
+    assert!(matches!(c.recv(), Err(ChannelError::Closed)));
+}
+
+fn raw_socket(proto: i32) -> Option<OwnedFd> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
+    let _ = proto;
+    socket(
+        AddressFamily::Inet,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::Icmp,
+    )
+    .ok()
+}
+
+#[test]
+fn descriptors_follow_their_manifest() {
+    let Some(sock) = raw_socket(1) else {
+        eprintln!("skipped: raw sockets need CAP_NET_RAW");
+        return;
+    };
+    let (mut p, mut c) = pair();
+    p.send_with_fds(
+        &ParentToVrrp::Sockets {
+            manifest: vec![FdKind::Icmp4],
+        },
+        vec![sock],
+    )
+    .unwrap();
+    assert!(matches!(
+        recv_one(&mut c).unwrap(),
+        ParentToVrrp::Sockets { .. }
+    ));
+    let fds = c.take_fds();
+    assert_eq!(fds.len(), 1);
+    assert_eq!(fds[0].0, FdKind::Icmp4);
+}
+
+#[test]
+fn descriptors_of_the_wrong_kind_or_unannounced_are_refused() {
+    // A pipe where a raw socket was announced.
+    let (r, _w) = nix::unistd::pipe().unwrap();
+    let (mut p, mut c) = pair();
+    p.send_with_fds(
+        &ParentToVrrp::Sockets {
+            manifest: vec![FdKind::RawVrrp4],
+        },
+        vec![r],
+    )
+    .unwrap();
+    assert!(matches!(recv_one(&mut c), Err(ChannelError::BadFds(_))));
+    // A descriptor riding on a message that announces none.
+    let (r, _w) = nix::unistd::pipe().unwrap();
+    let (mut p, mut c) = pair();
+    p.send_with_fds(&ParentToVrrp::Ping { seq: 1 }, vec![r])
+        .unwrap();
+    assert!(matches!(recv_one(&mut c), Err(ChannelError::BadFds(_))));
+}
