@@ -1,6 +1,77 @@
-//! The checker child: health checks and the desired IPVS table.
-//!
-//! Not implemented yet; the parent refuses to start a daemon (see `parent/src/main.rs`).
+//! The checker child: it will run the health checks and compute the desired IPVS table
+//! (issue 5). Today it runs the protocol with the parent — handshake, snapshot and
+//! acknowledgement, liveness, dumps, orderly stop — and reports the real servers it was given.
+
+use conf::project::CheckerSnapshot;
+use ipc::child::{ChildError, ChildProtocol, Step};
+use ipc::{Channel, CheckerToParent, Hello, ParentToChecker, RsState};
+use std::time::Instant;
 
 /// Capabilities this child keeps after start-up: none.
 pub const CAPS: &[&str] = &[];
+
+/// System calls beyond `ipc::sandbox::BASE_SYSCALLS` this child needs.
+pub const SYSCALLS: &[i64] = &[];
+
+/// syslog ident, as keepalived's.
+pub const IDENT: &str = "Keepalived_healthcheckers";
+
+#[derive(Default)]
+pub struct CheckerChild {
+    snapshot: Option<Box<CheckerSnapshot>>,
+    states: Vec<RsState>,
+}
+
+impl ChildProtocol for CheckerChild {
+    type Tx = CheckerToParent;
+    type Rx = ParentToChecker;
+
+    fn hello(&self) -> CheckerToParent {
+        CheckerToParent::Hello(Hello::ours())
+    }
+
+    fn peer_hello<'a>(&self, msg: &'a ParentToChecker) -> Option<&'a Hello> {
+        match msg {
+            ParentToChecker::Hello(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    fn handle(&mut self, msg: ParentToChecker, _now: Instant) -> Step<CheckerToParent> {
+        match msg {
+            ParentToChecker::Snapshot {
+                generation,
+                snapshot,
+                resume,
+            } => {
+                // The parent's last known states stand until a check says otherwise.
+                self.states = resume;
+                self.snapshot = Some(snapshot);
+                Step::Continue(vec![
+                    CheckerToParent::SnapshotAck { generation },
+                    CheckerToParent::FullState(self.states.clone()),
+                ])
+            }
+            ParentToChecker::Ping { seq } => Step::Continue(vec![CheckerToParent::Pong { seq }]),
+            ParentToChecker::Dump { kind } => {
+                let n = self
+                    .snapshot
+                    .as_ref()
+                    .map(|s| s.virtual_servers.len())
+                    .unwrap_or(0);
+                let text = format!("------< LVS Topology >------\n Virtual servers = {n}\n");
+                Step::Continue(vec![CheckerToParent::DumpText { kind, text }])
+            }
+            ParentToChecker::Stop => Step::Exit(vec![CheckerToParent::Stopped]),
+            ParentToChecker::Hello(_)
+            | ParentToChecker::Sockets { .. }
+            | ParentToChecker::ApplyIpvsResult { .. }
+            | ParentToChecker::RunScriptResult { .. } => Step::Continue(Vec::new()),
+        }
+    }
+}
+
+/// The child's entry point, after `ipc::sandbox::enter`.
+pub fn run(ch: Channel<CheckerToParent, ParentToChecker>) -> Result<(), ChildError> {
+    ipc::child::run(ch, CheckerChild::default())
+}

@@ -150,6 +150,18 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
         Ok(true)
     }
 
+    /// Queue bytes that are not a frame: only fault-injection tests use this.
+    #[doc(hidden)]
+    pub fn send_raw_for_tests(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
+        self.out.push_back(Outgoing {
+            bytes: bytes.to_vec(),
+            sent: 0,
+            fds: Vec::new(),
+        });
+        self.flush()?;
+        Ok(())
+    }
+
     pub fn has_pending_output(&self) -> bool {
         !self.out.is_empty()
     }

@@ -8,6 +8,7 @@
 //! * `sandbox` — the one audited privilege drop every child goes through.
 
 pub mod channel;
+pub mod child;
 pub mod codec;
 pub mod msg;
 pub mod sandbox;

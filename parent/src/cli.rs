@@ -40,6 +40,8 @@ pub struct Cli {
     pub help: bool,
     /// `--role vrrp|checker` (internal: how the parent starts its children).
     pub role: Option<String>,
+    /// `--caps`: print the running daemon's privilege table.
+    pub caps: bool,
     pub stray: Vec<String>,
 }
 
@@ -94,6 +96,7 @@ const LONGS: &[(&str, char)] = &[
     ("version", 'v'),
     ("help", 'h'),
     ("role", '\u{3}'),
+    ("caps", '\u{4}'),
 ];
 
 fn long_to_short(name: &str) -> Option<char> {
@@ -195,6 +198,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, CliError> {
             'v' => c.version = true,
             'h' => c.help = true,
             '\u{3}' => c.role = Some(value(&mut p)?),
+            '\u{4}' => c.caps = true,
             _ => return Err(CliError::Unknown(shown)),
         }
     }
@@ -249,6 +253,7 @@ pub const USAGE: &str = "Usage: keepalived [OPTION...]
   -i, --config-id id           Skip any configuration lines beginning '@' that don't match id
                                 or any lines beginning @^ that do match.
                                 The config-id defaults to the node name if option not used
+      --caps                   Show uid and capabilities of the running daemon's processes
       --signum=SIGFUNC         Return signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON
   -t, --config-test[=LOG_FILE] Check the configuration for obvious errors, output to
                                 stderr by default

@@ -1,10 +1,14 @@
 //! `keepalived`: the parent process of keepalived-rs.
 //!
-//! Today it reads and checks the configuration (`-t`, `-d`) exactly as keepalived 2.2.7 does;
-//! the supervisor, the children and the privileged operations arrive with the process-model
-//! issue, and until then starting the daemon is refused rather than half done.
+//! It reads and checks the configuration exactly as keepalived 2.2.7 does (`-t`, `-d`), then
+//! supervises the VRRP and checker children (`supervisor.rs`); the same executable runs as a
+//! child with `--role vrrp|checker`.
 
 mod cli;
+#[macro_use]
+mod log;
+mod notify;
+mod supervisor;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -35,6 +39,12 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FATAL);
         }
     };
+    if let Some(role) = &c.role {
+        return child_main(role, &c);
+    }
+    if c.caps {
+        return caps_report(&c);
+    }
     if c.help {
         print!("{}", cli::USAGE);
         return ExitCode::SUCCESS;
@@ -91,11 +101,16 @@ fn main() -> ExitCode {
         return ExitCode::from(loaded.diags.test_exit_code() as u8);
     }
 
+    log::init("Keepalived", c.log_console, !c.no_syslog, c.log_facility);
+    log!("Starting Keepalived-rs v{VERSION}");
+    log!("Configuration file {file}");
     for d in &loaded.diags.list {
-        eprintln!("{d}");
+        log!("{d}");
     }
     if c.dump_conf {
-        print!("{}", conf::print::to_conf(&loaded.config));
+        for line in conf::print::to_conf(&loaded.config).lines() {
+            log!("{line}");
+        }
     }
     if loaded.diags.is_fatal() {
         return ExitCode::from(if loaded.files.is_empty() {
@@ -104,6 +119,172 @@ fn main() -> ExitCode {
             EXIT_CONFIG
         });
     }
-    eprintln!("keepalived-rs: the daemon (VRRP and checker children) is not implemented yet; only -t and -d work");
-    ExitCode::from(EXIT_FATAL)
+    if !c.dont_fork {
+        if let Err(e) = nix::unistd::daemon(false, true) {
+            log!("Unable to daemonise: {e}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    }
+    if let Some(m) = c.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
+    }
+    supervisor::reserve_low_fds();
+    let has_vrrp = !loaded.config.instances.is_empty();
+    let has_check = !loaded.config.virtual_servers.is_empty();
+    let mut child_args = Vec::new();
+    if c.log_console {
+        child_args.push("-l".to_string());
+    }
+    if c.no_syslog {
+        child_args.push("-G".to_string());
+    }
+    if let Some(f) = c.log_facility {
+        child_args.push(format!("-S{}", f));
+    }
+    let settings = supervisor::Settings {
+        config_path: file,
+        load: opts,
+        respawn: !c.dont_respawn,
+        pid_file: c
+            .pid_file
+            .clone()
+            .unwrap_or_else(|| "/run/keepalived.pid".into())
+            .into(),
+        vrrp_pid_file: c
+            .vrrp_pid_file
+            .clone()
+            .unwrap_or_else(|| "/run/vrrp.pid".into())
+            .into(),
+        checkers_pid_file: c
+            .checkers_pid_file
+            .clone()
+            .unwrap_or_else(|| "/run/checkers.pid".into())
+            .into(),
+        run_vrrp: !c.check_only && (has_vrrp || c.all),
+        run_checker: !c.vrrp_only && (has_check || c.all),
+        child_args,
+    };
+    let sup = match supervisor::Supervisor::new(settings, loaded.config) {
+        Ok(s) => s,
+        Err(e) => {
+            log!("Unable to start: {e}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    ExitCode::from(sup.run() as u8)
+}
+
+/// `--role vrrp|checker`: a child. Take the socket at fd 3, drop every privilege, run.
+fn child_main(role: &str, c: &cli::Cli) -> ExitCode {
+    let (role, ident) = match role {
+        "vrrp" => (ipc::sandbox::Role::Vrrp, vrrp_child::IDENT),
+        "checker" => (ipc::sandbox::Role::Checker, checker_child::IDENT),
+        other => {
+            eprintln!("Unknown role {other}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    log::init(ident, c.log_console, !c.no_syslog, c.log_facility);
+    let parent = nix::unistd::getppid();
+    let extra = match role {
+        ipc::sandbox::Role::Vrrp => vrrp_child::SYSCALLS,
+        ipc::sandbox::Role::Checker => checker_child::SYSCALLS,
+    };
+    // SAFETY: the parent put our end of the socketpair at CHILD_FD before exec; nothing else
+    // in this process owns that descriptor.
+    let result = match role {
+        ipc::sandbox::Role::Vrrp => unsafe { ipc::Channel::from_inherited(ipc::CHILD_FD) }
+            .map_err(|e| e.to_string())
+            .and_then(|ch| enter(role, extra, parent).map(|_| ch))
+            .and_then(|ch| vrrp_child::run(ch).map_err(|e| e.to_string())),
+        ipc::sandbox::Role::Checker => unsafe { ipc::Channel::from_inherited(ipc::CHILD_FD) }
+            .map_err(|e| e.to_string())
+            .and_then(|ch| enter(role, extra, parent).map(|_| ch))
+            .and_then(|ch| checker_child::run(ch).map_err(|e| e.to_string())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log!("{e}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+/// The sandbox, then the parent-death signal again (a credential change clears it) and a
+/// check that the parent did not die in between.
+fn enter(role: ipc::sandbox::Role, extra: &[i64], parent: nix::unistd::Pid) -> Result<(), String> {
+    ipc::sandbox::enter(role, extra).map_err(|e| e.to_string())?;
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } < 0 {
+        return Err("PR_SET_PDEATHSIG failed".into());
+    }
+    if nix::unistd::getppid() != parent {
+        return Err("parent went away during start-up".into());
+    }
+    Ok(())
+}
+
+/// `--caps`: uid and capability sets of every live keepalived-rs process, from the pid files.
+fn caps_report(c: &cli::Cli) -> ExitCode {
+    let files = [
+        (
+            "parent",
+            c.pid_file
+                .clone()
+                .unwrap_or_else(|| "/run/keepalived.pid".into()),
+        ),
+        (
+            "vrrp",
+            c.vrrp_pid_file
+                .clone()
+                .unwrap_or_else(|| "/run/vrrp.pid".into()),
+        ),
+        (
+            "checker",
+            c.checkers_pid_file
+                .clone()
+                .unwrap_or_else(|| "/run/checkers.pid".into()),
+        ),
+    ];
+    println!(
+        "{:<8} {:>7} {:>6} {:>18} {:>18} {:>18} {:>4} {:>7}",
+        "process", "pid", "uid", "CapEff", "CapPrm", "CapBnd", "NNP", "Seccomp"
+    );
+    let mut found = false;
+    for (name, file) in files {
+        let Some(pid) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+                .unwrap_or_default()
+        };
+        println!(
+            "{:<8} {:>7} {:>6} {:>18} {:>18} {:>18} {:>4} {:>7}",
+            name,
+            pid,
+            field("Uid:"),
+            field("CapEff:"),
+            field("CapPrm:"),
+            field("CapBnd:"),
+            field("NoNewPrivs:"),
+            field("Seccomp:")
+        );
+        found = true;
+    }
+    if !found {
+        eprintln!("no running keepalived-rs found (pid files)");
+        return ExitCode::from(EXIT_FATAL);
+    }
+    ExitCode::SUCCESS
 }

@@ -1,0 +1,159 @@
+//! The event loop shell both children share: the handshake, then messages in and replies
+//! out on one mio loop, until the parent says stop or goes away.
+
+use crate::channel::{Channel, ChannelError};
+use crate::msg::{Hello, Manifest};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use serde::{de::DeserializeOwned, Serialize};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// What a child does after handling a message.
+pub enum Step<Tx> {
+    Continue(Vec<Tx>),
+    /// Send these, then exit.
+    Exit(Vec<Tx>),
+}
+
+/// How a child's protocol plugs into the shared loop.
+pub trait ChildProtocol {
+    type Tx: Serialize;
+    type Rx: DeserializeOwned + Manifest;
+    fn hello(&self) -> Self::Tx;
+    fn peer_hello<'a>(&self, msg: &'a Self::Rx) -> Option<&'a Hello>;
+    fn handle(&mut self, msg: Self::Rx, now: Instant) -> Step<Self::Tx>;
+    /// The earliest time `tick` wants to run.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn tick(&mut self, _now: Instant) -> Vec<Self::Tx> {
+        Vec::new()
+    }
+}
+
+#[derive(Debug)]
+pub enum ChildError {
+    Channel(ChannelError),
+    Handshake(String),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ChildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChildError::Channel(e) => write!(f, "channel: {e}"),
+            ChildError::Handshake(e) => write!(f, "handshake: {e}"),
+            ChildError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<ChannelError> for ChildError {
+    fn from(e: ChannelError) -> Self {
+        ChildError::Channel(e)
+    }
+}
+
+impl From<std::io::Error> for ChildError {
+    fn from(e: std::io::Error) -> Self {
+        ChildError::Io(e)
+    }
+}
+
+const CHANNEL: Token = Token(0);
+
+/// Run a child until the parent stops it (`Ok`) or the channel fails (`Err`).
+pub fn run<P: ChildProtocol>(
+    mut ch: Channel<P::Tx, P::Rx>,
+    mut proto: P,
+) -> Result<(), ChildError> {
+    let mut poll = Poll::new()?;
+    let fd = ch.as_raw_fd();
+    poll.registry().register(
+        &mut SourceFd(&fd),
+        CHANNEL,
+        Interest::READABLE | Interest::WRITABLE,
+    )?;
+    let mut events = Events::with_capacity(16);
+    ch.send(&proto.hello())?;
+    let mut greeted = false;
+    loop {
+        let timeout = proto
+            .next_deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        match poll.poll(
+            &mut events,
+            timeout.map(|t| t.max(Duration::from_millis(1))),
+        ) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let now = Instant::now();
+        for m in proto.tick(now) {
+            ch.send(&m)?;
+        }
+        ch.flush()?;
+        while let Some(msg) = ch.recv()? {
+            if !greeted {
+                let Some(h) = proto.peer_hello(&msg) else {
+                    return Err(ChildError::Handshake("first message is not Hello".into()));
+                };
+                if *h != Hello::ours() {
+                    return Err(ChildError::Handshake(format!(
+                        "peer is {h:?}, we are {:?}",
+                        Hello::ours()
+                    )));
+                }
+                greeted = true;
+                if test_fault() == Some("malformed-frame") {
+                    // A frame whose body is no message: the parent must refuse it.
+                    ch.send_raw_for_tests(&[4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff])?;
+                }
+                continue;
+            }
+            match proto.handle(msg, now) {
+                Step::Continue(out) => {
+                    for m in out {
+                        ch.send(&m)?;
+                    }
+                }
+                Step::Exit(out) => {
+                    for m in out {
+                        ch.send(&m)?;
+                    }
+                    // Best effort, bounded: the parent may already be gone.
+                    let deadline = Instant::now() + Duration::from_secs(2);
+                    while ch.has_pending_output() {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero()
+                            || poll.poll(&mut events, Some(left)).is_err()
+                            || ch.flush().is_err()
+                        {
+                            break;
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Fault injection for the integration tests (debug builds only): the value of
+/// `KEEPALIVED_RS_TEST_FAULT` when it names this child's role, as `ROLE:FAULT` with FAULT
+/// `malformed-frame` or `unknown-id`.
+pub fn test_fault() -> Option<&'static str> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    static FAULT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    FAULT
+        .get_or_init(|| {
+            let v = std::env::var("KEEPALIVED_RS_TEST_FAULT").ok()?;
+            let (role, fault) = v.split_once(':')?;
+            (std::env::args().nth(2).as_deref() == Some(role)).then(|| fault.to_string())
+        })
+        .as_deref()
+}

@@ -1,0 +1,87 @@
+//! Logging: syslog with keepalived's idents, console with `-l`, nothing with `-G`.
+//!
+//! A small sink of our own instead of the `syslog` crate, which never reconnects: after the
+//! syslog daemon restarts, a send fails, and we reconnect to `/dev/log` and send again.
+
+use std::cell::RefCell;
+use std::os::unix::net::UnixDatagram;
+
+/// `LOG_DAEMON`, keepalived's default facility.
+pub const FACILITY_DAEMON: u8 = 3;
+const LOG_INFO: u8 = 6;
+const SYSLOG_PATH: &str = "/dev/log";
+
+struct Sink {
+    ident: String,
+    facility: u8,
+    console: bool,
+    syslog: bool,
+    sock: Option<UnixDatagram>,
+}
+
+thread_local! {
+    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
+}
+
+/// `facility_arg`: `-S` as parsed (0–7 = local0–7, 255 = daemon, 254 = user).
+pub fn init(ident: &str, console: bool, syslog: bool, facility_arg: Option<u8>) {
+    let facility = match facility_arg {
+        Some(n) if n <= 7 => 16 + n,
+        Some(254) => 1,
+        _ => FACILITY_DAEMON,
+    };
+    SINK.with(|s| {
+        *s.borrow_mut() = Some(Sink {
+            ident: ident.to_string(),
+            facility,
+            console,
+            syslog,
+            sock: None,
+        })
+    });
+}
+
+fn connect() -> Option<UnixDatagram> {
+    let s = UnixDatagram::unbound().ok()?;
+    s.connect(SYSLOG_PATH).ok()?;
+    Some(s)
+}
+
+/// Log one line at LOG_INFO, as keepalived logs everything.
+pub fn info(msg: &str) {
+    SINK.with(|s| {
+        let mut s = s.borrow_mut();
+        let Some(sink) = s.as_mut() else {
+            eprintln!("{msg}");
+            return;
+        };
+        if sink.console {
+            eprintln!("{msg}");
+        }
+        if !sink.syslog {
+            return;
+        }
+        let line = format!(
+            "<{}>{}[{}]: {}",
+            sink.facility * 8 + LOG_INFO,
+            sink.ident,
+            std::process::id(),
+            msg
+        );
+        for _ in 0..2 {
+            if sink.sock.is_none() {
+                sink.sock = connect();
+            }
+            match &sink.sock {
+                Some(sock) if sock.send(line.as_bytes()).is_ok() => return,
+                // The daemon went away (restart): reconnect once and try again.
+                _ => sink.sock = None,
+            }
+        }
+    });
+}
+
+#[macro_export]
+macro_rules! log {
+    ($($t:tt)*) => { $crate::log::info(&format!($($t)*)) };
+}

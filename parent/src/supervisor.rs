@@ -1,0 +1,786 @@
+//! The parent's supervisor: one mio loop that starts the children (fork + exec of
+//! `/proc/self/exe --role …` with the socket at fd 3), talks to them, watches them, restarts
+//! them, and answers their requests after checking them against its own copy of the config.
+//!
+//! Restart policy (ARCHITECTURE §4): a child that dies after it reached ready (handshake done,
+//! snapshot acknowledged) is restarted at once; one that dies before ready is restarted after
+//! 1, 2, 4, … 60 s. A child that does not answer a ping within `PONG_DEADLINE` is killed and
+//! restarted. A child that sends anything malformed or unexpected is refused: logged, killed,
+//! restarted. `-R` stops the daemon instead of restarting.
+
+use conf::project::ObjId;
+use conf::Config;
+use ipc::channel::socketpair;
+use ipc::sandbox::Role;
+use ipc::*;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use serde::{de::DeserializeOwned, Serialize};
+use signal_hook::consts::signal::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook_mio::v1_0::Signals;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How often a ready child is pinged.
+pub const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// A child that has not answered a ping this long after it was sent is restarted.
+pub const PONG_DEADLINE: Duration = Duration::from_secs(3);
+/// Longest back-off for a child that keeps dying before it is ready.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+const SIGNALS: Token = Token(0);
+const VRRP: Token = Token(1);
+const CHECKER: Token = Token(2);
+
+/// What the command line and config decided.
+pub struct Settings {
+    pub config_path: String,
+    pub load: conf::LoadOptions,
+    pub respawn: bool,
+    pub pid_file: PathBuf,
+    pub vrrp_pid_file: PathBuf,
+    pub checkers_pid_file: PathBuf,
+    pub run_vrrp: bool,
+    pub run_checker: bool,
+    /// Arguments passed on to the children (logging flags).
+    pub child_args: Vec<String>,
+}
+
+/// Per-direction behaviour the generic child slot needs.
+pub trait FromChild: DeserializeOwned + Manifest {
+    fn common(&self) -> Common<'_>;
+}
+pub trait ToChild: Serialize {
+    fn hello() -> Self;
+    fn ping(seq: u64) -> Self;
+    fn stop() -> Self;
+}
+
+pub enum Common<'a> {
+    Hello(&'a Hello),
+    SnapshotAck(u64),
+    Pong(u64),
+    Stopped,
+    Other,
+}
+
+impl FromChild for VrrpToParent {
+    fn common(&self) -> Common<'_> {
+        match self {
+            VrrpToParent::Hello(h) => Common::Hello(h),
+            VrrpToParent::SnapshotAck { generation } => Common::SnapshotAck(*generation),
+            VrrpToParent::Pong { seq } => Common::Pong(*seq),
+            VrrpToParent::Stopped => Common::Stopped,
+            _ => Common::Other,
+        }
+    }
+}
+
+impl FromChild for CheckerToParent {
+    fn common(&self) -> Common<'_> {
+        match self {
+            CheckerToParent::Hello(h) => Common::Hello(h),
+            CheckerToParent::SnapshotAck { generation } => Common::SnapshotAck(*generation),
+            CheckerToParent::Pong { seq } => Common::Pong(*seq),
+            CheckerToParent::Stopped => Common::Stopped,
+            _ => Common::Other,
+        }
+    }
+}
+
+impl ToChild for ParentToVrrp {
+    fn hello() -> Self {
+        ParentToVrrp::Hello(Hello::ours())
+    }
+    fn ping(seq: u64) -> Self {
+        ParentToVrrp::Ping { seq }
+    }
+    fn stop() -> Self {
+        ParentToVrrp::Stop
+    }
+}
+
+impl ToChild for ParentToChecker {
+    fn hello() -> Self {
+        ParentToChecker::Hello(Hello::ours())
+    }
+    fn ping(seq: u64) -> Self {
+        ParentToChecker::Ping { seq }
+    }
+    fn stop() -> Self {
+        ParentToChecker::Stop
+    }
+}
+
+/// One supervised child.
+pub struct Slot<Tx, Rx> {
+    pub role: Role,
+    token: Token,
+    pid_file: PathBuf,
+    pub pid: Option<Pid>,
+    chan: Option<Channel<Tx, Rx>>,
+    greeted: bool,
+    pub ready: bool,
+    acked: u64,
+    ping_seq: u64,
+    ping_sent: Option<Instant>,
+    next_ping: Instant,
+    backoff: Duration,
+    restart_at: Option<Instant>,
+    stopping: bool,
+}
+
+impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
+    fn new(role: Role, token: Token, pid_file: PathBuf) -> Self {
+        Slot {
+            role,
+            token,
+            pid_file,
+            pid: None,
+            chan: None,
+            greeted: false,
+            ready: false,
+            acked: 0,
+            ping_seq: 0,
+            ping_sent: None,
+            next_ping: Instant::now(),
+            backoff: Duration::ZERO,
+            restart_at: None,
+            stopping: false,
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self.role {
+            Role::Vrrp => "VRRP",
+            Role::Checker => "Healthcheck",
+        }
+    }
+
+    fn spawn(&mut self, poll: &Poll, args: &[String]) -> std::io::Result<()> {
+        let (ours, theirs) = socketpair().map_err(|e| std::io::Error::other(e.to_string()))?;
+        let child_fd = theirs.as_raw_fd();
+        let mut cmd = std::process::Command::new("/proc/self/exe");
+        cmd.arg0("keepalived")
+            .arg("--role")
+            .arg(self.role.name())
+            .args(args);
+        // SAFETY: between fork and exec this runs only async-signal-safe calls (dup2, fcntl,
+        // prctl) on descriptors the parent owns; the parent has no threads.
+        unsafe {
+            cmd.pre_exec(move || {
+                if child_fd == ipc::CHILD_FD {
+                    // dup2 onto itself would keep FD_CLOEXEC; clear it instead.
+                    if libc::fcntl(child_fd, libc::F_SETFD, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(child_fd, ipc::CHILD_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn()?;
+        drop(theirs);
+        let pid = Pid::from_raw(child.id() as i32);
+        let mut chan: Channel<Tx, Rx> =
+            Channel::new(ours).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let fd = chan.as_raw_fd();
+        poll.registry().register(
+            &mut SourceFd(&fd),
+            self.token,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        chan.send(&Tx::hello())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        log!("Starting {} child process, pid={}", self.label(), pid);
+        write_pid_file(&self.pid_file, pid.as_raw());
+        self.pid = Some(pid);
+        self.chan = Some(chan);
+        self.greeted = false;
+        self.ready = false;
+        self.acked = 0;
+        self.ping_sent = None;
+        self.restart_at = None;
+        Ok(())
+    }
+
+    /// Tear the child down (it is refused or unresponsive): close the channel and kill it.
+    fn kill(&mut self, poll: &Poll, why: &str) {
+        log!(
+            "{} child process({}) {} - restarting",
+            self.label(),
+            self.pid.map(|p| p.as_raw()).unwrap_or(0),
+            why
+        );
+        self.close(poll);
+        if let Some(pid) = self.pid {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+
+    fn close(&mut self, poll: &Poll) {
+        if let Some(ch) = self.chan.take() {
+            let fd = ch.as_raw_fd();
+            let _ = poll.registry().deregister(&mut SourceFd(&fd));
+        }
+    }
+
+    fn send(&mut self, poll: &Poll, msg: &Tx) {
+        let Some(ch) = self.chan.as_mut() else { return };
+        if let Err(e) = ch.send(msg) {
+            let why = format!("channel failed ({e})");
+            self.kill(poll, &why);
+        }
+    }
+
+    /// The child's pid was reaped: schedule the restart.
+    fn exited(&mut self, poll: &Poll, status: &str, respawn: bool) -> bool {
+        let was_ready = self.ready;
+        log!(
+            "{} child process({}) {}",
+            self.label(),
+            self.pid.map(|p| p.as_raw()).unwrap_or(0),
+            status
+        );
+        self.close(poll);
+        self.pid = None;
+        self.ready = false;
+        if self.stopping {
+            return true;
+        }
+        if !respawn {
+            return false;
+        }
+        if was_ready {
+            self.backoff = Duration::ZERO;
+            self.restart_at = Some(Instant::now());
+            log!("{} child process died: Respawning", self.label());
+        } else {
+            self.backoff = if self.backoff.is_zero() {
+                Duration::from_secs(1)
+            } else {
+                (self.backoff * 2).min(MAX_BACKOFF)
+            };
+            log!(
+                "Restart of {} process delayed {} seconds to limit respawn rate",
+                self.label(),
+                self.backoff.as_secs()
+            );
+            self.restart_at = Some(Instant::now() + self.backoff);
+        }
+        true
+    }
+
+    /// Orderly stop: no more restarts; ask the child to finish.
+    fn stop(&mut self, poll: &Poll) {
+        self.stopping = true;
+        self.restart_at = None;
+        self.send(poll, &Tx::stop());
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let ping = if self.ready {
+            Some(self.next_ping)
+        } else {
+            None
+        };
+        let pong = self.ping_sent.map(|t| t + PONG_DEADLINE);
+        [ping, pong, self.restart_at].into_iter().flatten().min()
+    }
+
+    /// Timers: ping, pong deadline, delayed restart.
+    fn tick(&mut self, poll: &Poll, now: Instant, args: &[String]) {
+        if let Some(t) = self.restart_at {
+            if t <= now && self.pid.is_none() && !self.stopping {
+                if let Err(e) = self.spawn(poll, args) {
+                    log!("Unable to start {} child process: {e}", self.label());
+                    self.restart_at = Some(now + Duration::from_secs(1));
+                }
+            }
+        }
+        if let Some(sent) = self.ping_sent {
+            if now >= sent + PONG_DEADLINE && self.chan.is_some() {
+                self.kill(poll, "not responding");
+                return;
+            }
+        }
+        if self.ready && self.ping_sent.is_none() && now >= self.next_ping {
+            self.ping_seq += 1;
+            self.ping_sent = Some(now);
+            self.next_ping = now + PING_INTERVAL;
+            let seq = self.ping_seq;
+            self.send(poll, &Tx::ping(seq));
+        }
+    }
+
+    /// Read what the child sent. Common messages are handled here; the rest is returned.
+    fn drain(&mut self, poll: &Poll, generation: u64) -> Result<Vec<Rx>, String> {
+        let mut out = Vec::new();
+        let label = self.label();
+        loop {
+            let Some(ch) = self.chan.as_mut() else {
+                return Ok(out);
+            };
+            let _ = ch.flush();
+            let msg = match ch.recv() {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(ChannelError::Closed) => {
+                    // EOF: SIGCHLD follows; stop reading this channel.
+                    self.close(poll);
+                    break;
+                }
+                Err(e) => return Err(format!("sent a bad frame ({e})")),
+            };
+            match msg.common() {
+                Common::Hello(h) if !self.greeted => {
+                    if *h != Hello::ours() {
+                        return Err(format!("is another build ({h:?})"));
+                    }
+                    self.greeted = true;
+                }
+                _ if !self.greeted => return Err("spoke before Hello".into()),
+                Common::Hello(_) => return Err("sent a second Hello".into()),
+                Common::SnapshotAck(g) => {
+                    if g > generation {
+                        return Err(format!("acknowledged generation {g} it was never sent"));
+                    }
+                    if self.ready && g > self.acked {
+                        log!("{label} child process acknowledged configuration generation {g}");
+                    }
+                    self.acked = g;
+                    if g == generation && !self.ready {
+                        self.ready = true;
+                        self.backoff = Duration::ZERO;
+                        self.next_ping = Instant::now() + PING_INTERVAL;
+                        log!("{label} child process ready (configuration generation {g})");
+                    }
+                }
+                Common::Pong(seq) => {
+                    if self.ping_sent.is_none() || seq != self.ping_seq {
+                        return Err(format!("answered ping {seq} it was not sent"));
+                    }
+                    self.ping_sent = None;
+                }
+                Common::Stopped => {}
+                Common::Other => out.push(msg),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn write_pid_file(path: &PathBuf, pid: i32) {
+    if let Err(e) = std::fs::write(path, format!("{pid}\n")) {
+        log!("Unable to write pid file {}: {e}", path.display());
+    }
+}
+
+pub struct Supervisor {
+    s: Settings,
+    config: Config,
+    generation: u64,
+    poll: Poll,
+    vrrp: Slot<ParentToVrrp, VrrpToParent>,
+    checker: Slot<ParentToChecker, CheckerToParent>,
+    /// Last reported state of every VRRP instance and real server (handed to restarted children).
+    instance_states: Vec<InstanceState>,
+    rs_states: Vec<RsState>,
+    ipvs_warned: bool,
+    stopping: Option<Instant>,
+}
+
+impl Supervisor {
+    pub fn new(s: Settings, config: Config) -> std::io::Result<Self> {
+        let vrrp = Slot::new(Role::Vrrp, VRRP, s.vrrp_pid_file.clone());
+        let checker = Slot::new(Role::Checker, CHECKER, s.checkers_pid_file.clone());
+        Ok(Supervisor {
+            s,
+            config,
+            generation: 1,
+            poll: Poll::new()?,
+            vrrp,
+            checker,
+            instance_states: Vec::new(),
+            rs_states: Vec::new(),
+            ipvs_warned: false,
+            stopping: None,
+        })
+    }
+
+    fn vrrp_snapshot(&self) -> ParentToVrrp {
+        ParentToVrrp::Snapshot {
+            generation: self.generation,
+            snapshot: Box::new(self.config.for_vrrp()),
+            resume: self.instance_states.clone(),
+        }
+    }
+
+    fn checker_snapshot(&self) -> ParentToChecker {
+        ParentToChecker::Snapshot {
+            generation: self.generation,
+            snapshot: Box::new(self.config.for_checker()),
+            resume: self.rs_states.clone(),
+        }
+    }
+
+    /// Run until stopped. Returns the process exit code.
+    pub fn run(mut self) -> i32 {
+        let mut signals = match Signals::new([SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2]) {
+            Ok(s) => s,
+            Err(e) => {
+                log!("Unable to set up signal handling: {e}");
+                return 1;
+            }
+        };
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+        {
+            log!("Unable to register signals: {e}");
+            return 1;
+        }
+        write_pid_file(&self.s.pid_file, std::process::id() as i32);
+        let args = self.s.child_args.clone();
+        if self.s.run_vrrp {
+            self.vrrp.restart_at = Some(Instant::now());
+        }
+        if self.s.run_checker {
+            self.checker.restart_at = Some(Instant::now());
+        }
+        let mut events = Events::with_capacity(64);
+        let mut announced_ready = false;
+        loop {
+            let deadline = [
+                self.vrrp.next_deadline(),
+                self.checker.next_deadline(),
+                self.stopping.map(|t| t + Duration::from_secs(5)),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log!("poll failed: {e}");
+                    return 1;
+                }
+            }
+            let mut got_signals = Vec::new();
+            for ev in events.iter() {
+                if ev.token() == SIGNALS {
+                    got_signals.extend(signals.pending());
+                }
+            }
+            for sig in got_signals {
+                match sig {
+                    SIGCHLD => {
+                        let respawned = self.reap();
+                        if !respawned {
+                            log!("A child exited and -R is set: stopping");
+                            self.begin_stop();
+                        }
+                    }
+                    SIGHUP => self.reload(),
+                    SIGTERM | SIGINT => self.begin_stop(),
+                    SIGUSR1 => self.request_dump(DumpKind::Data),
+                    SIGUSR2 => self.request_dump(DumpKind::Stats),
+                    _ => {}
+                }
+            }
+            self.service_vrrp();
+            self.service_checker();
+            let now = Instant::now();
+            if self.stopping.is_none() {
+                self.vrrp.tick(&self.poll, now, &args);
+                self.checker.tick(&self.poll, now, &args);
+            }
+            let all_ready = (!self.s.run_vrrp || self.vrrp.ready)
+                && (!self.s.run_checker || self.checker.ready);
+            if all_ready && !announced_ready && self.stopping.is_none() {
+                announced_ready = true;
+                log!("Startup complete");
+                crate::notify::sd_notify("READY=1");
+            }
+            if let Some(t) = self.stopping {
+                let done = self.vrrp.pid.is_none() && self.checker.pid.is_none();
+                if done || now >= t + Duration::from_secs(5) {
+                    for slot_pid in [self.vrrp.pid, self.checker.pid].into_iter().flatten() {
+                        let _ = kill(slot_pid, Signal::SIGKILL);
+                    }
+                    for f in [
+                        &self.s.vrrp_pid_file,
+                        &self.s.checkers_pid_file,
+                        &self.s.pid_file,
+                    ] {
+                        let _ = std::fs::remove_file(f);
+                    }
+                    log!("Stopped Keepalived v{}", crate::VERSION);
+                    return 0;
+                }
+            }
+        }
+    }
+
+    fn begin_stop(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        log!("Stopping");
+        crate::notify::sd_notify("STOPPING=1");
+        self.stopping = Some(Instant::now());
+        self.vrrp.stop(&self.poll);
+        self.checker.stop(&self.poll);
+    }
+
+    /// Reap every exited child; `false` when one died and we must not respawn.
+    fn reap(&mut self) -> bool {
+        let mut ok = true;
+        loop {
+            let st = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(st) => st,
+            };
+            let (pid, text) = match st {
+                WaitStatus::Exited(pid, code) => (pid, format!("exited with status {code}")),
+                WaitStatus::Signaled(pid, sig, _) => {
+                    (pid, format!("exited due to signal {} ({sig})", sig as i32))
+                }
+                _ => continue,
+            };
+            let respawn = self.s.respawn && self.stopping.is_none();
+            if self.vrrp.pid == Some(pid) {
+                ok &= self.vrrp.exited(&self.poll, &text, respawn);
+            } else if self.checker.pid == Some(pid) {
+                ok &= self.checker.exited(&self.poll, &text, respawn);
+            }
+        }
+        ok
+    }
+
+    fn service_vrrp(&mut self) {
+        let before = self.vrrp.greeted;
+        let msgs = match self.vrrp.drain(&self.poll, self.generation) {
+            Ok(m) => m,
+            Err(why) => return self.vrrp.kill(&self.poll, &why),
+        };
+        if !before && self.vrrp.greeted {
+            let snap = self.vrrp_snapshot();
+            self.vrrp.send(&self.poll, &snap);
+        }
+        for m in msgs {
+            if let Err(why) = self.vrrp_request(m) {
+                self.vrrp.kill(&self.poll, &why);
+                return;
+            }
+        }
+    }
+
+    fn service_checker(&mut self) {
+        let before = self.checker.greeted;
+        let msgs = match self.checker.drain(&self.poll, self.generation) {
+            Ok(m) => m,
+            Err(why) => return self.checker.kill(&self.poll, &why),
+        };
+        if !before && self.checker.greeted {
+            let snap = self.checker_snapshot();
+            self.checker.send(&self.poll, &snap);
+        }
+        for m in msgs {
+            if let Err(why) = self.checker_request(m) {
+                self.checker.kill(&self.poll, &why);
+                return;
+            }
+        }
+    }
+
+    fn known_instance(&self, id: ObjId) -> bool {
+        self.config
+            .instances
+            .iter()
+            .any(|v| conf::project::instance_id(v) == id)
+    }
+
+    /// A request from the VRRP child, checked against our copy of the config.
+    fn vrrp_request(&mut self, m: VrrpToParent) -> Result<(), String> {
+        match m {
+            VrrpToParent::AddVips { req_id, instance }
+            | VrrpToParent::DelVips { req_id, instance } => {
+                if !self.known_instance(instance) {
+                    return Err(format!("asked for VIPs of unknown instance {instance:?}"));
+                }
+                // Address changes arrive with the privileged operations (issue 3, step 4).
+                let result = OpResult::Failed("VIP changes are not implemented yet".into());
+                self.vrrp
+                    .send(&self.poll, &ParentToVrrp::AddVipsResult { req_id, result });
+            }
+            VrrpToParent::RunScript { req_id, .. } => {
+                self.vrrp.send(
+                    &self.poll,
+                    &ParentToVrrp::RunScriptResult {
+                        req_id,
+                        exit_status: None,
+                        timed_out: false,
+                    },
+                );
+            }
+            VrrpToParent::StateChanged(st) => {
+                if !self.known_instance(st.instance) {
+                    return Err(format!("reported unknown instance {:?}", st.instance));
+                }
+                self.instance_states.retain(|s| s.instance != st.instance);
+                self.instance_states.push(st);
+            }
+            VrrpToParent::FullState(list) => {
+                if let Some(bad) = list.iter().find(|s| !self.known_instance(s.instance)) {
+                    return Err(format!("reported unknown instance {:?}", bad.instance));
+                }
+                self.instance_states = list;
+            }
+            VrrpToParent::DumpText { kind, text } => write_dump(kind, "keepalived", &text),
+            other => return Err(format!("sent an unexpected {other:?}")),
+        }
+        Ok(())
+    }
+
+    fn checker_request(&mut self, m: CheckerToParent) -> Result<(), String> {
+        match m {
+            CheckerToParent::ApplyIpvs { req_id, ops, .. } => {
+                let known = |id: ObjId| {
+                    self.config.virtual_servers.iter().any(|vs| {
+                        conf::project::vs_id(vs) == id
+                            || vs
+                                .real_servers
+                                .iter()
+                                .any(|rs| conf::project::rs_id(vs, rs) == id)
+                    })
+                };
+                for op in &ops {
+                    let id = match op {
+                        IpvsOp::AddService { vs } | IpvsOp::DelService { vs } => *vs,
+                        IpvsOp::AddDest { rs, .. }
+                        | IpvsOp::EditDest { rs, .. }
+                        | IpvsOp::DelDest { rs } => *rs,
+                    };
+                    if !known(id) {
+                        return Err(format!("asked to change unknown IPVS object {id:?}"));
+                    }
+                }
+                if !self.ipvs_warned {
+                    log!("IPVS: Can't initialize ipvs");
+                    self.ipvs_warned = true;
+                }
+                self.checker.send(
+                    &self.poll,
+                    &ParentToChecker::ApplyIpvsResult {
+                        req_id,
+                        result: OpResult::Unavailable,
+                    },
+                );
+            }
+            CheckerToParent::RunScript { req_id, .. } => {
+                self.checker.send(
+                    &self.poll,
+                    &ParentToChecker::RunScriptResult {
+                        req_id,
+                        exit_status: None,
+                        timed_out: false,
+                    },
+                );
+            }
+            CheckerToParent::RsChanged(st) => {
+                self.rs_states.retain(|s| s.rs != st.rs);
+                self.rs_states.push(st);
+            }
+            CheckerToParent::FullState(list) => self.rs_states = list,
+            CheckerToParent::DumpText { kind, text } => write_dump(kind, "keepalived_check", &text),
+            other => return Err(format!("sent an unexpected {other:?}")),
+        }
+        Ok(())
+    }
+
+    /// SIGHUP: parse and validate first; keep the running config if the new one could not start.
+    fn reload(&mut self) {
+        log!("Reloading ...");
+        crate::notify::sd_notify("RELOADING=1");
+        let loaded = conf::load(&self.s.config_path, &self.s.load);
+        for d in &loaded.diags.list {
+            log!("{d}");
+        }
+        if loaded.diags.refuses_reload() {
+            log!("Reload refused: the configuration could not start; keeping the running configuration");
+            crate::notify::sd_notify("READY=1");
+            return;
+        }
+        self.config = loaded.config;
+        self.generation += 1;
+        let v = self.vrrp_snapshot();
+        self.vrrp.send(&self.poll, &v);
+        let c = self.checker_snapshot();
+        self.checker.send(&self.poll, &c);
+        log!(
+            "Reload complete (configuration generation {})",
+            self.generation
+        );
+        crate::notify::sd_notify("READY=1");
+    }
+
+    fn request_dump(&mut self, kind: DumpKind) {
+        self.vrrp
+            .send(&self.poll, &ParentToVrrp::Dump { kind: kind.clone() });
+        self.checker
+            .send(&self.poll, &ParentToChecker::Dump { kind });
+    }
+}
+
+/// Dump files live in `$TMPDIR` or `/tmp`, mode 0600, written by the parent only.
+fn write_dump(kind: DumpKind, base: &str, text: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
+    let ext = match kind {
+        DumpKind::Data => "data",
+        DumpKind::Stats => "stats",
+        DumpKind::Json => "json",
+    };
+    let path = PathBuf::from(dir).join(format!("{base}.{ext}"));
+    let r = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(text.as_bytes())
+        });
+    if let Err(e) = r {
+        log!("Unable to write {}: {e}", path.display());
+    }
+}
+
+/// Keep descriptor 3 taken in the parent, so nothing of ours (or of `Command`) lands on the
+/// number the children expect their socket at.
+pub fn reserve_low_fds() {
+    loop {
+        match nix::fcntl::open(
+            "/dev/null",
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        ) {
+            Ok(fd) if fd.as_raw_fd() <= ipc::CHILD_FD => std::mem::forget::<OwnedFd>(fd),
+            _ => break,
+        }
+    }
+}
