@@ -1,0 +1,39 @@
+# Shared helpers for the shell test harnesses (sourced, not run).
+# Everything a test creates is named with its pid and removed by `cleanup`.
+
+# make_netns NAME: a namespace with lo, eth0..eth3 (veth pairs whose peers stay inside),
+# and a macvlan eth0.1 on eth0, all up.
+make_netns() {
+    local ns=$1 i
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    for i in 0 1 2 3; do
+        ip -n "$ns" link add "eth$i" type veth peer name "veth${i}p"
+        ip -n "$ns" link set "veth${i}p" up
+        ip -n "$ns" link set "eth$i" up
+    done
+    ip -n "$ns" link add link eth0 name eth0.1 type macvlan mode bridge
+    ip -n "$ns" link set eth0.1 up
+}
+
+# wait_for COUNT FILE PATTERN SECONDS: until FILE has at least COUNT lines matching the
+# extended regex PATTERN; fails after SECONDS. Polls every 20 ms (there is no event to
+# await on a log file short of inotify, which the machine may not have).
+wait_for() {
+    local want=$1 file=$2 pat=$3 secs=$4 n
+    local deadline=$((SECONDS + secs))
+    while :; do
+        n=$(grep -cE -- "$pat" "$file" 2>/dev/null || true)
+        ((n >= want)) && return 0
+        ((SECONDS < deadline)) || {
+            echo "timeout after ${secs}s waiting for $want x '$pat' in $file (have $n)" >&2
+            return 1
+        }
+        sleep 0.02
+    done
+}
+
+# status_field PID FIELD: the first word of FIELD in /proc/PID/status.
+status_field() {
+    awk -v k="$2:" '$1 == k { print $2; exit }' "/proc/$1/status"
+}

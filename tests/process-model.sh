@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Process model, privilege drop and supervision, as a user sees them (issue 3 acceptance).
+# Starts our daemon as root in a network namespace and checks /proc of every process,
+# restarts, the watchdog, refusals of bad child input, and reloads.
+#
+# Usage: sudo tests/process-model.sh [OUR_BINARY]   (default: target/debug/keepalived;
+# a debug build is needed for the fault-injection cases)
+# Prints one line per check and `process-model: N passed, M failed`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+# shellcheck source=tests/lib.sh
+source "$ROOT/tests/lib.sh"
+OURS=$(realpath -- "${1:-$ROOT/target/debug/keepalived}")
+[[ -x $OURS ]] || { echo "process-model: no binary $OURS (cargo build -p keepalived)" >&2; exit 2; }
+((EUID == 0)) || { echo "process-model: must run as root" >&2; exit 2; }
+
+NS="kapm-$$"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/process-model.XXXXXX")
+DAEMONS=()
+cleanup() {
+    local p
+    for p in "${DAEMONS[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${DAEMONS[@]}"; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    ip netns del "$NS" 2>/dev/null || true
+    rm -rf -- "$TMP"
+}
+trap cleanup EXIT
+make_netns "$NS"
+
+passed=0 failed=0
+check() { # check NAME CONDITION-EXIT-STATUS
+    if [[ $2 == 0 ]]; then
+        passed=$((passed + 1)); echo "ok   $1"
+    else
+        failed=$((failed + 1)); echo "FAIL $1"
+    fi
+}
+
+cat >"$TMP/keepalived.conf" <<CONF
+global_defs {
+    router_id pm-test
+    enable_script_security
+}
+vrrp_script chk_true {
+    script "/bin/true"
+    interval 2
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    virtual_ipaddress {
+        10.99.0.100/24
+    }
+    track_script {
+        chk_true
+    }
+}
+virtual_server 10.99.0.100 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind NAT
+    real_server 10.99.0.2 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+CONF
+
+# start NAME READY-PATTERN [ENV=VALUE...]: run the daemon in the namespace, logging to
+# $TMP/NAME.log, and wait for READY-PATTERN in the log.
+start() {
+    local name=$1 ready=$2
+    shift 2
+    env "$@" ip netns exec "$NS" "$OURS" -n -l -G -f "$TMP/keepalived.conf" \
+        -p "$TMP/$name.pid" -r "$TMP/$name.vrrp.pid" -c "$TMP/$name.check.pid" >"$TMP/$name.log" 2>&1 &
+    DAEMONS+=($!)
+    wait_for 1 "$TMP/$name.log" "$ready" 20
+}
+
+stop() { # stop NAME: SIGTERM, wait for exit
+    local pid
+    pid=$(cat "$TMP/$1.pid")
+    kill -TERM "$pid"
+    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.01; done
+    return 1
+}
+
+# --- privilege table --------------------------------------------------------------------
+start main "Startup complete"
+P=$(cat "$TMP/main.pid") V=$(cat "$TMP/main.vrrp.pid") C=$(cat "$TMP/main.check.pid")
+for who in V C; do
+    pid=${!who}
+    check "$who child: CapEff = CapPrm = 0" "$([[ $(status_field "$pid" CapEff) == 0000000000000000 && $(status_field "$pid" CapPrm) == 0000000000000000 ]]; echo $?)"
+    check "$who child: empty bounding set" "$([[ $(status_field "$pid" CapBnd) == 0000000000000000 ]]; echo $?)"
+    check "$who child: NoNewPrivs 1, Seccomp 2 (filter)" "$([[ $(status_field "$pid" NoNewPrivs) == 1 && $(status_field "$pid" Seccomp) == 2 ]]; echo $?)"
+    check "$who child: non-root uid" "$([[ $(status_field "$pid" Uid) != 0 ]]; echo $?)"
+done
+check "children have distinct uids" "$([[ $(status_field "$V" Uid) != "$(status_field "$C" Uid)" ]]; echo $?)"
+check "parent runs as root without no_new_privs" "$([[ $(status_field "$P" Uid) == 0 && $(status_field "$P" NoNewPrivs) == 0 ]]; echo $?)"
+"$OURS" --caps -p "$TMP/main.pid" -r "$TMP/main.vrrp.pid" -c "$TMP/main.check.pid" >"$TMP/caps.txt"
+check "--caps lists the three processes" "$([[ $(grep -cE '^(parent|vrrp|checker) ' "$TMP/caps.txt") == 3 ]]; echo $?)"
+check "daemon runs on this kernel without IPVS" "$(kill -0 "$P" && kill -0 "$C"; echo $?)"
+
+# --- checker SIGKILLed ten times after ready ----------------------------------------------
+ok=0
+for i in $(seq 10); do
+    c=$(cat "$TMP/main.check.pid")
+    kill -KILL "$c"
+    wait_for $((i + 1)) "$TMP/main.log" 'Healthcheck child process ready' 5 || { ok=1; break; }
+    [[ $(cat "$TMP/main.check.pid") != "$c" ]] || { ok=1; break; }
+done
+check "checker killed 10 times comes back ready each time" $ok
+check "VRRP child pid never changed" "$([[ $(cat "$TMP/main.vrrp.pid") == "$V" ]] && kill -0 "$V"; echo $?)"
+check "VRRP child never missed a ping" "$(! grep -q 'VRRP child process([0-9]*) not responding' "$TMP/main.log"; echo $?)"
+check "no back-off for a child that was ready" "$(! grep -q 'Restart of Healthcheck process delayed' "$TMP/main.log"; echo $?)"
+
+# --- a hung checker is restarted by the watchdog ------------------------------------------
+c=$(cat "$TMP/main.check.pid")
+t0=$SECONDS
+kill -STOP "$c"
+wait_for 1 "$TMP/main.log" "Healthcheck child process\\($c\\) not responding" 6
+elapsed=$((SECONDS - t0))
+wait_for 12 "$TMP/main.log" 'Healthcheck child process ready' 5
+echo "     watchdog restarted the stopped checker after ${elapsed}s (deadline: 1 s ping + 3 s)"
+check "hung checker restarted within 5 s" "$([[ $elapsed -le 5 ]]; echo $?)"
+
+# --- reloads ------------------------------------------------------------------------------
+cp "$TMP/keepalived.conf" "$TMP/good.conf"
+mv "$TMP/keepalived.conf" "$TMP/moved.conf"
+kill -HUP "$P"
+wait_for 1 "$TMP/main.log" 'Reload refused' 5
+check "SIGHUP with a missing config is refused with the file named" "$(grep -q "Config files missing '$TMP/keepalived.conf'" "$TMP/main.log"; echo $?)"
+check "children untouched by the refused reload" "$([[ $(cat "$TMP/main.vrrp.pid") == "$V" ]] && kill -0 "$V"; echo $?)"
+printf 'vrrp_instance VI_1 {\n interface eth0\n' >"$TMP/keepalived.conf"
+kill -HUP "$P"
+wait_for 2 "$TMP/main.log" 'Reload refused' 5
+check "SIGHUP with unbalanced braces is refused" "$(grep -q "missing '}'s" "$TMP/main.log"; echo $?)"
+cp "$TMP/good.conf" "$TMP/keepalived.conf"
+kill -HUP "$P"
+check "SIGHUP with a good config is acknowledged by both children" "$(wait_for 1 "$TMP/main.log" 'VRRP child process acknowledged configuration generation 2' 5 &&
+    wait_for 1 "$TMP/main.log" 'Healthcheck child process acknowledged configuration generation 2' 5; echo $?)"
+
+# --- orderly stop ---------------------------------------------------------------------------
+stop main
+check "SIGTERM stops the daemon and removes the pid files" "$([[ ! -e $TMP/main.pid && ! -e $TMP/main.vrrp.pid && ! -e $TMP/main.check.pid ]]; echo $?)"
+
+# --- refusals of bad child input (debug builds inject the faults) --------------------------
+start bad 'VRRP child process ready' KEEPALIVED_RS_TEST_FAULT=checker:malformed-frame
+V=$(cat "$TMP/bad.vrrp.pid")
+check "malformed frame: refused, logged, checker restarted" "$(wait_for 1 "$TMP/bad.log" 'Healthcheck child process\([0-9]+\) sent a bad frame' 5 &&
+    wait_for 2 "$TMP/bad.log" 'Starting Healthcheck child process' 5; echo $?)"
+check "malformed frame: VRRP child untouched" "$(kill -0 "$V" && ! grep -q 'VRRP child process([0-9]*) sent' "$TMP/bad.log"; echo $?)"
+stop bad
+start unknown 'Healthcheck child process ready' KEEPALIVED_RS_TEST_FAULT=vrrp:unknown-id
+C=$(cat "$TMP/unknown.check.pid")
+check "unknown-id request: refused, logged, VRRP child restarted" "$(wait_for 1 "$TMP/unknown.log" 'VRRP child process\([0-9]+\) asked for VIPs of unknown instance' 5 &&
+    wait_for 2 "$TMP/unknown.log" 'Starting VRRP child process' 5; echo $?)"
+check "unknown-id request: checker untouched" "$(kill -0 "$C"; echo $?)"
+stop unknown
+
+echo "process-model: $passed passed, $failed failed"
+((failed == 0))
