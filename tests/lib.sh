@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the shell test harnesses (sourced, not run).
 # Everything a test creates is named with its pid and removed by `cleanup`.
 
