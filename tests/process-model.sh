@@ -167,5 +167,26 @@ check "unknown-id request: refused, logged, VRRP child restarted" "$(wait_for 1 
 check "unknown-id request: checker untouched" "$(kill -0 "$C"; echo $?)"
 stop unknown
 
+# --- privileged operations: VIPs asked for by the VRRP child, static addresses ------------
+cat >"$TMP/vips.conf" <<CONF
+static_ipaddress {
+    10.99.1.1/24 dev eth1
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 52
+    virtual_ipaddress {
+        10.99.0.100/24 dev eth0 label eth0:vip brd +
+    }
+}
+CONF
+cp "$TMP/vips.conf" "$TMP/keepalived.conf"
+start vips 'Startup complete' KEEPALIVED_RS_TEST_FAULT=vrrp:add-vips
+check "VIP set by the parent on the VRRP child's request (label, brd)" "$(wait_for 1 "$TMP/vips.log" '\(VI_1\) setting VIPs\.' 5 &&
+    ip -n "$NS" -4 addr show dev eth0 | grep -qE 'inet 10.99.0.100/24 brd 10.99.0.255 scope global( secondary)? eth0:vip'; echo $?)"
+check "static_ipaddress set at start" "$(ip -n "$NS" -4 addr show dev eth1 | grep -q 'inet 10.99.1.1/24'; echo $?)"
+stop vips
+check "SIGTERM removes the VIPs and static addresses" "$(! ip -n "$NS" addr show | grep -qE '10\.99\.0\.100|10\.99\.1\.1'; echo $?)"
+
 echo "process-model: $passed passed, $failed failed"
 ((failed == 0))

@@ -8,6 +8,7 @@ mod cli;
 #[macro_use]
 mod log;
 mod notify;
+mod privops;
 mod supervisor;
 
 use std::io::Write;
@@ -163,6 +164,7 @@ fn main() -> ExitCode {
         run_vrrp: !c.check_only && (has_vrrp || c.all),
         run_checker: !c.vrrp_only && (has_check || c.all),
         child_args,
+        release_vrrp: !c.dont_release_vrrp,
     };
     let sup = match supervisor::Supervisor::new(settings, loaded.config) {
         Ok(s) => s,

@@ -49,6 +49,8 @@ pub struct Settings {
     pub run_checker: bool,
     /// Arguments passed on to the children (logging flags).
     pub child_args: Vec<String>,
+    /// Remove VIPs and static addresses at stop (not with `-V`).
+    pub release_vrrp: bool,
 }
 
 /// Per-direction behaviour the generic child slot needs.
@@ -397,6 +399,10 @@ pub struct Supervisor {
     rs_states: Vec<RsState>,
     ipvs_warned: bool,
     stopping: Option<Instant>,
+    rtnl: Option<crate::privops::addr::Rtnl>,
+    /// Instances whose VIPs we set (removed again at stop).
+    vips_set: Vec<ObjId>,
+    statics_set: bool,
 }
 
 impl Supervisor {
@@ -414,6 +420,9 @@ impl Supervisor {
             rs_states: Vec::new(),
             ipvs_warned: false,
             stopping: None,
+            rtnl: None,
+            vips_set: Vec::new(),
+            statics_set: false,
         })
     }
 
@@ -451,6 +460,13 @@ impl Supervisor {
             return 1;
         }
         write_pid_file(&self.s.pid_file, std::process::id() as i32);
+        match crate::privops::addr::Rtnl::connect() {
+            Ok(r) => self.rtnl = Some(r),
+            Err(e) => log!("Unable to open the netlink command channel: {e}"),
+        }
+        if self.s.run_vrrp {
+            self.set_static_addresses();
+        }
         let args = self.s.child_args.clone();
         if self.s.run_vrrp {
             self.vrrp.restart_at = Some(Instant::now());
@@ -519,6 +535,9 @@ impl Supervisor {
                 if done || now >= t + Duration::from_secs(5) {
                     for slot_pid in [self.vrrp.pid, self.checker.pid].into_iter().flatten() {
                         let _ = kill(slot_pid, Signal::SIGKILL);
+                    }
+                    if self.s.release_vrrp {
+                        self.release_addresses();
                     }
                     for f in [
                         &self.s.vrrp_pid_file,
@@ -616,15 +635,15 @@ impl Supervisor {
     /// A request from the VRRP child, checked against our copy of the config.
     fn vrrp_request(&mut self, m: VrrpToParent) -> Result<(), String> {
         match m {
-            VrrpToParent::AddVips { req_id, instance }
-            | VrrpToParent::DelVips { req_id, instance } => {
-                if !self.known_instance(instance) {
-                    return Err(format!("asked for VIPs of unknown instance {instance:?}"));
-                }
-                // Address changes arrive with the privileged operations (issue 3, step 4).
-                let result = OpResult::Failed("VIP changes are not implemented yet".into());
+            VrrpToParent::AddVips { req_id, instance } => {
+                let result = self.set_vips(instance, true)?;
                 self.vrrp
                     .send(&self.poll, &ParentToVrrp::AddVipsResult { req_id, result });
+            }
+            VrrpToParent::DelVips { req_id, instance } => {
+                let result = self.set_vips(instance, false)?;
+                self.vrrp
+                    .send(&self.poll, &ParentToVrrp::DelVipsResult { req_id, result });
             }
             VrrpToParent::RunScript { req_id, .. } => {
                 self.vrrp.send(
@@ -653,6 +672,111 @@ impl Supervisor {
             other => return Err(format!("sent an unexpected {other:?}")),
         }
         Ok(())
+    }
+
+    /// Add or remove the VIPs and eVIPs of one instance, as its own config entry says.
+    /// `Err` refuses the request (unknown instance).
+    fn set_vips(&mut self, instance: ObjId, add: bool) -> Result<OpResult, String> {
+        let Some(v) = self
+            .config
+            .instances
+            .iter()
+            .find(|v| conf::project::instance_id(v) == instance)
+        else {
+            return Err(format!("asked for VIPs of unknown instance {instance:?}"));
+        };
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return Ok(OpResult::Failed("no netlink command channel".into()));
+        };
+        log!(
+            "({}) {} VIPs.",
+            v.name,
+            if add { "setting" } else { "removing" }
+        );
+        let dev = v.interface.clone().unwrap_or_default();
+        let mut failed = Vec::new();
+        for a in v.vips.iter().chain(v.evips.iter()) {
+            let r = if add {
+                rtnl.add(a, &dev)
+            } else {
+                rtnl.del(a, &dev)
+            };
+            if let Err(e) = r {
+                log!(
+                    "({}) cannot {} {}: {e}",
+                    v.name,
+                    if add { "add" } else { "remove" },
+                    crate::privops::addr::show(a)
+                );
+                failed.push(e.text);
+            }
+        }
+        if add {
+            if !self.vips_set.contains(&instance) {
+                self.vips_set.push(instance);
+            }
+        } else {
+            self.vips_set.retain(|i| *i != instance);
+        }
+        Ok(if failed.is_empty() {
+            OpResult::Done
+        } else {
+            OpResult::Failed(failed.join("; "))
+        })
+    }
+
+    /// `static_ipaddress`: set when VRRP starts, whatever the state.
+    fn set_static_addresses(&mut self) {
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let dev = self
+            .config
+            .global
+            .default_interface
+            .clone()
+            .unwrap_or_else(|| "eth0".into());
+        for a in &self.config.static_ipaddress {
+            match rtnl.add(a, &dev) {
+                Ok(()) => log!(
+                    "Assigned address {} for interface {}",
+                    a.addr,
+                    a.dev.as_deref().unwrap_or(&dev)
+                ),
+                Err(e) => log!(
+                    "Unable to assign static address {}: {e}",
+                    crate::privops::addr::show(a)
+                ),
+            }
+        }
+        self.statics_set = true;
+    }
+
+    /// At stop: every VIP we set and the static addresses go.
+    fn release_addresses(&mut self) {
+        for id in self.vips_set.clone() {
+            let _ = self.set_vips(id, false);
+        }
+        if !self.statics_set {
+            return;
+        }
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let dev = self
+            .config
+            .global
+            .default_interface
+            .clone()
+            .unwrap_or_else(|| "eth0".into());
+        for a in &self.config.static_ipaddress {
+            if let Err(e) = rtnl.del(a, &dev) {
+                log!(
+                    "Unable to remove static address {}: {e}",
+                    crate::privops::addr::show(a)
+                );
+            }
+        }
     }
 
     fn checker_request(&mut self, m: CheckerToParent) -> Result<(), String> {

@@ -70,11 +70,20 @@ impl ChildProtocol for VrrpChild {
                     .collect();
                 self.snapshot = Some(snapshot);
                 let mut out = vec![VrrpToParent::SnapshotAck { generation }, self.full_state()];
-                if ipc::child::test_fault() == Some("unknown-id") {
-                    out.push(VrrpToParent::AddVips {
+                match ipc::child::test_fault() {
+                    Some("unknown-id") => out.push(VrrpToParent::AddVips {
                         req_id: 1,
                         instance: ObjId(0xdead_beef),
-                    });
+                    }),
+                    Some("add-vips") => {
+                        if let Some(s) = self.states.first() {
+                            out.push(VrrpToParent::AddVips {
+                                req_id: 2,
+                                instance: s.instance,
+                            });
+                        }
+                    }
+                    _ => {}
                 }
                 Step::Continue(out)
             }
