@@ -46,6 +46,7 @@ cat >"$TMP/keepalived.conf" <<CONF
 global_defs {
     router_id pm-test
     enable_script_security
+    script_user nobody
 }
 vrrp_script chk_true {
     script "/bin/true"
@@ -106,6 +107,8 @@ for who in V C; do
 done
 check "children have distinct uids" "$([[ $(status_field "$V" Uid) != "$(status_field "$C" Uid)" ]]; echo $?)"
 check "parent runs as root without no_new_privs" "$([[ $(status_field "$P" Uid) == 0 && $(status_field "$P" NoNewPrivs) == 0 ]]; echo $?)"
+# README table: KILL SETGID SETUID SETPCAP NET_ADMIN NET_RAW = 0x31e0 when no script runs as root.
+check "parent keeps only the README table's capabilities" "$([[ $(status_field "$P" CapEff) == 00000000000031e0 && $(status_field "$P" CapPrm) == 00000000000031e0 && $(status_field "$P" CapBnd) == 00000000000031e0 ]]; echo $?)"
 "$OURS" --caps -p "$TMP/main.pid" -r "$TMP/main.vrrp.pid" -c "$TMP/main.check.pid" >"$TMP/caps.txt"
 check "--caps lists the three processes" "$([[ $(grep -cE '^(parent|vrrp|checker) ' "$TMP/caps.txt") == 3 ]]; echo $?)"
 check "daemon runs on this kernel without IPVS" "$(kill -0 "$P" && kill -0 "$C"; echo $?)"
@@ -187,6 +190,49 @@ check "VIP set by the parent on the VRRP child's request (label, brd)" "$(wait_f
 check "static_ipaddress set at start" "$(ip -n "$NS" -4 addr show dev eth1 | grep -q 'inet 10.99.1.1/24'; echo $?)"
 stop vips
 check "SIGTERM removes the VIPs and static addresses" "$(! ip -n "$NS" addr show | grep -qE '10\.99\.0\.100|10\.99\.1\.1'; echo $?)"
+
+# --- scripts: startup_script and vrrp_script as script_user nobody, and one as root --------
+chmod 755 "$TMP"
+mkdir -m 1777 "$TMP/out"
+cat >"$TMP/record.sh" <<'SH'
+#!/bin/sh
+# Records who ran it: the first argument, the uid and the effective capabilities.
+echo "$1 uid=$(id -u) $(grep CapEff /proc/self/status | tr -d '\t')" >>"$(dirname "$0")/out/record.log"
+SH
+chmod 755 "$TMP/record.sh"
+cat >"$TMP/keepalived.conf" <<CONF
+global_defs {
+    enable_script_security
+    script_user nobody
+    startup_script "$TMP/record.sh startup"
+}
+vrrp_script chk_nobody {
+    script "$TMP/record.sh vrrp"
+    interval 1
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 53
+    virtual_ipaddress {
+        10.99.0.53
+    }
+    track_script {
+        chk_nobody
+    }
+}
+CONF
+start scripts 'Startup complete'
+check "startup_script ran as nobody with no capabilities" "$(grep -q '^startup uid=65534 CapEff:0000000000000000$' "$TMP/out/record.log"; echo $?)"
+check "vrrp_script ran as nobody with no capabilities, and succeeded" "$(wait_for 1 "$TMP/scripts.log" 'VRRP_Script\(chk_nobody\) succeeded' 5 &&
+    grep -q '^vrrp uid=65534 CapEff:0000000000000000$' "$TMP/out/record.log"; echo $?)"
+stop scripts
+sed -i 's/interval 1/interval 1\n    user root/; s/script "\(.*\) vrrp"/script "\1 root"/' "$TMP/keepalived.conf"
+start rootscript 'Startup complete'
+check "a root vrrp_script ran as root with root's capabilities" "$(wait_for 1 "$TMP/out/record.log" '^root uid=0 ' 5 &&
+    [[ $(sed -n 's/^root uid=0 CapEff://p' "$TMP/out/record.log" | head -1) == "$(status_field "$(cat "$TMP/rootscript.pid")" CapEff)" ]]; echo $?)"
+check "with a root script the parent keeps its full set, and says so" "$([[ $(status_field "$(cat "$TMP/rootscript.pid")" CapEff) != 00000000000031e0 ]] &&
+    grep -q 'Scripts run as root' "$TMP/rootscript.log"; echo $?)"
+stop rootscript
 
 echo "process-model: $passed passed, $failed failed"
 ((failed == 0))

@@ -8,7 +8,9 @@ mod cli;
 #[macro_use]
 mod log;
 mod notify;
+mod privilege;
 mod privops;
+mod scripts;
 mod supervisor;
 
 use std::io::Write;
@@ -130,6 +132,10 @@ fn main() -> ExitCode {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
     }
     supervisor::reserve_low_fds();
+    if let Err(e) = privilege::restrict(&loaded.config) {
+        log!("Unable to restrict the parent's capabilities: {e}");
+        return ExitCode::from(EXIT_FATAL);
+    }
     let has_vrrp = !loaded.config.instances.is_empty();
     let has_check = !loaded.config.virtual_servers.is_empty();
     let mut child_args = Vec::new();
@@ -198,7 +204,7 @@ fn child_main(role: &str, c: &cli::Cli) -> ExitCode {
         ipc::sandbox::Role::Vrrp => unsafe { ipc::Channel::from_inherited(ipc::CHILD_FD) }
             .map_err(|e| e.to_string())
             .and_then(|ch| enter(role, extra, parent).map(|_| ch))
-            .and_then(|ch| vrrp_child::run(ch).map_err(|e| e.to_string())),
+            .and_then(|ch| vrrp_child::run(ch, log::info).map_err(|e| e.to_string())),
         ipc::sandbox::Role::Checker => unsafe { ipc::Channel::from_inherited(ipc::CHILD_FD) }
             .map_err(|e| e.to_string())
             .and_then(|ch| enter(role, extra, parent).map(|_| ch))

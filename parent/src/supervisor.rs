@@ -26,6 +26,19 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::scripts::{RunAs, Running};
+
+/// What a script's end is reported as.
+pub enum ScriptEnd {
+    Startup,
+    /// A track script the VRRP child asked for: answer it.
+    Track {
+        req_id: u64,
+    },
+    /// Fire and forget (notify scripts).
+    Notify,
+}
+
 /// How often a ready child is pinged.
 pub const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// A child that has not answered a ping this long after it was sent is restarted.
@@ -400,6 +413,11 @@ pub struct Supervisor {
     ipvs_warned: bool,
     stopping: Option<Instant>,
     rtnl: Option<crate::privops::addr::Rtnl>,
+    /// Scripts running, and what their end means.
+    scripts: Vec<Running<ScriptEnd>>,
+    script_default: RunAs,
+    /// Children wait for the startup script.
+    startup_pending: bool,
     /// Instances whose VIPs we set (removed again at stop).
     vips_set: Vec<ObjId>,
     statics_set: bool,
@@ -421,6 +439,9 @@ impl Supervisor {
             ipvs_warned: false,
             stopping: None,
             rtnl: None,
+            scripts: Vec::new(),
+            script_default: RunAs::ROOT,
+            startup_pending: false,
             vips_set: Vec::new(),
             statics_set: false,
         })
@@ -468,12 +489,13 @@ impl Supervisor {
             self.set_static_addresses();
         }
         let args = self.s.child_args.clone();
-        if self.s.run_vrrp {
-            self.vrrp.restart_at = Some(Instant::now());
+        self.script_default = crate::scripts::default_identity(&self.config);
+        if let Some(s) = self.config.global.startup_script.clone() {
+            let timeout =
+                Duration::from_secs(self.config.global.startup_script_timeout.unwrap_or(10) as u64);
+            self.start_script(&s, &[], Some(timeout), ScriptEnd::Startup);
         }
-        if self.s.run_checker {
-            self.checker.restart_at = Some(Instant::now());
-        }
+        self.startup_pending = true;
         let mut events = Events::with_capacity(64);
         let mut announced_ready = false;
         loop {
@@ -483,6 +505,8 @@ impl Supervisor {
                 self.stopping.map(|t| t + Duration::from_secs(5)),
             ]
             .into_iter()
+            .chain(self.scripts.iter().map(|r| r.next_deadline()))
+            .chain([self.startup_pending.then(Instant::now)])
             .flatten()
             .min();
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -519,6 +543,23 @@ impl Supervisor {
             self.service_vrrp();
             self.service_checker();
             let now = Instant::now();
+            for r in self.scripts.iter_mut() {
+                r.enforce(now);
+            }
+            if self.startup_pending
+                && !self
+                    .scripts
+                    .iter()
+                    .any(|r| matches!(r.then, ScriptEnd::Startup))
+            {
+                self.startup_pending = false;
+                if self.s.run_vrrp {
+                    self.vrrp.restart_at = Some(now);
+                }
+                if self.s.run_checker {
+                    self.checker.restart_at = Some(now);
+                }
+            }
             if self.stopping.is_none() {
                 self.vrrp.tick(&self.poll, now, &args);
                 self.checker.tick(&self.poll, now, &args);
@@ -539,6 +580,7 @@ impl Supervisor {
                     if self.s.release_vrrp {
                         self.release_addresses();
                     }
+                    self.run_shutdown_script();
                     for f in [
                         &self.s.vrrp_pid_file,
                         &self.s.checkers_pid_file,
@@ -579,6 +621,11 @@ impl Supervisor {
                 }
                 _ => continue,
             };
+            if let Some(i) = self.scripts.iter().position(|r| r.pid == pid) {
+                let r = self.scripts.swap_remove(i);
+                self.script_ended(r, st);
+                continue;
+            }
             let respawn = self.s.respawn && self.stopping.is_none();
             if self.vrrp.pid == Some(pid) {
                 ok &= self.vrrp.exited(&self.poll, &text, respawn);
@@ -645,16 +692,7 @@ impl Supervisor {
                 self.vrrp
                     .send(&self.poll, &ParentToVrrp::DelVipsResult { req_id, result });
             }
-            VrrpToParent::RunScript { req_id, .. } => {
-                self.vrrp.send(
-                    &self.poll,
-                    &ParentToVrrp::RunScriptResult {
-                        req_id,
-                        exit_status: None,
-                        timed_out: false,
-                    },
-                );
-            }
+            VrrpToParent::RunScript { req_id, script } => self.run_vrrp_script(req_id, script)?,
             VrrpToParent::StateChanged(st) => {
                 if !self.known_instance(st.instance) {
                     return Err(format!("reported unknown instance {:?}", st.instance));
@@ -672,6 +710,164 @@ impl Supervisor {
             other => return Err(format!("sent an unexpected {other:?}")),
         }
         Ok(())
+    }
+
+    fn start_script(
+        &mut self,
+        script: &conf::model::Script,
+        extra: &[String],
+        timeout: Option<Duration>,
+        then: ScriptEnd,
+    ) -> bool {
+        let who = crate::scripts::identity(script, self.script_default);
+        match crate::scripts::spawn(script, who, extra) {
+            Ok(pid) => {
+                self.scripts.push(Running {
+                    pid,
+                    started: Instant::now(),
+                    timeout,
+                    term_sent: None,
+                    then,
+                });
+                true
+            }
+            Err(e) => {
+                log!("Unable to run script {}: {e}", script.cmd);
+                false
+            }
+        }
+    }
+
+    /// The VRRP child asks for a script by id; we run what our config says for it.
+    fn run_vrrp_script(&mut self, req_id: u64, which: ScriptRef) -> Result<(), String> {
+        match which {
+            ScriptRef::Track(id) => {
+                let Some(s) = self
+                    .config
+                    .scripts
+                    .iter()
+                    .find(|s| conf::project::script_id(&s.name) == id)
+                    .cloned()
+                else {
+                    return Err(format!("asked to run unknown script {id:?}"));
+                };
+                let t = if s.timeout > 0 { s.timeout } else { s.interval };
+                if !self.start_script(
+                    &s.script,
+                    &[],
+                    Some(Duration::from_secs(t.max(1) as u64)),
+                    ScriptEnd::Track { req_id },
+                ) {
+                    self.vrrp.send(
+                        &self.poll,
+                        &ParentToVrrp::RunScriptResult {
+                            req_id,
+                            exit_status: None,
+                            timed_out: false,
+                        },
+                    );
+                }
+            }
+            ScriptRef::Notify { instance, state } => {
+                let Some(v) = self
+                    .config
+                    .instances
+                    .iter()
+                    .find(|v| conf::project::instance_id(v) == instance)
+                    .cloned()
+                else {
+                    return Err(format!("asked to notify for unknown instance {instance:?}"));
+                };
+                let (specific, word) = match state {
+                    VrrpState::Master => (&v.notify.master, "MASTER"),
+                    VrrpState::Backup => (&v.notify.backup, "BACKUP"),
+                    VrrpState::Fault => (&v.notify.fault, "FAULT"),
+                    VrrpState::Stop => (&v.notify.stop, "STOP"),
+                    VrrpState::Init => (&None, "INIT"),
+                };
+                if let Some(s) = specific {
+                    self.start_script(s, &[], None, ScriptEnd::Notify);
+                }
+                if let Some(g) = &v.notify.generic {
+                    let prio = self
+                        .instance_states
+                        .iter()
+                        .find(|s| s.instance == instance)
+                        .map(|s| s.effective_priority)
+                        .unwrap_or(v.priority);
+                    let extra = [
+                        "INSTANCE".to_string(),
+                        v.name.clone(),
+                        word.to_string(),
+                        prio.to_string(),
+                    ];
+                    self.start_script(g, &extra, None, ScriptEnd::Notify);
+                }
+                self.vrrp.send(
+                    &self.poll,
+                    &ParentToVrrp::RunScriptResult {
+                        req_id,
+                        exit_status: None,
+                        timed_out: false,
+                    },
+                );
+            }
+            ScriptRef::Misc { .. } => return Err("asked the VRRP side for a MISC_CHECK".into()),
+        }
+        Ok(())
+    }
+
+    fn script_ended(&mut self, r: Running<ScriptEnd>, st: WaitStatus) {
+        let timed_out = r.term_sent.is_some();
+        let status = match st {
+            WaitStatus::Exited(_, c) => Some(c),
+            _ => None,
+        };
+        match r.then {
+            ScriptEnd::Startup => {
+                if timed_out {
+                    log!("Startup script timed out");
+                }
+            }
+            ScriptEnd::Track { req_id } => {
+                self.vrrp.send(
+                    &self.poll,
+                    &ParentToVrrp::RunScriptResult {
+                        req_id,
+                        exit_status: status,
+                        timed_out,
+                    },
+                );
+            }
+            ScriptEnd::Notify => {}
+        }
+    }
+
+    /// `shutdown_script`, after the children are gone: waited for, bounded by its timeout.
+    fn run_shutdown_script(&mut self) {
+        let Some(s) = self.config.global.shutdown_script.clone() else {
+            return;
+        };
+        let who = crate::scripts::identity(&s, self.script_default);
+        let Ok(pid) = crate::scripts::spawn(&s, who, &[]) else {
+            return;
+        };
+        let limit = Instant::now()
+            + Duration::from_secs(self.config.global.shutdown_script_timeout.unwrap_or(10) as u64);
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                _ => return,
+            }
+            if Instant::now() >= limit {
+                log!("Shutdown script timed out");
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+                return;
+            }
+            // Stop has no event loop left to wait in; a short bounded poll.
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Add or remove the VIPs and eVIPs of one instance, as its own config entry says.

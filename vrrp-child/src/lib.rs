@@ -4,8 +4,23 @@
 
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::child::{ChildError, ChildProtocol, Step};
-use ipc::{Channel, Hello, InstanceState, ParentToVrrp, VrrpState, VrrpToParent};
-use std::time::Instant;
+use ipc::{Channel, Hello, InstanceState, ParentToVrrp, ScriptRef, VrrpState, VrrpToParent};
+use std::time::{Duration, Instant};
+
+/// A `vrrp_script` being tracked: run every `interval` by the parent, judged with rise/fall.
+struct Track {
+    id: ObjId,
+    name: String,
+    interval: Duration,
+    rise: u32,
+    fall: u32,
+    /// `None` until the first verdict.
+    good: Option<bool>,
+    run_of_good: u32,
+    run_of_bad: u32,
+    next_run: Instant,
+    inflight: Option<u64>,
+}
 
 /// Capabilities this child keeps after start-up: none.
 pub const CAPS: &[&str] = &[];
@@ -16,16 +31,90 @@ pub const SYSCALLS: &[i64] = &[];
 /// syslog ident, as keepalived's.
 pub const IDENT: &str = "Keepalived_vrrp";
 
-#[derive(Default)]
 pub struct VrrpChild {
     generation: u64,
     snapshot: Option<Box<VrrpSnapshot>>,
     states: Vec<InstanceState>,
+    tracks: Vec<Track>,
+    next_req: u64,
+    log: fn(&str),
 }
 
 impl VrrpChild {
+    pub fn new(log: fn(&str)) -> Self {
+        VrrpChild {
+            generation: 0,
+            snapshot: None,
+            states: Vec::new(),
+            tracks: Vec::new(),
+            next_req: 100,
+            log,
+        }
+    }
+
     fn full_state(&self) -> VrrpToParent {
         VrrpToParent::FullState(self.states.clone())
+    }
+
+    /// Track scripts from a snapshot; a script that did not change keeps its verdict.
+    fn set_tracks(&mut self, snap: &VrrpSnapshot, now: Instant) {
+        let mut old = std::mem::take(&mut self.tracks);
+        for (id, s) in &snap.scripts {
+            let kept = old
+                .iter()
+                .position(|t| t.id == *id)
+                .map(|i| old.swap_remove(i));
+            let (good, a, b) = match &kept {
+                Some(t) => (t.good, t.run_of_good, t.run_of_bad),
+                // keepalived: one success makes a new script good, unless init_fail.
+                None if s.init_fail => (Some(false), 0, 0),
+                None => (None, s.rise.saturating_sub(1), s.fall.saturating_sub(1)),
+            };
+            self.tracks.push(Track {
+                id: *id,
+                name: s.name.clone(),
+                interval: Duration::from_secs(s.interval.max(1) as u64),
+                rise: s.rise.max(1),
+                fall: s.fall.max(1),
+                good,
+                run_of_good: a,
+                run_of_bad: b,
+                next_run: now,
+                inflight: None,
+            });
+        }
+    }
+
+    fn script_result(&mut self, req_id: u64, exit_status: Option<i32>, timed_out: bool) {
+        let log = self.log;
+        let Some(t) = self.tracks.iter_mut().find(|t| t.inflight == Some(req_id)) else {
+            return;
+        };
+        t.inflight = None;
+        let ok = exit_status == Some(0) && !timed_out;
+        if ok {
+            t.run_of_bad = 0;
+            t.run_of_good += 1;
+            if t.good != Some(true) && t.run_of_good >= t.rise {
+                t.good = Some(true);
+                log(&format!("VRRP_Script({}) succeeded", t.name));
+            }
+        } else {
+            t.run_of_good = 0;
+            t.run_of_bad += 1;
+            if t.good != Some(false) && t.run_of_bad >= t.fall {
+                t.good = Some(false);
+                if timed_out {
+                    log(&format!("VRRP_Script({}) timed_out", t.name));
+                } else {
+                    log(&format!(
+                        "VRRP_Script({}) failed (exited with status {})",
+                        t.name,
+                        exit_status.unwrap_or(-1)
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -44,7 +133,33 @@ impl ChildProtocol for VrrpChild {
         }
     }
 
-    fn handle(&mut self, msg: ParentToVrrp, _now: Instant) -> Step<VrrpToParent> {
+    fn next_deadline(&self) -> Option<Instant> {
+        self.tracks
+            .iter()
+            .filter(|t| t.inflight.is_none())
+            .map(|t| t.next_run)
+            .min()
+    }
+
+    fn tick(&mut self, now: Instant) -> Vec<VrrpToParent> {
+        let mut out = Vec::new();
+        for t in self
+            .tracks
+            .iter_mut()
+            .filter(|t| t.inflight.is_none() && t.next_run <= now)
+        {
+            self.next_req += 1;
+            t.inflight = Some(self.next_req);
+            t.next_run = now + t.interval;
+            out.push(VrrpToParent::RunScript {
+                req_id: self.next_req,
+                script: ScriptRef::Track(t.id),
+            });
+        }
+        out
+    }
+
+    fn handle(&mut self, msg: ParentToVrrp, now: Instant) -> Step<VrrpToParent> {
         match msg {
             ParentToVrrp::Snapshot {
                 generation,
@@ -52,6 +167,7 @@ impl ChildProtocol for VrrpChild {
                 resume,
             } => {
                 self.generation = generation;
+                self.set_tracks(&snapshot, now);
                 // Keep what the parent knew (a restart resumes); anything new starts in INIT.
                 self.states = snapshot
                     .instances
@@ -107,16 +223,23 @@ impl ChildProtocol for VrrpChild {
                 Step::Continue(vec![VrrpToParent::DumpText { kind, text }])
             }
             ParentToVrrp::Stop => Step::Exit(vec![VrrpToParent::Stopped]),
+            ParentToVrrp::RunScriptResult {
+                req_id,
+                exit_status,
+                timed_out,
+            } => {
+                self.script_result(req_id, exit_status, timed_out);
+                Step::Continue(Vec::new())
+            }
             ParentToVrrp::Hello(_)
             | ParentToVrrp::Sockets { .. }
             | ParentToVrrp::AddVipsResult { .. }
-            | ParentToVrrp::DelVipsResult { .. }
-            | ParentToVrrp::RunScriptResult { .. } => Step::Continue(Vec::new()),
+            | ParentToVrrp::DelVipsResult { .. } => Step::Continue(Vec::new()),
         }
     }
 }
 
-/// The child's entry point, after `ipc::sandbox::enter`.
-pub fn run(ch: Channel<VrrpToParent, ParentToVrrp>) -> Result<(), ChildError> {
-    ipc::child::run(ch, VrrpChild::default())
+/// The child's entry point, after `ipc::sandbox::enter`; `log` writes one syslog line.
+pub fn run(ch: Channel<VrrpToParent, ParentToVrrp>, log: fn(&str)) -> Result<(), ChildError> {
+    ipc::child::run(ch, VrrpChild::new(log))
 }

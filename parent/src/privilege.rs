@@ -1,0 +1,50 @@
+//! The parent's own capability set (the audit table in README and ARCHITECTURE §2).
+//!
+//! The parent keeps only what its jobs need: NET_ADMIN (addresses, routes, IPVS), NET_RAW
+//! (sockets for the children), SETUID/SETGID (children's and scripts' identities), KILL
+//! (signalling children that run as other users), SETPCAP (so a child can empty its own
+//! bounding set), plus SYS_NICE when a realtime priority is configured. While any script
+//! runs as root it keeps the full set, as keepalived does, and says so.
+
+use caps::{CapSet, Capability};
+use conf::model::Config;
+
+pub fn kept(cfg: &Config) -> Vec<Capability> {
+    let mut v = vec![
+        Capability::CAP_KILL,
+        Capability::CAP_SETGID,
+        Capability::CAP_SETUID,
+        Capability::CAP_SETPCAP,
+        Capability::CAP_NET_ADMIN,
+        Capability::CAP_NET_RAW,
+    ];
+    let g = &cfg.global;
+    if g.vrrp_rt_priority.is_some()
+        || g.checker_rt_priority.is_some()
+        || g.max_auto_priority.is_some_and(|p| p > 0)
+    {
+        v.push(Capability::CAP_SYS_NICE);
+    }
+    v
+}
+
+/// Cut the bounding, permitted and effective sets to `kept` (all of them when a script runs
+/// as root). Returns the capabilities kept.
+pub fn restrict(cfg: &Config) -> Result<Vec<Capability>, String> {
+    if crate::scripts::any_root_script(cfg) {
+        crate::log!("Scripts run as root: the parent keeps its full capability set (set script_user to run them unprivileged)");
+        return Ok(caps::all().into_iter().collect());
+    }
+    let keep = kept(cfg);
+    for c in caps::all() {
+        if !keep.contains(&c) {
+            caps::drop(None, CapSet::Bounding, c).map_err(|e| format!("bounding set: {e}"))?;
+        }
+    }
+    let set: caps::CapsHashSet = keep.iter().copied().collect();
+    caps::set(None, CapSet::Inheritable, &caps::CapsHashSet::new())
+        .map_err(|e| format!("inheritable set: {e}"))?;
+    caps::set(None, CapSet::Effective, &set).map_err(|e| format!("effective set: {e}"))?;
+    caps::set(None, CapSet::Permitted, &set).map_err(|e| format!("permitted set: {e}"))?;
+    Ok(keep)
+}
