@@ -57,7 +57,7 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-conf.XXXXXX")
 cleanup() {
     ip netns del "$NS" 2>/dev/null || true
-    rm -rf -- "$TMP"
+    rm -rf --one-file-system -- "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT

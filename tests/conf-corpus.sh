@@ -65,7 +65,7 @@ shopt -u nullglob
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/conf-corpus.XXXXXX")
 cleanup() {
     ip netns del "$NS" 2>/dev/null || true
-    rm -rf -- "$TMP"
+    rm -rf --one-file-system -- "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT

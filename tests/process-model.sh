@@ -28,7 +28,7 @@ cleanup() {
         kill -KILL "$p" 2>/dev/null || true
     done
     ip netns del "$NS" 2>/dev/null || true
-    rm -rf -- "$TMP"
+    rm -rf --one-file-system -- "$TMP"
 }
 trap cleanup EXIT
 make_netns "$NS"

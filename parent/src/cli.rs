@@ -218,9 +218,8 @@ pub fn signum(name: &str) -> Option<i32> {
         "RELOAD" => libc::SIGHUP,
         "DATA" => libc::SIGUSR1,
         "STATS" => libc::SIGUSR2,
-        "STATS_CLEAR" => libc::SIGRTMIN() + 2,
-        "JSON" => libc::SIGRTMIN() + 3,
-        "TDUMP" => libc::SIGRTMIN() + 4,
+        "STATS_CLEAR" => libc::SIGRTMAX() - 1,
+        "JSON" => libc::SIGRTMIN() + 2,
         _ => return None,
     })
 }

@@ -465,7 +465,18 @@ impl Supervisor {
 
     /// Run until stopped. Returns the process exit code.
     pub fn run(mut self) -> i32 {
-        let mut signals = match Signals::new([SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2]) {
+        let sig_json = libc::SIGRTMIN() + 2;
+        let sig_stats_clear = libc::SIGRTMAX() - 1;
+        let mut signals = match Signals::new([
+            SIGCHLD,
+            SIGHUP,
+            SIGTERM,
+            SIGINT,
+            SIGUSR1,
+            SIGUSR2,
+            sig_json,
+            sig_stats_clear,
+        ]) {
             Ok(s) => s,
             Err(e) => {
                 log!("Unable to set up signal handling: {e}");
@@ -537,6 +548,8 @@ impl Supervisor {
                     SIGTERM | SIGINT => self.begin_stop(),
                     SIGUSR1 => self.request_dump(DumpKind::Data),
                     SIGUSR2 => self.request_dump(DumpKind::Stats),
+                    s if s == sig_json => self.request_dump(DumpKind::Json),
+                    s if s == sig_stats_clear => self.request_dump(DumpKind::Stats),
                     _ => {}
                 }
             }
