@@ -234,5 +234,26 @@ check "with a root script the parent keeps its full set, and says so" "$([[ $(st
     grep -q 'Scripts run as root' "$TMP/rootscript.log"; echo $?)"
 stop rootscript
 
+# --- scheduling and memory locking applied to the VRRP child -------------------------------
+cat >"$TMP/keepalived.conf" <<CONF
+global_defs {
+    script_user nobody
+    vrrp_rt_priority 50
+    vrrp_no_swap
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 54
+    virtual_ipaddress {
+        10.99.0.54
+    }
+}
+CONF
+start sched 'Startup complete'
+V=$(cat "$TMP/sched.vrrp.pid")
+check "vrrp_rt_priority: VRRP child runs SCHED_RR at 50" "$(chrt -p "$V" | grep -q 'SCHED_RR' && chrt -p "$V" | grep -q 'priority: 50$'; echo $?)"
+check "vrrp_no_swap: VRRP child's memory is locked, and it still has no capability" "$([[ $(awk '$1 == "VmLck:" { print $2 }' "/proc/$V/status") -gt 0 && $(status_field "$V" CapEff) == 0000000000000000 ]]; echo $?)"
+stop sched
+
 echo "process-model: $passed passed, $failed failed"
 ((failed == 0))

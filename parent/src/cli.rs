@@ -42,6 +42,8 @@ pub struct Cli {
     pub role: Option<String>,
     /// `--caps`: print the running daemon's privilege table.
     pub caps: bool,
+    /// `--no-swap` (internal, children): lock memory before dropping privileges.
+    pub no_swap: bool,
     pub stray: Vec<String>,
 }
 
@@ -97,6 +99,7 @@ const LONGS: &[(&str, char)] = &[
     ("help", 'h'),
     ("role", '\u{3}'),
     ("caps", '\u{4}'),
+    ("no-swap", '\u{5}'),
 ];
 
 fn long_to_short(name: &str) -> Option<char> {
@@ -199,6 +202,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, CliError> {
             'h' => c.help = true,
             '\u{3}' => c.role = Some(value(&mut p)?),
             '\u{4}' => c.caps = true,
+            '\u{5}' => c.no_swap = true,
             _ => return Err(CliError::Unknown(shown)),
         }
     }

@@ -194,6 +194,13 @@ fn child_main(role: &str, c: &cli::Cli) -> ExitCode {
     };
     log::init(ident, c.log_console, !c.no_syslog, c.log_facility);
     let parent = nix::unistd::getppid();
+    if c.no_swap {
+        // Work that needs privilege comes before the drop (CAP_IPC_LOCK).
+        use nix::sys::mman::{mlockall, MlockAllFlags};
+        if let Err(e) = mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE) {
+            log!("Unable to lock memory: {e}");
+        }
+    }
     let extra = match role {
         ipc::sandbox::Role::Vrrp => vrrp_child::SYSCALLS,
         ipc::sandbox::Role::Checker => checker_child::SYSCALLS,

@@ -3,7 +3,8 @@
 //! The parent keeps only what its jobs need: NET_ADMIN (addresses, routes, IPVS), NET_RAW
 //! (sockets for the children), SETUID/SETGID (children's and scripts' identities), KILL
 //! (signalling children that run as other users), SETPCAP (so a child can empty its own
-//! bounding set), plus SYS_NICE when a realtime priority is configured. While any script
+//! bounding set), plus SYS_NICE when a realtime priority or a negative nice value is
+//! configured and IPC_LOCK with `*_no_swap`. While any script
 //! runs as root it keeps the full set, as keepalived does, and says so.
 
 use caps::{CapSet, Capability};

@@ -148,6 +148,61 @@ pub struct Slot<Tx, Rx> {
     backoff: Duration,
     restart_at: Option<Instant>,
     stopping: bool,
+    /// Scheduling asked for by the config (`*_rt_priority`, `*_rlimit_rttime`, `*_priority`).
+    pub sched: Sched,
+    /// `vrrp_no_swap` / `checker_no_swap`: the child locks its memory before the drop.
+    pub no_swap: bool,
+}
+
+/// How a child is scheduled; the parent applies it by pid after the start.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sched {
+    pub rt_priority: Option<u32>,
+    pub rlimit_rttime: u32,
+    pub nice: Option<i32>,
+}
+
+impl Sched {
+    fn apply(&self, pid: Pid) {
+        if let Some(n) = self.nice {
+            // SAFETY: plain system call with integer arguments.
+            if unsafe { libc::setpriority(libc::PRIO_PROCESS, pid.as_raw() as libc::id_t, n) } < 0 {
+                log!(
+                    "Unable to set priority {n} of pid {pid}: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+        let Some(p) = self.rt_priority else { return };
+        let lim = libc::rlimit {
+            rlim_cur: self.rlimit_rttime as libc::rlim_t,
+            rlim_max: self.rlimit_rttime as libc::rlim_t,
+        };
+        let param = libc::sched_param {
+            sched_priority: p as i32,
+        };
+        // SAFETY: plain system calls on a pid we started, with pointers to locals.
+        unsafe {
+            if libc::prlimit(
+                pid.as_raw(),
+                libc::RLIMIT_RTTIME,
+                &lim,
+                std::ptr::null_mut(),
+            ) < 0
+            {
+                log!(
+                    "Unable to set RLIMIT_RTTIME of pid {pid}: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+            if libc::sched_setscheduler(pid.as_raw(), libc::SCHED_RR, &param) < 0 {
+                log!(
+                    "Unable to set SCHED_RR priority {p} of pid {pid}: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
 }
 
 impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
@@ -167,6 +222,8 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
             backoff: Duration::ZERO,
             restart_at: None,
             stopping: false,
+            sched: Sched::default(),
+            no_swap: false,
         }
     }
 
@@ -178,6 +235,10 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
     }
 
     fn spawn(&mut self, poll: &Poll, args: &[String]) -> std::io::Result<()> {
+        let mut args = args.to_vec();
+        if self.no_swap {
+            args.push("--no-swap".into());
+        }
         let (ours, theirs) = socketpair().map_err(|e| std::io::Error::other(e.to_string()))?;
         let child_fd = theirs.as_raw_fd();
         let mut cmd = std::process::Command::new("/proc/self/exe");
@@ -206,6 +267,7 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
         let child = cmd.spawn()?;
         drop(theirs);
         let pid = Pid::from_raw(child.id() as i32);
+        self.sched.apply(pid);
         let mut chan: Channel<Tx, Rx> =
             Channel::new(ours).map_err(|e| std::io::Error::other(e.to_string()))?;
         let fd = chan.as_raw_fd();
@@ -425,8 +487,21 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(s: Settings, config: Config) -> std::io::Result<Self> {
-        let vrrp = Slot::new(Role::Vrrp, VRRP, s.vrrp_pid_file.clone());
-        let checker = Slot::new(Role::Checker, CHECKER, s.checkers_pid_file.clone());
+        let g = &config.global;
+        let mut vrrp = Slot::new(Role::Vrrp, VRRP, s.vrrp_pid_file.clone());
+        vrrp.sched = Sched {
+            rt_priority: g.vrrp_rt_priority,
+            rlimit_rttime: g.vrrp_rlimit_rttime.unwrap_or(10_000),
+            nice: g.vrrp_priority,
+        };
+        let mut checker = Slot::new(Role::Checker, CHECKER, s.checkers_pid_file.clone());
+        vrrp.no_swap = g.vrrp_no_swap;
+        checker.no_swap = g.checker_no_swap;
+        checker.sched = Sched {
+            rt_priority: g.checker_rt_priority,
+            rlimit_rttime: g.checker_rlimit_rttime.unwrap_or(10_000),
+            nice: g.checker_priority,
+        };
         Ok(Supervisor {
             s,
             config,
