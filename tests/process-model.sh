@@ -255,5 +255,30 @@ check "vrrp_rt_priority: VRRP child runs SCHED_RR at 50" "$(chrt -p "$V" | grep 
 check "vrrp_no_swap: VRRP child's memory is locked, and it still has no capability" "$([[ $(awk '$1 == "VmLck:" { print $2 }' "/proc/$V/status") -gt 0 && $(status_field "$V" CapEff) == 0000000000000000 ]]; echo $?)"
 stop sched
 
+# --- use_vmac: the parent creates the VMAC, sets keepalived's sysctls, undoes both at stop --
+cat >"$TMP/keepalived.conf" <<CONF
+global_defs {
+    script_user nobody
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 55
+    use_vmac
+    promote_secondaries
+    virtual_ipaddress {
+        10.99.0.55/24
+    }
+}
+CONF
+start vmac 'Startup complete' KEEPALIVED_RS_TEST_FAULT=vrrp:add-vips
+check "use_vmac: macvlan vrrp.55 in private mode with MAC 00:00:5e:00:01:37" "$(ip -n "$NS" -d link show vrrp.55 | grep -q 'link/ether 00:00:5e:00:01:37' &&
+    ip -n "$NS" -d link show vrrp.55 | grep -q 'macvlan mode private'; echo $?)"
+check "use_vmac: the VIP goes on the VMAC" "$(wait_for 1 "$TMP/vmac.log" '\(VI_1\) setting VIPs' 5 && ip -n "$NS" addr show dev vrrp.55 | grep -q 'inet 10.99.0.55/24'; echo $?)"
+check "use_vmac: sysctls as keepalived (arp_ignore on the VMAC, arp_filter on the base)" "$([[ $(ip netns exec "$NS" cat /proc/sys/net/ipv4/conf/vrrp.55/arp_ignore) == 1 &&
+    $(ip netns exec "$NS" cat /proc/sys/net/ipv4/conf/eth0/arp_filter) == 1 && $(ip netns exec "$NS" cat /proc/sys/net/ipv4/conf/eth0/promote_secondaries) == 1 ]]; echo $?)"
+stop vmac
+check "stop deletes the VMAC and restores the sysctls" "$(! ip -n "$NS" link show vrrp.55 >/dev/null 2>&1 &&
+    [[ $(ip netns exec "$NS" cat /proc/sys/net/ipv4/conf/eth0/arp_filter) == 0 && $(ip netns exec "$NS" cat /proc/sys/net/ipv4/conf/eth0/promote_secondaries) == 0 ]]; echo $?)"
+
 echo "process-model: $passed passed, $failed failed"
 ((failed == 0))

@@ -483,6 +483,9 @@ pub struct Supervisor {
     /// Instances whose VIPs we set (removed again at stop).
     vips_set: Vec<ObjId>,
     statics_set: bool,
+    /// VMAC interfaces we created, and sysctls we changed (undone at stop).
+    vmacs: Vec<String>,
+    sysctls: crate::privops::sysctl::Changed,
 }
 
 impl Supervisor {
@@ -519,6 +522,8 @@ impl Supervisor {
             startup_pending: false,
             vips_set: Vec::new(),
             statics_set: false,
+            vmacs: Vec::new(),
+            sysctls: Default::default(),
         })
     }
 
@@ -573,6 +578,7 @@ impl Supervisor {
         }
         if self.s.run_vrrp {
             self.set_static_addresses();
+            self.set_interfaces();
         }
         let args = self.s.child_args.clone();
         self.script_default = crate::scripts::default_identity(&self.config);
@@ -668,6 +674,7 @@ impl Supervisor {
                     if self.s.release_vrrp {
                         self.release_addresses();
                     }
+                    self.release_interfaces();
                     self.run_shutdown_script();
                     for f in [
                         &self.s.vrrp_pid_file,
@@ -977,7 +984,16 @@ impl Supervisor {
             v.name,
             if add { "setting" } else { "removing" }
         );
-        let dev = v.interface.clone().unwrap_or_default();
+        let prefix = self
+            .config
+            .global
+            .vmac_prefix
+            .clone()
+            .unwrap_or_else(|| "vrrp".into());
+        let dev = match crate::privops::link::vmac_of(v, &prefix) {
+            Some((name, _)) => name,
+            None => v.interface.clone().unwrap_or_default(),
+        };
         let mut failed = Vec::new();
         for a in v.vips.iter().chain(v.evips.iter()) {
             let r = if add {
@@ -1034,6 +1050,54 @@ impl Supervisor {
             }
         }
         self.statics_set = true;
+    }
+
+    fn release_interfaces(&mut self) {
+        if let Some(rtnl) = self.rtnl.as_mut() {
+            for name in self.vmacs.drain(..) {
+                if let Err(e) = rtnl.delete_link(&name) {
+                    log!("Unable to delete VMAC interface {name}: {e}");
+                }
+            }
+        }
+        self.sysctls.restore();
+    }
+
+    /// `use_vmac` interfaces and the sysctls keepalived sets (VMACs, `promote_secondaries`).
+    fn set_interfaces(&mut self) {
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let prefix = self
+            .config
+            .global
+            .vmac_prefix
+            .clone()
+            .unwrap_or_else(|| "vrrp".into());
+        for v in &self.config.instances {
+            let base = v.interface.clone().unwrap_or_default();
+            if v.promote_secondaries {
+                if let Err(e) = self
+                    .sysctls
+                    .set(&format!("net/ipv4/conf/{base}/promote_secondaries"), "1")
+                {
+                    log!("({}) cannot set promote_secondaries on {base}: {e}", v.name);
+                }
+            }
+            let Some((name, mac)) = crate::privops::link::vmac_of(v, &prefix) else {
+                continue;
+            };
+            match rtnl.create_vmac(&name, &base, mac) {
+                Ok(()) => {
+                    log!("({}) Created VMAC interface {name} on {base}", v.name);
+                    self.vmacs.push(name.clone());
+                    if let Err(e) = crate::privops::sysctl::vmac(&mut self.sysctls, &name, &base) {
+                        log!("({}) cannot set sysctls for {name}: {e}", v.name);
+                    }
+                }
+                Err(e) => log!("({}) cannot create VMAC interface {name}: {e}", v.name),
+            }
+        }
     }
 
     /// At stop: every VIP we set and the static addresses go.

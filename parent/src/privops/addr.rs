@@ -29,7 +29,7 @@ impl std::fmt::Display for NlError {
     }
 }
 
-fn err(text: impl Into<String>) -> NlError {
+pub fn err(text: impl Into<String>) -> NlError {
     NlError {
         errno: 0,
         text: text.into(),
@@ -136,7 +136,11 @@ impl Rtnl {
             .map_err(|e| err(e.to_string()))
     }
 
-    fn request(&mut self, rtm: Rtm, flags: NlmF, msg: Ifaddrmsg) -> Result<(), NlError> {
+    /// One request, answered by an ACK or the kernel's error.
+    pub fn request<P>(&mut self, rtm: Rtm, flags: NlmF, msg: P) -> Result<(), NlError>
+    where
+        P: neli::Size + neli::ToBytes + neli::FromBytesWithInput<Input = usize> + std::fmt::Debug,
+    {
         self.seq = self.seq.wrapping_add(1);
         let hdr = NlmsghdrBuilder::default()
             .nl_type(rtm)
@@ -151,11 +155,10 @@ impl Rtnl {
         loop {
             let (iter, _) = self
                 .sock
-                .recv::<Rtm, Ifaddrmsg>()
+                .recv::<Rtm, P>()
                 .map_err(|e| err(format!("netlink recv: {e}")))?;
             for m in iter {
-                let m: Nlmsghdr<Rtm, Ifaddrmsg> =
-                    m.map_err(|e| err(format!("netlink parse: {e}")))?;
+                let m: Nlmsghdr<Rtm, P> = m.map_err(|e| err(format!("netlink parse: {e}")))?;
                 if *m.nl_seq() != self.seq {
                     continue;
                 }

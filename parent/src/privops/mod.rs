@@ -3,3 +3,5 @@
 //! against its own copy of the config, and these functions apply only what that object says.
 
 pub mod addr;
+pub mod link;
+pub mod sysctl;
