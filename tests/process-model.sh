@@ -280,5 +280,38 @@ stop vmac
 check "stop deletes the VMAC and restores the sysctls" "$(! ip -n "$NS" link show vrrp.55 >/dev/null 2>&1 &&
     [[ $(ip netns exec "$NS" cat /proc/sys/net/ipv4/conf/eth0/arp_filter) == 0 && $(ip netns exec "$NS" cat /proc/sys/net/ipv4/conf/eth0/promote_secondaries) == 0 ]]; echo $?)"
 
+# --- routes and rules: static ones at start, virtual ones with the VIPs, all gone at stop --
+cat >"$TMP/keepalived.conf" <<CONF
+global_defs {
+    script_user nobody
+}
+static_routes {
+    10.99.50.0/24 dev eth1
+}
+static_rules {
+    from 10.99.60.0/24 table 100 preference 1000
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 56
+    virtual_ipaddress {
+        10.99.0.56/24
+    }
+    virtual_routes {
+        10.99.70.0/24 dev eth0 metric 5
+    }
+    virtual_rules {
+        to 10.99.72.0/24 table 200 preference 2000
+    }
+}
+CONF
+start routes 'Startup complete' KEEPALIVED_RS_TEST_FAULT=vrrp:add-vips
+check "static route and rule set at start (proto keepalived)" "$(ip -n "$NS" route show 10.99.50.0/24 | grep -qE 'dev eth1 proto (keepalived|18)' &&
+    ip -n "$NS" rule show | grep -q '^1000:.*from 10.99.60.0/24 lookup 100'; echo $?)"
+check "virtual route and rule set with the VIPs" "$(wait_for 1 "$TMP/routes.log" '\(VI_1\) setting VIPs' 5 &&
+    ip -n "$NS" route show 10.99.70.0/24 | grep -q 'metric 5' && ip -n "$NS" rule show | grep -q '^2000:.*to 10.99.72.0/24 lookup 200'; echo $?)"
+stop routes
+check "stop removes routes and rules" "$(! ip -n "$NS" route show table all | grep -qE '10\.99\.(50|70)\.' && ! ip -n "$NS" rule show | grep -qE '^(1000|2000):'; echo $?)"
+
 echo "process-model: $passed passed, $failed failed"
 ((failed == 0))

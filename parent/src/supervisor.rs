@@ -1011,6 +1011,29 @@ impl Supervisor {
                 failed.push(e.text);
             }
         }
+        // virtual_routes and virtual_rules follow the VIPs.
+        for r in &v.vroutes {
+            if let Err(e) = rtnl.route(r, add) {
+                log!(
+                    "({}) cannot {} route {}: {e}",
+                    v.name,
+                    if add { "add" } else { "remove" },
+                    crate::privops::route::show_route(r)
+                );
+                failed.push(e.text);
+            }
+        }
+        for r in &v.vrules {
+            if let Err(e) = rtnl.rule(r, add) {
+                log!(
+                    "({}) cannot {} rule with preference {}: {e}",
+                    v.name,
+                    if add { "add" } else { "remove" },
+                    r.preference
+                );
+                failed.push(e.text);
+            }
+        }
         if add {
             if !self.vips_set.contains(&instance) {
                 self.vips_set.push(instance);
@@ -1047,6 +1070,22 @@ impl Supervisor {
                     "Unable to assign static address {}: {e}",
                     crate::privops::addr::show(a)
                 ),
+            }
+        }
+        for r in &self.config.static_routes {
+            if let Err(e) = rtnl.route(r, true) {
+                log!(
+                    "Unable to add static route {}: {e}",
+                    crate::privops::route::show_route(r)
+                );
+            }
+        }
+        for r in &self.config.static_rules {
+            if let Err(e) = rtnl.rule(r, true) {
+                log!(
+                    "Unable to add static rule with preference {}: {e}",
+                    r.preference
+                );
             }
         }
         self.statics_set = true;
@@ -1122,6 +1161,22 @@ impl Supervisor {
                 log!(
                     "Unable to remove static address {}: {e}",
                     crate::privops::addr::show(a)
+                );
+            }
+        }
+        for r in &self.config.static_routes {
+            if let Err(e) = rtnl.route(r, false) {
+                log!(
+                    "Unable to remove static route {}: {e}",
+                    crate::privops::route::show_route(r)
+                );
+            }
+        }
+        for r in &self.config.static_rules {
+            if let Err(e) = rtnl.rule(r, false) {
+                log!(
+                    "Unable to remove static rule with preference {}: {e}",
+                    r.preference
                 );
             }
         }

@@ -47,7 +47,7 @@ fn scope(name: Option<&str>) -> Result<RtScope, NlError> {
     })
 }
 
-fn octets(a: IpAddr) -> Vec<u8> {
+pub fn octets(a: IpAddr) -> Vec<u8> {
     match a {
         IpAddr::V4(v) => v.octets().to_vec(),
         IpAddr::V6(v) => v.octets().to_vec(),

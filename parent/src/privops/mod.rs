@@ -4,4 +4,5 @@
 
 pub mod addr;
 pub mod link;
+pub mod route;
 pub mod sysctl;
