@@ -313,5 +313,36 @@ check "virtual route and rule set with the VIPs" "$(wait_for 1 "$TMP/routes.log"
 stop routes
 check "stop removes routes and rules" "$(! ip -n "$NS" route show table all | grep -qE '10\.99\.(50|70)\.' && ! ip -n "$NS" rule show | grep -qE '^(1000|2000):'; echo $?)"
 
+# --- notify scripts of one instance: event order; a slow one holds the next for 5 s at most --
+cat >"$TMP/notify.sh" <<'SH'
+#!/bin/sh
+# notify.sh NAME SECONDS: record the start, take SECONDS, record the end.
+echo "start $1" >>"$(dirname "$0")/out/notify.log"
+sleep "$2"
+echo "end $1" >>"$(dirname "$0")/out/notify.log"
+SH
+chmod 755 "$TMP/notify.sh"
+cat >"$TMP/keepalived.conf" <<CONF
+global_defs {
+    script_user nobody
+    enable_script_security
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 57
+    virtual_ipaddress {
+        10.99.0.57
+    }
+    notify_master "$TMP/notify.sh master 6"
+    notify_backup "$TMP/notify.sh backup 0"
+}
+CONF
+start notify 'Startup complete' KEEPALIVED_RS_TEST_FAULT=vrrp:notify
+check "a notify script still running after 5 s lets the next start, with a log line" "$(wait_for 1 "$TMP/notify.log" 'notify script still running after 5 s' 8 &&
+    wait_for 2 "$TMP/out/notify.log" '^end backup' 5; echo $?)"
+check "notify scripts start in event order and are not killed" "$(wait_for 1 "$TMP/out/notify.log" '^end master' 5 &&
+    [[ $(grep '^start' "$TMP/out/notify.log" | tr '\n' ' ') == "start master start backup start backup " ]]; echo $?)"
+stop notify
+
 echo "process-model: $passed passed, $failed failed"
 ((failed == 0))

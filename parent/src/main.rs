@@ -242,64 +242,28 @@ fn enter(role: ipc::sandbox::Role, extra: &[i64], parent: nix::unistd::Pid) -> R
 
 /// `--caps`: uid and capability sets of every live keepalived-rs process, from the pid files.
 fn caps_report(c: &cli::Cli) -> ExitCode {
-    let files = [
-        (
-            "parent",
-            c.pid_file
-                .clone()
-                .unwrap_or_else(|| "/run/keepalived.pid".into()),
-        ),
-        (
-            "vrrp",
-            c.vrrp_pid_file
-                .clone()
-                .unwrap_or_else(|| "/run/vrrp.pid".into()),
-        ),
-        (
-            "checker",
-            c.checkers_pid_file
-                .clone()
-                .unwrap_or_else(|| "/run/checkers.pid".into()),
-        ),
-    ];
-    println!(
-        "{:<8} {:>7} {:>6} {:>18} {:>18} {:>18} {:>4} {:>7}",
-        "process", "pid", "uid", "CapEff", "CapPrm", "CapBnd", "NNP", "Seccomp"
-    );
-    let mut found = false;
-    for (name, file) in files {
-        let Some(pid) = std::fs::read_to_string(&file)
+    let pid_of = |f: Option<&String>, default: &str| {
+        let f = f.cloned().unwrap_or_else(|| default.to_string());
+        std::fs::read_to_string(f)
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-            continue;
-        };
-        let field = |k: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-                .unwrap_or_default()
-        };
-        println!(
-            "{:<8} {:>7} {:>6} {:>18} {:>18} {:>18} {:>4} {:>7}",
-            name,
-            pid,
-            field("Uid:"),
-            field("CapEff:"),
-            field("CapPrm:"),
-            field("CapBnd:"),
-            field("NoNewPrivs:"),
-            field("Seccomp:")
-        );
-        found = true;
-    }
-    if !found {
+    };
+    let procs: Vec<(&str, i32)> = [
+        ("parent", pid_of(c.pid_file.as_ref(), "/run/keepalived.pid")),
+        ("vrrp", pid_of(c.vrrp_pid_file.as_ref(), "/run/vrrp.pid")),
+        (
+            "checker",
+            pid_of(c.checkers_pid_file.as_ref(), "/run/checkers.pid"),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(n, p)| p.map(|p| (n, p)))
+    .collect();
+    let (text, found) = privilege::table(&procs);
+    if found == 0 {
         eprintln!("no running keepalived-rs found (pid files)");
         return ExitCode::from(EXIT_FATAL);
     }
+    print!("{text}");
     ExitCode::SUCCESS
 }

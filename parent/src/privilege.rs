@@ -49,3 +49,63 @@ pub fn restrict(cfg: &Config) -> Result<Vec<Capability>, String> {
     caps::set(None, CapSet::Permitted, &set).map_err(|e| format!("permitted set: {e}"))?;
     Ok(keep)
 }
+
+/// The audit table of live processes (`--caps` and the data dump): uid, capability sets,
+/// no_new_privs and seccomp mode from `/proc/PID/status`, and the effective set by name.
+/// Returns the text and how many processes were found.
+pub fn table(procs: &[(&str, i32)]) -> (String, usize) {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8} {:>7} {:>6} {:>18} {:>18} {:>18} {:>4} {:>7}  effective",
+        "process", "pid", "uid", "CapEff", "CapPrm", "CapBnd", "NNP", "Seccomp"
+    );
+    let mut found = 0;
+    for (name, pid) in procs {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.split_whitespace().next())
+                .unwrap_or("")
+                .to_string()
+        };
+        let eff = u64::from_str_radix(&field("CapEff:"), 16).unwrap_or(0);
+        let mut names: Vec<String> = caps::all()
+            .into_iter()
+            .filter(|c| eff & (1u64 << c.index()) != 0)
+            .map(|c| {
+                c.to_string()
+                    .trim_start_matches("CAP_")
+                    .to_ascii_lowercase()
+            })
+            .collect();
+        names.sort();
+        let names = if names.is_empty() {
+            "none".to_string()
+        } else if names.len() > 20 {
+            "all".to_string()
+        } else {
+            names.join(",")
+        };
+        let _ = writeln!(
+            out,
+            "{:<8} {:>7} {:>6} {:>18} {:>18} {:>18} {:>4} {:>7}  {}",
+            name,
+            pid,
+            field("Uid:"),
+            field("CapEff:"),
+            field("CapPrm:"),
+            field("CapBnd:"),
+            field("NoNewPrivs:"),
+            field("Seccomp:"),
+            names
+        );
+        found += 1;
+    }
+    (out, found)
+}

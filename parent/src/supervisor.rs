@@ -35,8 +35,21 @@ pub enum ScriptEnd {
     Track {
         req_id: u64,
     },
-    /// Fire and forget (notify scripts).
-    Notify,
+    /// A notify script of an instance: the next one of that instance may start.
+    Notify {
+        instance: ObjId,
+    },
+}
+
+/// keepalived runs one instance's notify scripts in event order; a script still running
+/// after this long no longer holds up the next one.
+pub const NOTIFY_HOLD: Duration = Duration::from_secs(5);
+
+/// Notify scripts of one instance waiting for the previous one.
+#[derive(Default)]
+struct NotifyQueue {
+    waiting: std::collections::VecDeque<(conf::model::Script, Vec<String>)>,
+    running: Option<(Pid, Instant)>,
 }
 
 /// How often a ready child is pinged.
@@ -480,6 +493,7 @@ pub struct Supervisor {
     script_default: RunAs,
     /// Children wait for the startup script.
     startup_pending: bool,
+    notify: std::collections::HashMap<ObjId, NotifyQueue>,
     /// Instances whose VIPs we set (removed again at stop).
     vips_set: Vec<ObjId>,
     statics_set: bool,
@@ -520,6 +534,7 @@ impl Supervisor {
             scripts: Vec::new(),
             script_default: RunAs::ROOT,
             startup_pending: false,
+            notify: Default::default(),
             vips_set: Vec::new(),
             statics_set: false,
             vmacs: Vec::new(),
@@ -582,6 +597,13 @@ impl Supervisor {
         }
         let args = self.s.child_args.clone();
         self.script_default = crate::scripts::default_identity(&self.config);
+        // A child we do not run has no pid file (a stale one would name another process).
+        if !self.s.run_vrrp {
+            let _ = std::fs::remove_file(&self.s.vrrp_pid_file);
+        }
+        if !self.s.run_checker {
+            let _ = std::fs::remove_file(&self.s.checkers_pid_file);
+        }
         if let Some(s) = self.config.global.startup_script.clone() {
             let timeout =
                 Duration::from_secs(self.config.global.startup_script_timeout.unwrap_or(10) as u64);
@@ -598,7 +620,10 @@ impl Supervisor {
             ]
             .into_iter()
             .chain(self.scripts.iter().map(|r| r.next_deadline()))
-            .chain([self.startup_pending.then(Instant::now)])
+            .chain([
+                self.startup_pending.then(Instant::now),
+                self.notify_deadline(),
+            ])
             .flatten()
             .min();
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -639,6 +664,10 @@ impl Supervisor {
             let now = Instant::now();
             for r in self.scripts.iter_mut() {
                 r.enforce(now);
+            }
+            let held: Vec<ObjId> = self.notify.keys().copied().collect();
+            for id in held {
+                self.start_notify(id, now);
             }
             if self.startup_pending
                 && !self
@@ -801,7 +830,26 @@ impl Supervisor {
                 }
                 self.instance_states = list;
             }
-            VrrpToParent::DumpText { kind, text } => write_dump(kind, "keepalived", &text),
+            VrrpToParent::DumpText { kind, text } => {
+                // The data dump starts with the privilege audit of every live process.
+                let text = if kind == DumpKind::Data {
+                    let procs: Vec<(&str, i32)> = [
+                        ("parent", Some(std::process::id() as i32)),
+                        ("vrrp", self.vrrp.pid.map(|p| p.as_raw())),
+                        ("checker", self.checker.pid.map(|p| p.as_raw())),
+                    ]
+                    .into_iter()
+                    .filter_map(|(n, p)| p.map(|p| (n, p)))
+                    .collect();
+                    format!(
+                        "------< Process privileges >------\n{}{text}",
+                        crate::privilege::table(&procs).0
+                    )
+                } else {
+                    text
+                };
+                write_dump(kind, "keepalived", &text)
+            }
             other => return Err(format!("sent an unexpected {other:?}")),
         }
         Ok(())
@@ -881,7 +929,7 @@ impl Supervisor {
                     VrrpState::Init => (&None, "INIT"),
                 };
                 if let Some(s) = specific {
-                    self.start_script(s, &[], None, ScriptEnd::Notify);
+                    self.queue_notify(instance, s.clone(), Vec::new());
                 }
                 if let Some(g) = &v.notify.generic {
                     let prio = self
@@ -896,7 +944,7 @@ impl Supervisor {
                         word.to_string(),
                         prio.to_string(),
                     ];
-                    self.start_script(g, &extra, None, ScriptEnd::Notify);
+                    self.queue_notify(instance, g.clone(), extra.to_vec());
                 }
                 self.vrrp.send(
                     &self.poll,
@@ -934,8 +982,68 @@ impl Supervisor {
                     },
                 );
             }
-            ScriptEnd::Notify => {}
+            ScriptEnd::Notify { instance } => {
+                if let Some(q) = self.notify.get_mut(&instance) {
+                    if q.running.is_some_and(|(p, _)| p == r.pid) {
+                        q.running = None;
+                    }
+                }
+                self.start_notify(instance, Instant::now());
+            }
         }
+    }
+
+    fn queue_notify(&mut self, instance: ObjId, script: conf::model::Script, extra: Vec<String>) {
+        self.notify
+            .entry(instance)
+            .or_default()
+            .waiting
+            .push_back((script, extra));
+        self.start_notify(instance, Instant::now());
+    }
+
+    /// Start the next notify script of an instance if none runs, or if the running one has
+    /// held the queue for `NOTIFY_HOLD`.
+    fn start_notify(&mut self, instance: ObjId, now: Instant) {
+        let Some(q) = self.notify.get_mut(&instance) else {
+            return;
+        };
+        if let Some((_, since)) = q.running {
+            if now < since + NOTIFY_HOLD || q.waiting.is_empty() {
+                return;
+            }
+            let name = self
+                .config
+                .instances
+                .iter()
+                .find(|v| conf::project::instance_id(v) == instance)
+                .map(|v| v.name.clone())
+                .unwrap_or_default();
+            log!(
+                "({name}) notify script still running after {} s - starting the next one",
+                NOTIFY_HOLD.as_secs()
+            );
+        }
+        let Some((script, extra)) = q.waiting.pop_front() else {
+            return;
+        };
+        q.running = None;
+        if self.start_script(&script, &extra, None, ScriptEnd::Notify { instance }) {
+            let pid = self.scripts.last().map(|r| r.pid);
+            if let (Some(pid), Some(q)) = (pid, self.notify.get_mut(&instance)) {
+                q.running = Some((pid, now));
+            }
+        } else {
+            self.start_notify(instance, now);
+        }
+    }
+
+    fn notify_deadline(&self) -> Option<Instant> {
+        self.notify
+            .values()
+            .filter(|q| !q.waiting.is_empty())
+            .filter_map(|q| q.running.map(|(_, t)| t + NOTIFY_HOLD))
+            .min()
     }
 
     /// `shutdown_script`, after the children are gone: waited for, bounded by its timeout.

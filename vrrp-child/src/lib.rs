@@ -191,6 +191,22 @@ impl ChildProtocol for VrrpChild {
                         req_id: 1,
                         instance: ObjId(0xdead_beef),
                     }),
+                    Some("notify") => {
+                        if let Some(s) = self.states.first() {
+                            for (i, st) in [VrrpState::Master, VrrpState::Backup, VrrpState::Backup]
+                                .into_iter()
+                                .enumerate()
+                            {
+                                out.push(VrrpToParent::RunScript {
+                                    req_id: 10 + i as u64,
+                                    script: ScriptRef::Notify {
+                                        instance: s.instance,
+                                        state: st,
+                                    },
+                                });
+                            }
+                        }
+                    }
                     Some("add-vips") => {
                         if let Some(s) = self.states.first() {
                             out.push(VrrpToParent::AddVips {
