@@ -20,6 +20,8 @@ pub const IDENT: &str = "Keepalived_healthcheckers";
 pub struct CheckerChild {
     snapshot: Option<Box<CheckerSnapshot>>,
     states: Vec<RsState>,
+    /// ICMP sockets from the parent for PING_CHECK.
+    sockets: Vec<(ipc::FdKind, std::os::fd::OwnedFd)>,
 }
 
 impl ChildProtocol for CheckerChild {
@@ -35,6 +37,10 @@ impl ChildProtocol for CheckerChild {
             ParentToChecker::Hello(h) => Some(h),
             _ => None,
         }
+    }
+
+    fn sockets(&mut self, fds: Vec<(ipc::FdKind, std::os::fd::OwnedFd)>) {
+        self.sockets = fds;
     }
 
     fn handle(&mut self, msg: ParentToChecker, _now: Instant) -> Step<CheckerToParent> {

@@ -30,6 +30,8 @@ pub trait ChildProtocol {
     fn tick(&mut self, _now: Instant) -> Vec<Self::Tx> {
         Vec::new()
     }
+    /// Sockets the parent handed over (already checked against the message's manifest).
+    fn sockets(&mut self, _fds: Vec<(crate::msg::FdKind, std::os::fd::OwnedFd)>) {}
 }
 
 #[derive(Debug)]
@@ -112,6 +114,10 @@ pub fn run<P: ChildProtocol>(
                     ch.send_raw_for_tests(&[4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff])?;
                 }
                 continue;
+            }
+            let fds = ch.take_fds();
+            if !fds.is_empty() {
+                proto.sockets(fds);
             }
             match proto.handle(msg, now) {
                 Step::Continue(out) => {

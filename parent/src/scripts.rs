@@ -99,6 +99,16 @@ pub fn spawn(script: &Script, who: RunAs, extra: &[String]) -> std::io::Result<P
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .env_clear();
+    // SAFETY: close_range is async-signal-safe; it runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // Scripts get 0–2 only, not descriptors the daemon inherited.
+            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     cmd.env(
         "PATH",
         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

@@ -58,6 +58,10 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(1);
 pub const PONG_DEADLINE: Duration = Duration::from_secs(3);
 /// Longest back-off for a child that keeps dying before it is ready.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A ready child that died is restarted at once at most this many times in `FAST_WINDOW`;
+/// past that it is in a crash loop and backs off like a child that never got ready.
+const FAST_RESTARTS: usize = 20;
+const FAST_WINDOW: Duration = Duration::from_secs(10);
 
 const SIGNALS: Token = Token(0);
 const VRRP: Token = Token(1);
@@ -165,6 +169,8 @@ pub struct Slot<Tx, Rx> {
     pub sched: Sched,
     /// `vrrp_no_swap` / `checker_no_swap`: the child locks its memory before the drop.
     pub no_swap: bool,
+    /// When recent immediate restarts happened (crash-loop detection).
+    recent_restarts: Vec<Instant>,
 }
 
 /// How a child is scheduled; the parent applies it by pid after the start.
@@ -237,6 +243,7 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
             stopping: false,
             sched: Sched::default(),
             no_swap: false,
+            recent_restarts: Vec::new(),
         }
     }
 
@@ -272,6 +279,11 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
                     return Err(std::io::Error::last_os_error());
                 }
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // Nothing but 0–2 and the channel crosses the exec, not even descriptors
+                // the parent inherited from whoever started it.
+                if libc::syscall(libc::SYS_close_range, ipc::CHILD_FD as u32 + 1, u32::MAX, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -324,6 +336,15 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
         }
     }
 
+    /// Send sockets with their manifest message.
+    fn send_fds(&mut self, poll: &Poll, msg: &Tx, fds: Vec<OwnedFd>) {
+        let Some(ch) = self.chan.as_mut() else { return };
+        if let Err(e) = ch.send_with_fds(msg, fds) {
+            let why = format!("channel failed ({e})");
+            self.kill(poll, &why);
+        }
+    }
+
     fn send(&mut self, poll: &Poll, msg: &Tx) {
         let Some(ch) = self.chan.as_mut() else { return };
         if let Err(e) = ch.send(msg) {
@@ -350,9 +371,15 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
         if !respawn {
             return false;
         }
-        if was_ready {
+        // A ready child is restarted at once, unless it keeps dying: more than
+        // `FAST_RESTARTS` restarts within `FAST_WINDOW` fall back to the back-off.
+        let now = Instant::now();
+        self.recent_restarts
+            .retain(|t| now.duration_since(*t) < FAST_WINDOW);
+        if was_ready && self.recent_restarts.len() < FAST_RESTARTS {
+            self.recent_restarts.push(now);
             self.backoff = Duration::ZERO;
-            self.restart_at = Some(Instant::now());
+            self.restart_at = Some(now);
             log!("{} child process died: Respawning", self.label());
         } else {
             self.backoff = if self.backoff.is_zero() {
@@ -769,6 +796,13 @@ impl Supervisor {
         if !before && self.vrrp.greeted {
             let snap = self.vrrp_snapshot();
             self.vrrp.send(&self.poll, &snap);
+            let (manifest, fds) = crate::privops::sockets::open_all(
+                &crate::privops::sockets::vrrp_kinds(&self.config),
+            );
+            if !manifest.is_empty() {
+                self.vrrp
+                    .send_fds(&self.poll, &ParentToVrrp::Sockets { manifest }, fds);
+            }
         }
         for m in msgs {
             if let Err(why) = self.vrrp_request(m) {
@@ -787,6 +821,13 @@ impl Supervisor {
         if !before && self.checker.greeted {
             let snap = self.checker_snapshot();
             self.checker.send(&self.poll, &snap);
+            let (manifest, fds) = crate::privops::sockets::open_all(
+                &crate::privops::sockets::checker_kinds(&self.config),
+            );
+            if !manifest.is_empty() {
+                self.checker
+                    .send_fds(&self.poll, &ParentToChecker::Sockets { manifest }, fds);
+            }
         }
         for m in msgs {
             if let Err(why) = self.checker_request(m) {

@@ -38,6 +38,8 @@ pub struct VrrpChild {
     tracks: Vec<Track>,
     next_req: u64,
     log: fn(&str),
+    /// Raw sockets from the parent (the child cannot open them: it has no capability).
+    sockets: Vec<(ipc::FdKind, std::os::fd::OwnedFd)>,
 }
 
 impl VrrpChild {
@@ -49,6 +51,7 @@ impl VrrpChild {
             tracks: Vec::new(),
             next_req: 100,
             log,
+            sockets: Vec::new(),
         }
     }
 
@@ -131,6 +134,15 @@ impl ChildProtocol for VrrpChild {
             ParentToVrrp::Hello(h) => Some(h),
             _ => None,
         }
+    }
+
+    fn sockets(&mut self, fds: Vec<(ipc::FdKind, std::os::fd::OwnedFd)>) {
+        let kinds: Vec<String> = fds.iter().map(|(k, _)| format!("{k:?}")).collect();
+        (self.log)(&format!(
+            "Received sockets from the parent: {}",
+            kinds.join(", ")
+        ));
+        self.sockets = fds;
     }
 
     fn next_deadline(&self) -> Option<Instant> {
