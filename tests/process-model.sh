@@ -317,6 +317,27 @@ check "virtual route and rule set with the VIPs" "$(wait_for 1 "$TMP/routes.log"
 stop routes
 check "stop removes routes and rules" "$(! ip -n "$NS" route show table all | grep -qE '10\.99\.(50|70)\.' && ! ip -n "$NS" rule show | grep -qE '^(1000|2000):'; echo $?)"
 
+# --- MISC_CHECK: the checker asks, the parent runs the real server's script as script_user --
+cat >"$TMP/keepalived.conf" <<CONF
+global_defs {
+    script_user nobody
+    enable_script_security
+}
+virtual_server 10.99.0.80 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind NAT
+    real_server 10.99.0.81 80 {
+        MISC_CHECK {
+            misc_path "$TMP/record.sh misc"
+        }
+    }
+}
+CONF
+start misc 'Startup complete' KEEPALIVED_RS_TEST_FAULT=checker:misc
+check "MISC_CHECK asked for by the checker ran as nobody with no capabilities" "$(wait_for 1 "$TMP/out/record.log" '^misc uid=65534 CapEff:0000000000000000$' 5; echo $?)"
+stop misc
+
 # --- notify scripts of one instance: event order; a slow one holds the next for 5 s at most --
 cat >"$TMP/notify.sh" <<'SH'
 #!/bin/sh

@@ -52,11 +52,33 @@ impl ChildProtocol for CheckerChild {
             } => {
                 // The parent's last known states stand until a check says otherwise.
                 self.states = resume;
+                let mut extra = Vec::new();
+                if ipc::child::test_fault() == Some("misc") {
+                    // Ask for the first MISC_CHECK once (fault-injection tests of the runner).
+                    let first = snapshot.virtual_servers.iter().find_map(|(_, vs)| {
+                        vs.real_servers.iter().find_map(|rs| {
+                            let i = rs.checkers.iter().position(|c| {
+                                matches!(c.kind, conf::model::CheckKind::Misc { .. })
+                            })?;
+                            Some((conf::project::rs_id(vs, rs), i as u32))
+                        })
+                    });
+                    if let Some((rs, checker)) = first {
+                        extra.push(CheckerToParent::RunScript {
+                            req_id: 1,
+                            script: ipc::ScriptRef::Misc { rs, checker },
+                        });
+                    }
+                }
                 self.snapshot = Some(snapshot);
-                Step::Continue(vec![
-                    CheckerToParent::SnapshotAck { generation },
-                    CheckerToParent::FullState(self.states.clone()),
-                ])
+                {
+                    let mut out = vec![
+                        CheckerToParent::SnapshotAck { generation },
+                        CheckerToParent::FullState(self.states.clone()),
+                    ];
+                    out.extend(extra);
+                    Step::Continue(out)
+                }
             }
             ParentToChecker::Ping { seq } => Step::Continue(vec![CheckerToParent::Pong { seq }]),
             ParentToChecker::Dump { kind } => {

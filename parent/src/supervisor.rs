@@ -35,6 +35,10 @@ pub enum ScriptEnd {
     Track {
         req_id: u64,
     },
+    /// A MISC_CHECK the checker asked for: answer it.
+    Misc {
+        req_id: u64,
+    },
     /// A notify script of an instance: the next one of that instance may start.
     Notify {
         instance: ObjId,
@@ -1001,6 +1005,61 @@ impl Supervisor {
         Ok(())
     }
 
+    /// The checker asks for a real server's MISC_CHECK by id; we run that checker's
+    /// `misc_path`, killed after `misc_timeout` (default: the check's delay_loop).
+    fn run_misc_check(&mut self, req_id: u64, which: ScriptRef) -> Result<(), String> {
+        let ScriptRef::Misc { rs, checker } = which else {
+            return Err("asked the checker side for a VRRP script".into());
+        };
+        let found = self.config.virtual_servers.iter().find_map(|vs| {
+            vs.real_servers
+                .iter()
+                .find(|r| conf::project::rs_id(vs, r) == rs)
+                .map(|r| (vs.clone(), r.clone()))
+        });
+        let Some((vs, real)) = found else {
+            return Err(format!(
+                "asked to run a check of unknown real server {rs:?}"
+            ));
+        };
+        let Some(c) = real.checkers.get(checker as usize) else {
+            return Err(format!(
+                "asked for checker {checker} of a real server that has {}",
+                real.checkers.len()
+            ));
+        };
+        let conf::model::CheckKind::Misc {
+            path: Some(path),
+            timeout,
+            ..
+        } = &c.kind
+        else {
+            return Err(format!(
+                "checker {checker} of that real server is not a MISC_CHECK"
+            ));
+        };
+        let delay = c
+            .retry
+            .delay_loop
+            .or(real.defaults.delay_loop)
+            .or(vs.defaults.delay_loop)
+            .unwrap_or(60_000_000);
+        let t = timeout
+            .map(|s| Duration::from_secs(s as u64))
+            .unwrap_or(Duration::from_micros(delay));
+        if !self.start_script(&path.clone(), &[], Some(t), ScriptEnd::Misc { req_id }) {
+            self.checker.send(
+                &self.poll,
+                &ParentToChecker::RunScriptResult {
+                    req_id,
+                    exit_status: None,
+                    timed_out: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
     fn script_ended(&mut self, r: Running<ScriptEnd>, st: WaitStatus) {
         let timed_out = r.term_sent.is_some();
         let status = match st {
@@ -1012,6 +1071,16 @@ impl Supervisor {
                 if timed_out {
                     log!("Startup script timed out");
                 }
+            }
+            ScriptEnd::Misc { req_id } => {
+                self.checker.send(
+                    &self.poll,
+                    &ParentToChecker::RunScriptResult {
+                        req_id,
+                        exit_status: status,
+                        timed_out,
+                    },
+                );
             }
             ScriptEnd::Track { req_id } => {
                 self.vrrp.send(
@@ -1366,16 +1435,7 @@ impl Supervisor {
                     },
                 );
             }
-            CheckerToParent::RunScript { req_id, .. } => {
-                self.checker.send(
-                    &self.poll,
-                    &ParentToChecker::RunScriptResult {
-                        req_id,
-                        exit_status: None,
-                        timed_out: false,
-                    },
-                );
-            }
+            CheckerToParent::RunScript { req_id, script } => self.run_misc_check(req_id, script)?,
             CheckerToParent::RsChanged(st) => {
                 self.rs_states.retain(|s| s.rs != st.rs);
                 self.rs_states.push(st);
