@@ -2,6 +2,8 @@
 //! shell (issue 4). Today it runs the protocol with the parent — handshake, snapshot and
 //! acknowledgement, liveness, dumps, orderly stop — and reports every instance as INIT.
 
+pub mod packet;
+
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::child::{ChildError, ChildProtocol, Step};
 use ipc::{Channel, Hello, InstanceState, ParentToVrrp, ScriptRef, VrrpState, VrrpToParent};
