@@ -2,6 +2,7 @@
 //! shell (issue 4). Today it runs the protocol with the parent — handshake, snapshot and
 //! acknowledgement, liveness, dumps, orderly stop — and reports every instance as INIT.
 
+pub mod fsm;
 pub mod packet;
 
 use conf::project::{ObjId, VrrpSnapshot};

@@ -1,0 +1,479 @@
+//! The sans-IO VRRP state machine of one instance (RFC 3768, RFC 5798 §6.4, with keepalived
+//! 2.2.7's choices where the RFCs leave room — reference §5.1–5.3).
+//!
+//! `handle(now, input)` returns actions; timers are deadlines (`next_deadline`). Time is an
+//! input, so every transition is testable to the microsecond without a network.
+
+use crate::packet::{auth_key, constant_eq, Received};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Init,
+    Backup,
+    Master,
+    Fault,
+    Stop,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Init => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+            State::Stop => "STOP",
+        }
+    }
+}
+
+/// What the machine needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct InstanceCfg {
+    pub name: String,
+    pub vrid: u8,
+    pub version: u8,
+    /// Base priority (255 = address owner).
+    pub priority: u8,
+    /// Centiseconds.
+    pub adver_int: u32,
+    pub nopreempt: bool,
+    pub preempt_delay: Duration,
+    pub down_timer_adverts: u32,
+    /// Our advert source (equal-priority ties are won by the higher address).
+    pub local_addr: IpAddr,
+    pub vips: Vec<IpAddr>,
+    pub unicast: bool,
+    /// v2 authentication: 1 PASS, 2 AH, with the 8-byte key.
+    pub auth: Option<(u8, [u8; 8])>,
+    pub lower_prio_no_advert: bool,
+    pub higher_prio_send_advert: bool,
+    pub skip_check_adv_addr: bool,
+}
+
+impl InstanceCfg {
+    /// A config with keepalived's defaults around the given essentials (tests, tools).
+    pub fn new(
+        name: &str,
+        vrid: u8,
+        priority: u8,
+        adver_int_cs: u32,
+        local: IpAddr,
+        vips: Vec<IpAddr>,
+    ) -> Self {
+        InstanceCfg {
+            name: name.into(),
+            vrid,
+            version: 2,
+            priority,
+            adver_int: adver_int_cs,
+            nopreempt: false,
+            preempt_delay: Duration::ZERO,
+            down_timer_adverts: 3,
+            local_addr: local,
+            vips,
+            unicast: false,
+            auth: None,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            skip_check_adv_addr: false,
+        }
+    }
+}
+
+pub enum Input {
+    /// Start (or restart). `resume` is the state the parent last knew (a restarted child that
+    /// was MASTER resumes as MASTER without a flap).
+    Start { resume: Option<State> },
+    /// A decoded advert for this VRID.
+    Advert(Received),
+    /// The effective priority the trackers compute (never carried as a delta).
+    Priority(u8),
+    /// A fault cause appeared (`true`) or every fault cleared (`false`).
+    Fault(bool),
+    /// Orderly stop.
+    Shutdown,
+    /// Nothing happened but time: fire due timers.
+    Tick,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send an advert with this priority (0 on shutdown and leaving for FAULT).
+    SendAdvert {
+        priority: u8,
+    },
+    SetVips,
+    RemoveVips,
+    SendGarps,
+    /// The state changed: notify scripts, FIFO, parent report.
+    Changed {
+        from: State,
+        to: State,
+    },
+    /// A log line in keepalived's words.
+    Log(String),
+    /// An advert dropped by a per-instance check: the counter to bump.
+    Dropped(&'static str),
+}
+
+pub struct Instance {
+    pub cfg: InstanceCfg,
+    pub state: State,
+    pub effective: u8,
+    /// The master's advert interval (v3 backups adopt it), centiseconds.
+    pub master_adver_int: u32,
+    down_at: Option<Instant>,
+    adver_at: Option<Instant>,
+    preempt_until: Option<Instant>,
+    /// Source of the master we last accepted.
+    master_addr: Option<IpAddr>,
+    faulted: bool,
+}
+
+fn cs(c: u32) -> Duration {
+    Duration::from_millis(u64::from(c) * 10)
+}
+
+impl Instance {
+    pub fn new(cfg: InstanceCfg) -> Self {
+        let eff = cfg.priority;
+        let mai = cfg.adver_int;
+        Instance {
+            cfg,
+            state: State::Init,
+            effective: eff,
+            master_adver_int: mai,
+            down_at: None,
+            adver_at: None,
+            preempt_until: None,
+            master_addr: None,
+            faulted: false,
+        }
+    }
+
+    /// RFC 5798 §6.1 Skew_Time; v2 (RFC 3768) does not scale it by the interval.
+    pub fn skew(&self) -> Duration {
+        let p = u64::from(256 - u32::from(self.effective));
+        if self.cfg.version == 2 {
+            Duration::from_micros(p * 1_000_000 / 256)
+        } else {
+            Duration::from_micros(p * u64::from(self.master_adver_int) * 10_000 / 256)
+        }
+    }
+
+    /// Master_Down_Interval = down_timer_adverts × Master_Adver_Interval + Skew_Time.
+    pub fn master_down_interval(&self) -> Duration {
+        cs(self.master_adver_int) * self.cfg.down_timer_adverts + self.skew()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.down_at,
+            self.adver_at,
+            self.preempt_until.filter(|_| self.state == State::Backup),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The one state-change funnel: log line, entry and exit actions, the change report.
+    fn change(&mut self, now: Instant, to: State, init: bool, out: &mut Vec<Action>) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        if from == State::Master {
+            if to == State::Fault || to == State::Stop {
+                out.push(Action::SendAdvert { priority: 0 });
+            }
+            out.push(Action::RemoveVips);
+        }
+        self.state = to;
+        let suffix = if init { " (init)" } else { "" };
+        if to != State::Stop {
+            out.push(Action::Log(format!(
+                "({}) Entering {} STATE{suffix}",
+                self.cfg.name,
+                to.name()
+            )));
+        }
+        match to {
+            State::Master => {
+                // RFC 5798 §6.4.1/§6.4.2: send an advert, then the VIPs and gratuitous ARPs.
+                out.push(Action::SendAdvert {
+                    priority: self.effective,
+                });
+                out.push(Action::SetVips);
+                out.push(Action::SendGarps);
+                self.adver_at = Some(now + cs(self.cfg.adver_int));
+                self.down_at = None;
+            }
+            State::Backup => {
+                self.master_adver_int = self.cfg.adver_int;
+                self.down_at = Some(now + self.master_down_interval());
+                self.adver_at = None;
+                self.preempt_until = None;
+            }
+            State::Fault | State::Stop | State::Init => {
+                self.down_at = None;
+                self.adver_at = None;
+            }
+        }
+        out.push(Action::Changed { from, to });
+    }
+
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        match input {
+            Input::Start { resume } => {
+                if self.faulted {
+                    self.change(now, State::Fault, true, &mut out);
+                } else if self.cfg.priority == 255 || resume == Some(State::Master) {
+                    // The owner takes over at once; a resumed MASTER keeps its VIPs and advertises.
+                    if resume == Some(State::Master) {
+                        self.state = State::Master;
+                        self.adver_at = Some(now + cs(self.cfg.adver_int));
+                        out.push(Action::SendAdvert {
+                            priority: self.effective,
+                        });
+                        out.push(Action::Log(format!(
+                            "({}) Resuming MASTER STATE",
+                            self.cfg.name
+                        )));
+                    } else {
+                        self.change(now, State::Backup, true, &mut out);
+                        self.change(now, State::Master, false, &mut out);
+                    }
+                } else {
+                    // keepalived: every other instance starts BACKUP, even with `state MASTER`.
+                    self.change(now, State::Backup, true, &mut out);
+                }
+            }
+            Input::Tick => self.timers(now, &mut out),
+            Input::Advert(r) => {
+                self.timers(now, &mut out);
+                self.advert(now, r, &mut out);
+            }
+            Input::Priority(p) => self.set_priority(now, p, &mut out),
+            Input::Fault(f) => {
+                self.faulted = f;
+                if f && self.state != State::Fault && self.state != State::Init {
+                    self.change(now, State::Fault, false, &mut out);
+                } else if !f && self.state == State::Fault {
+                    self.change(now, State::Backup, false, &mut out);
+                }
+            }
+            Input::Shutdown => self.change(now, State::Stop, false, &mut out),
+        }
+        out
+    }
+
+    fn timers(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.state == State::Master && self.adver_at.is_some_and(|t| now >= t) {
+            out.push(Action::SendAdvert {
+                priority: self.effective,
+            });
+            self.adver_at = Some(now + cs(self.cfg.adver_int));
+        }
+        if self.state == State::Backup && self.down_at.is_some_and(|t| now >= t) {
+            out.push(Action::Log(format!(
+                "({}) Receive advertisement timeout",
+                self.cfg.name
+            )));
+            self.change(now, State::Master, false, out);
+        }
+    }
+
+    /// Effective priority from the trackers: clamp(base + Σ weights, 1, 254) is computed by the
+    /// caller; the owner's 255 is never adjusted. A BACKUP's running down timer moves by the
+    /// skew difference (keepalived).
+    fn set_priority(&mut self, _now: Instant, p: u8, out: &mut Vec<Action>) {
+        if self.cfg.priority == 255 || p == self.effective {
+            return;
+        }
+        let old_skew = self.skew();
+        out.push(Action::Log(format!(
+            "({}) Changing effective priority from {} to {}",
+            self.cfg.name, self.effective, p
+        )));
+        self.effective = p;
+        if self.state == State::Backup {
+            if let Some(d) = self.down_at {
+                let new_skew = self.skew();
+                self.down_at = Some(if new_skew > old_skew {
+                    d + (new_skew - old_skew)
+                } else {
+                    d - (old_skew - new_skew)
+                });
+            }
+        }
+    }
+
+    /// The per-instance receive checks (reference §6.5, the ones that need the config),
+    /// then RFC 5798 §6.4.2/§6.4.3.
+    fn advert(&mut self, now: Instant, r: Received, out: &mut Vec<Action>) {
+        let a = &r.advert;
+        let name = self.cfg.name.clone();
+        if matches!(self.state, State::Init | State::Fault | State::Stop) {
+            return;
+        }
+        if !self.cfg.unicast && r.ttl != 255 && r.src.is_ipv4() {
+            out.push(Action::Log(format!(
+                "({name}) invalid TTL/HL. Received {} and expect 255",
+                r.ttl
+            )));
+            out.push(Action::Dropped("ip_ttl_err"));
+            return;
+        }
+        if a.version != self.cfg.version {
+            out.push(Action::Log(format!(
+                "({name}) wrong version. Received {} and expect {}",
+                a.version, self.cfg.version
+            )));
+            return;
+        }
+        if a.version == 2 {
+            let want = self.cfg.auth.map(|(t, _)| t).unwrap_or(0);
+            if a.auth_type != want {
+                out.push(Action::Log(format!(
+                    "({name}) received a {} auth, expecting {want}!",
+                    a.auth_type
+                )));
+                out.push(Action::Dropped("authtype_mismatch"));
+                return;
+            }
+            if let Some((1, key)) = self.cfg.auth {
+                if !constant_eq(&a.auth_data, &key) {
+                    out.push(Action::Log(format!("({name}) received an invalid passwd!")));
+                    out.push(Action::Dropped("auth_failure"));
+                    return;
+                }
+            }
+            if u32::from(a.adver_int) * 100 != self.cfg.adver_int {
+                out.push(Action::Log(format!(
+                    "({name}) advertisement interval mismatch mine={} sec rcv'd={} sec",
+                    self.cfg.adver_int / 100,
+                    a.adver_int
+                )));
+                return;
+            }
+        }
+        let same_master = self.state == State::Backup && self.master_addr == Some(r.src);
+        if !(self.cfg.skip_check_adv_addr && same_master) {
+            if a.addrs.len() != self.cfg.vips.len() {
+                out.push(Action::Log(format!(
+                    "({name}) received an unexpected ip number count {}, expected {}!",
+                    a.addrs.len(),
+                    self.cfg.vips.len()
+                )));
+                out.push(Action::Dropped("addr_list_err"));
+                return;
+            }
+            if let Some(missing) = self.cfg.vips.iter().find(|v| !a.addrs.contains(v)) {
+                out.push(Action::Log(format!("({name}) ip address associated with VRID {} not present in MASTER advert: {missing}", self.cfg.vrid)));
+                out.push(Action::Dropped("addr_list_err"));
+                return;
+            }
+        }
+        match self.state {
+            State::Backup => self.backup_rx(now, &r, out),
+            State::Master => self.master_rx(now, &r, out),
+            _ => {}
+        }
+    }
+
+    /// RFC 5798 §6.4.2 (Backup), with keepalived's `nopreempt` and `preempt_delay`.
+    fn backup_rx(&mut self, now: Instant, r: &Received, out: &mut Vec<Action>) {
+        let a = &r.advert;
+        if a.priority == 0 {
+            out.push(Action::Log(format!(
+                "({}) Backup received priority 0 advertisement",
+                self.cfg.name
+            )));
+            self.down_at = Some(now + self.skew());
+            return;
+        }
+        let lower = a.priority < self.effective;
+        let delaying = !self.cfg.preempt_delay.is_zero() && lower && {
+            let until = *self
+                .preempt_until
+                .get_or_insert(now + self.cfg.preempt_delay);
+            now < until
+        };
+        if !lower || self.cfg.nopreempt || delaying {
+            if !lower {
+                self.preempt_until = None;
+            }
+            if a.version == 3 {
+                self.master_adver_int = u32::from(a.adver_int);
+            }
+            self.master_addr = Some(r.src);
+            self.down_at = Some(now + self.master_down_interval());
+        } else {
+            out.push(Action::Log(format!(
+                "({}) received lower priority ({}) advert from {} - discarding",
+                self.cfg.name, a.priority, r.src
+            )));
+        }
+    }
+
+    /// RFC 5798 §6.4.3 (Master).
+    fn master_rx(&mut self, now: Instant, r: &Received, out: &mut Vec<Action>) {
+        let a = &r.advert;
+        if a.priority == 0 {
+            out.push(Action::SendAdvert {
+                priority: self.effective,
+            });
+            self.adver_at = Some(now + cs(self.cfg.adver_int));
+            return;
+        }
+        let higher = a.priority > self.effective
+            || (a.priority == self.effective && r.src > self.cfg.local_addr);
+        if higher {
+            if a.priority == self.effective {
+                out.push(Action::Log(format!("({}) Master received advert from {} with same priority {} but higher IP address than ours", self.cfg.name, r.src, a.priority)));
+            } else {
+                out.push(Action::Log(format!(
+                    "({}) Master received advert from {} with higher priority {}, ours {}",
+                    self.cfg.name, r.src, a.priority, self.effective
+                )));
+            }
+            if self.cfg.higher_prio_send_advert {
+                out.push(Action::SendAdvert {
+                    priority: self.effective,
+                });
+            }
+            self.master_addr = Some(r.src);
+            self.change(now, State::Backup, false, out);
+            if a.version == 3 {
+                self.master_adver_int = u32::from(a.adver_int);
+                self.down_at = Some(now + self.master_down_interval());
+            }
+        } else {
+            let tail = if self.cfg.lower_prio_no_advert {
+                ""
+            } else {
+                ", forcing new election"
+            };
+            out.push(Action::Log(format!(
+                "({}) Received advert from {} with lower priority {}, ours {}{tail}",
+                self.cfg.name, r.src, a.priority, self.effective
+            )));
+            if !self.cfg.lower_prio_no_advert {
+                out.push(Action::SendAdvert {
+                    priority: self.effective,
+                });
+                out.push(Action::SendGarps);
+            }
+        }
+    }
+}
+
+/// The PASS key for a v2 config (`auth_pass`, zero-padded).
+pub fn pass_key(pass: &str) -> [u8; 8] {
+    auth_key(pass)
+}
