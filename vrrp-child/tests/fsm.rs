@@ -88,13 +88,13 @@ fn backup_becomes_master_after_master_down_interval_to_the_microsecond() {
     assert!(a.is_empty() && i.state == State::Backup);
     let a = i.handle(t0 + Duration::from_micros(3_414_062), Input::Tick);
     assert_eq!(i.state, State::Master);
-    assert_eq!(
-        a.iter()
-            .position(|x| *x == Action::SendAdvert { priority: 150 })
-            .unwrap()
-            < a.iter().position(|x| *x == Action::SetVips).unwrap(),
-        true,
-        "advert before VIPs"
+    let advert = a
+        .iter()
+        .position(|x| *x == Action::SendAdvert { priority: 150 });
+    let vips = a.iter().position(|x| *x == Action::SetVips);
+    assert!(
+        advert.is_some() && advert < vips,
+        "advert before VIPs: {a:?}"
     );
 }
 
