@@ -71,6 +71,20 @@ pub struct VrrpSnapshot {
     pub track_files: Vec<TrackFile>,
     pub track_processes: Vec<TrackProcess>,
     pub global: VrrpGlobals,
+    /// Facts about the interfaces the instances use, read by the parent (the child cannot).
+    pub interfaces: Vec<IfInfo>,
+}
+
+/// An interface as the VRRP child needs to know it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IfInfo {
+    pub name: String,
+    pub index: u32,
+    pub mac: [u8; 6],
+    /// The primary IPv4 address (adverts' default source).
+    pub ipv4: Option<IpAddr>,
+    /// The IPv6 link-local address.
+    pub ipv6_ll: Option<IpAddr>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -159,6 +173,7 @@ impl Config {
             scripts,
             track_files: self.track_files.clone(),
             track_processes: self.track_processes.clone(),
+            interfaces: Vec::new(),
             global: VrrpGlobals {
                 router_id: g.router_id.clone(),
                 mcast_group4: g.vrrp_mcast_group4,

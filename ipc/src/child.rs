@@ -32,6 +32,14 @@ pub trait ChildProtocol {
     }
     /// Sockets the parent handed over (already checked against the message's manifest).
     fn sockets(&mut self, _fds: Vec<(crate::msg::FdKind, std::os::fd::OwnedFd)>) {}
+    /// Descriptors (besides the channel) the loop should watch for input.
+    fn fds(&self) -> Vec<std::os::fd::RawFd> {
+        Vec::new()
+    }
+    /// One of `fds` is readable.
+    fn readable(&mut self, _fd: std::os::fd::RawFd, _now: Instant) -> Vec<Self::Tx> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug)]
@@ -64,6 +72,8 @@ impl From<std::io::Error> for ChildError {
 }
 
 const CHANNEL: Token = Token(0);
+/// Tokens of the child's own descriptors: this plus the descriptor number.
+const FD_TOKEN_BASE: usize = 1000;
 
 /// Run a child until the parent stops it (`Ok`) or the channel fails (`Err`).
 pub fn run<P: ChildProtocol>(
@@ -80,7 +90,18 @@ pub fn run<P: ChildProtocol>(
     let mut events = Events::with_capacity(16);
     ch.send(&proto.hello())?;
     let mut greeted = false;
+    let mut watched: Vec<std::os::fd::RawFd> = Vec::new();
     loop {
+        // Watch the child's own descriptors (sockets handed over, for instance).
+        let want = proto.fds();
+        for fd in want.iter().filter(|fd| !watched.contains(fd)) {
+            poll.registry().register(
+                &mut SourceFd(fd),
+                Token(FD_TOKEN_BASE + *fd as usize),
+                Interest::READABLE,
+            )?;
+        }
+        watched = want;
         let timeout = proto
             .next_deadline()
             .map(|d| d.saturating_duration_since(Instant::now()));
@@ -93,6 +114,14 @@ pub fn run<P: ChildProtocol>(
             Err(e) => return Err(e.into()),
         }
         let now = Instant::now();
+        for ev in events.iter() {
+            if ev.token().0 >= FD_TOKEN_BASE {
+                let fd = (ev.token().0 - FD_TOKEN_BASE) as std::os::fd::RawFd;
+                for m in proto.readable(fd, now) {
+                    ch.send(&m)?;
+                }
+            }
+        }
         for m in proto.tick(now) {
             ch.send(&m)?;
         }

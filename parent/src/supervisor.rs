@@ -574,9 +574,11 @@ impl Supervisor {
     }
 
     fn vrrp_snapshot(&self) -> ParentToVrrp {
+        let mut snapshot = self.config.for_vrrp();
+        snapshot.interfaces = crate::privops::ifinfo::read(&self.config);
         ParentToVrrp::Snapshot {
             generation: self.generation,
-            snapshot: Box::new(self.config.for_vrrp()),
+            snapshot: Box::new(snapshot),
             resume: self.instance_states.clone(),
         }
     }

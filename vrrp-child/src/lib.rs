@@ -1,9 +1,10 @@
-//! The VRRP child: it will hold the sans-IO VRRP state machines, packet codecs and the mio
-//! shell (issue 4). Today it runs the protocol with the parent — handshake, snapshot and
-//! acknowledgement, liveness, dumps, orderly stop — and reports every instance as INIT.
+//! The VRRP child: sans-IO state machines (`fsm`), packet codecs (`packet`) and their I/O
+//! (`runtime`), on the shared child loop: handshake, snapshot and acknowledgement, liveness,
+//! track scripts, adverts, VIP and notify requests to the parent, dumps, orderly stop.
 
 pub mod fsm;
 pub mod packet;
+pub mod runtime;
 
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::child::{ChildError, ChildProtocol, Step};
@@ -41,8 +42,9 @@ pub struct VrrpChild {
     tracks: Vec<Track>,
     next_req: u64,
     log: fn(&str),
-    /// Raw sockets from the parent (the child cannot open them: it has no capability).
-    sockets: Vec<(ipc::FdKind, std::os::fd::OwnedFd)>,
+    /// The instances and their sockets.
+    runtime: runtime::Runtime,
+    resume: Vec<InstanceState>,
 }
 
 impl VrrpChild {
@@ -54,12 +56,42 @@ impl VrrpChild {
             tracks: Vec::new(),
             next_req: 100,
             log,
-            sockets: Vec::new(),
+            runtime: runtime::Runtime::default(),
+            resume: Vec::new(),
         }
     }
 
     fn full_state(&self) -> VrrpToParent {
         VrrpToParent::FullState(self.states.clone())
+    }
+
+    /// The states of the running instances, as the parent keeps them.
+    fn refresh_states(&mut self) {
+        for s in self.states.iter_mut() {
+            if let Some(sl) = self.runtime.slots.iter().find(|x| x.id == s.instance) {
+                s.state = match sl.fsm.state {
+                    fsm::State::Init => VrrpState::Init,
+                    fsm::State::Backup => VrrpState::Backup,
+                    fsm::State::Master => VrrpState::Master,
+                    fsm::State::Fault => VrrpState::Fault,
+                    fsm::State::Stop => VrrpState::Stop,
+                };
+                s.effective_priority = sl.fsm.effective;
+            }
+        }
+    }
+
+    fn trackers_changed(&mut self, now: Instant, out: &mut Vec<VrrpToParent>) {
+        let verdicts: Vec<(ObjId, Option<bool>)> =
+            self.tracks.iter().map(|t| (t.id, t.good)).collect();
+        let lookup = move |id: ObjId| {
+            verdicts
+                .iter()
+                .find(|(i, _)| *i == id)
+                .and_then(|(_, g)| *g)
+        };
+        self.runtime.trackers_changed(now, &lookup, out, self.log);
+        self.refresh_states();
     }
 
     /// Track scripts from a snapshot; a script that did not change keeps its verdict.
@@ -91,11 +123,13 @@ impl VrrpChild {
         }
     }
 
-    fn script_result(&mut self, req_id: u64, exit_status: Option<i32>, timed_out: bool) {
+    /// `true` when the script's verdict changed.
+    fn script_result(&mut self, req_id: u64, exit_status: Option<i32>, timed_out: bool) -> bool {
         let log = self.log;
         let Some(t) = self.tracks.iter_mut().find(|t| t.inflight == Some(req_id)) else {
-            return;
+            return false;
         };
+        let before = t.good;
         t.inflight = None;
         let ok = exit_status == Some(0) && !timed_out;
         if ok {
@@ -121,6 +155,7 @@ impl VrrpChild {
                 }
             }
         }
+        t.good != before
     }
 }
 
@@ -145,7 +180,18 @@ impl ChildProtocol for VrrpChild {
             "Received sockets from the parent: {}",
             kinds.join(", ")
         ));
-        self.sockets = fds;
+        self.runtime.set_sockets(fds);
+    }
+
+    fn fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.runtime.fds()
+    }
+
+    fn readable(&mut self, _fd: std::os::fd::RawFd, now: Instant) -> Vec<VrrpToParent> {
+        let mut out = Vec::new();
+        self.runtime.readable(now, &mut out, self.log);
+        self.refresh_states();
+        out
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -153,11 +199,14 @@ impl ChildProtocol for VrrpChild {
             .iter()
             .filter(|t| t.inflight.is_none())
             .map(|t| t.next_run)
+            .chain(self.runtime.next_deadline())
             .min()
     }
 
     fn tick(&mut self, now: Instant) -> Vec<VrrpToParent> {
         let mut out = Vec::new();
+        self.runtime.tick(now, &mut out, self.log);
+        self.refresh_states();
         for t in self
             .tracks
             .iter_mut()
@@ -199,8 +248,13 @@ impl ChildProtocol for VrrpChild {
                             })
                     })
                     .collect();
+                self.runtime.load(&snapshot, self.log);
+                self.resume = resume;
                 self.snapshot = Some(snapshot);
                 let mut out = vec![VrrpToParent::SnapshotAck { generation }, self.full_state()];
+                let resume = self.resume.clone();
+                self.runtime.start(now, &resume, &mut out, self.log);
+                self.refresh_states();
                 match ipc::child::test_fault() {
                     Some("unknown-id") => out.push(VrrpToParent::AddVips {
                         req_id: 1,
@@ -253,17 +307,32 @@ impl ChildProtocol for VrrpChild {
                 }
                 Step::Continue(vec![VrrpToParent::DumpText { kind, text }])
             }
-            ParentToVrrp::Stop => Step::Exit(vec![VrrpToParent::Stopped]),
+            ParentToVrrp::Stop => {
+                let mut out = Vec::new();
+                self.runtime.shutdown(now, &mut out, self.log);
+                out.push(VrrpToParent::Stopped);
+                Step::Exit(out)
+            }
             ParentToVrrp::RunScriptResult {
                 req_id,
                 exit_status,
                 timed_out,
             } => {
-                self.script_result(req_id, exit_status, timed_out);
-                Step::Continue(Vec::new())
+                let mut out = Vec::new();
+                if self.script_result(req_id, exit_status, timed_out) {
+                    self.trackers_changed(now, &mut out);
+                }
+                Step::Continue(out)
+            }
+            ParentToVrrp::Sockets { .. } => {
+                // The sockets came with this message: start the instances if configured.
+                let mut out = Vec::new();
+                let resume = self.resume.clone();
+                self.runtime.start(now, &resume, &mut out, self.log);
+                self.refresh_states();
+                Step::Continue(out)
             }
             ParentToVrrp::Hello(_)
-            | ParentToVrrp::Sockets { .. }
             | ParentToVrrp::AddVipsResult { .. }
             | ParentToVrrp::DelVipsResult { .. } => Step::Continue(Vec::new()),
         }

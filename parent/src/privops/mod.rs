@@ -3,6 +3,7 @@
 //! against its own copy of the config, and these functions apply only what that object says.
 
 pub mod addr;
+pub mod ifinfo;
 pub mod link;
 pub mod route;
 pub mod sockets;

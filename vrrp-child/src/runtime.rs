@@ -1,0 +1,540 @@
+//! The VRRP child's I/O around the state machines: adverts in and out on the raw socket the
+//! parent handed over, gratuitous ARPs on the packet socket, VIP changes and notifies asked
+//! of the parent by instance id, and effective priorities recomputed from tracker state.
+//! IPv4 (v2 and v3, multicast and unicast, PASS and AH) today; IPv6 instances are reported
+//! and left in INIT.
+
+use crate::fsm::{Action, Input, Instance, InstanceCfg, State};
+use crate::packet::{self, auth_key, decode_ipv4, encode_ipv4, Advert, Ipv4Send, VRRP_MCAST_V4};
+use conf::model::{AuthType, VrrpInstance};
+use conf::project::{ObjId, VrrpSnapshot};
+use ipc::{FdKind, InstanceState, ScriptRef, VrrpState, VrrpToParent};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// One running instance and what its I/O needs.
+pub struct Slot {
+    pub id: ObjId,
+    pub fsm: Instance,
+    ifindex: u32,
+    mac: [u8; 6],
+    src: Ipv4Addr,
+    dsts: Vec<Ipv4Addr>,
+    ttl: u8,
+    ip_id: u16,
+    ah_seq: u32,
+    auth: Option<(AuthType, [u8; 8])>,
+    vips4: Vec<Ipv4Addr>,
+    garp_repeat: u32,
+    /// `(script id, weight, reverse)` of the instance's track scripts.
+    tracks: Vec<(ObjId, i32, bool)>,
+}
+
+#[derive(Default)]
+pub struct Runtime {
+    pub slots: Vec<Slot>,
+    sock4: Option<OwnedFd>,
+    packet: Option<OwnedFd>,
+    configured: bool,
+    next_req: u64,
+}
+
+fn to_state(s: State) -> VrrpState {
+    match s {
+        State::Init => VrrpState::Init,
+        State::Backup => VrrpState::Backup,
+        State::Master => VrrpState::Master,
+        State::Fault => VrrpState::Fault,
+        State::Stop => VrrpState::Stop,
+    }
+}
+
+fn from_state(s: VrrpState) -> State {
+    match s {
+        VrrpState::Init => State::Init,
+        VrrpState::Backup => State::Backup,
+        VrrpState::Master => State::Master,
+        VrrpState::Fault => State::Fault,
+        VrrpState::Stop => State::Stop,
+    }
+}
+
+impl Runtime {
+    /// Build the instances of a snapshot (IPv4 ones; IPv6 are logged and skipped).
+    pub fn load(&mut self, snap: &VrrpSnapshot, log: fn(&str)) {
+        self.slots.clear();
+        self.configured = false;
+        for (id, v) in &snap.instances {
+            if v.family6 {
+                log(&format!(
+                    "({}) IPv6 instances are not run yet by keepalived-rs",
+                    v.name
+                ));
+                continue;
+            }
+            let Some(ifname) = v.interface.as_deref() else {
+                continue;
+            };
+            let Some(info) = snap.interfaces.iter().find(|i| i.name == ifname) else {
+                continue;
+            };
+            let src = match v.unicast_src_ip.or(v.mcast_src_ip).or(info.ipv4) {
+                Some(IpAddr::V4(a)) => a,
+                _ => {
+                    log(&format!(
+                        "({}) Cannot find an IP address to use for interface {ifname}",
+                        v.name
+                    ));
+                    continue;
+                }
+            };
+            let vips4: Vec<Ipv4Addr> = v
+                .vips
+                .iter()
+                .filter_map(|a| {
+                    if let IpAddr::V4(x) = a.addr {
+                        Some(x)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let unicast = v.is_unicast();
+            let dsts = if unicast {
+                v.unicast_peers
+                    .iter()
+                    .filter_map(|p| {
+                        if let IpAddr::V4(x) = p.addr {
+                            Some(x)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect()
+            } else {
+                vec![match v.mcast_dst_ip.or(snap.global.mcast_group4) {
+                    Some(IpAddr::V4(g)) => g,
+                    _ => VRRP_MCAST_V4,
+                }]
+            };
+            let mut cfg = InstanceCfg::new(
+                &v.name,
+                v.vrid,
+                v.priority,
+                v.advert_int,
+                IpAddr::V4(src),
+                vips4.iter().map(|a| IpAddr::V4(*a)).collect(),
+            );
+            cfg.version = v.version;
+            cfg.nopreempt = v.nopreempt;
+            cfg.preempt_delay = Duration::from_micros(v.preempt_delay);
+            cfg.down_timer_adverts = v
+                .down_timer_adverts
+                .unwrap_or(snap.global.down_timer_adverts)
+                .max(1);
+            cfg.unicast = unicast;
+            cfg.auth = v.auth.as_ref().map(|a| {
+                (
+                    if a.auth_type == AuthType::Pass { 1 } else { 2 },
+                    auth_key(&a.pass),
+                )
+            });
+            cfg.lower_prio_no_advert = v.lower_prio_no_advert.unwrap_or(false);
+            cfg.higher_prio_send_advert = v.higher_prio_send_advert.unwrap_or(false);
+            cfg.skip_check_adv_addr = v.skip_check_adv_addr.unwrap_or(false);
+            let tracks = track_weights(v, snap);
+            self.slots.push(Slot {
+                id: *id,
+                fsm: Instance::new(cfg),
+                ifindex: info.index,
+                mac: info.mac,
+                src,
+                dsts,
+                ttl: v.unicast_ttl.filter(|_| unicast).unwrap_or(255),
+                ip_id: 0,
+                ah_seq: 0,
+                auth: v.auth.as_ref().map(|a| (a.auth_type, auth_key(&a.pass))),
+                vips4,
+                garp_repeat: v
+                    .garp
+                    .master_repeat
+                    .unwrap_or(snap.global.garp_master_repeat)
+                    .max(1),
+                tracks,
+            });
+        }
+    }
+
+    pub fn set_sockets(&mut self, fds: Vec<(FdKind, OwnedFd)>) {
+        for (k, fd) in fds {
+            match k {
+                FdKind::RawVrrp4 => self.sock4 = Some(fd),
+                FdKind::Packet => self.packet = Some(fd),
+                _ => {}
+            }
+        }
+    }
+
+    /// Once both the configuration and the sockets are here: socket options, multicast
+    /// membership, and every instance started (resuming the states the parent knew).
+    pub fn start(
+        &mut self,
+        now: Instant,
+        resume: &[InstanceState],
+        out: &mut Vec<VrrpToParent>,
+        log: fn(&str),
+    ) {
+        if self.configured || self.sock4.is_none() {
+            return;
+        }
+        self.configured = true;
+        if let Some(s) = &self.sock4 {
+            let sock = socket2::SockRef::from(s);
+            let _ = sock.set_header_included_v4(true);
+            let _ = sock.set_multicast_loop_v4(false);
+            let _ =
+                nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Ipv4PacketInfo, &true);
+            let mut joined: Vec<u32> = Vec::new();
+            for sl in self.slots.iter().filter(|s| !s.fsm.cfg.unicast) {
+                if joined.contains(&sl.ifindex) {
+                    continue;
+                }
+                joined.push(sl.ifindex);
+                for g in &sl.dsts {
+                    if let Err(e) = sock.join_multicast_v4_n(
+                        g,
+                        &socket2::InterfaceIndexOrAddress::Index(sl.ifindex),
+                    ) {
+                        log(&format!("({}) cannot join {g}: {e}", sl.fsm.cfg.name));
+                    }
+                }
+            }
+        }
+        let mut acts = Vec::new();
+        for i in 0..self.slots.len() {
+            let r = resume
+                .iter()
+                .find(|s| s.instance == self.slots[i].id)
+                .map(|s| from_state(s.state));
+            let a = self.slots[i].fsm.handle(now, Input::Start { resume: r });
+            acts.push((i, a));
+        }
+        for (i, a) in acts {
+            self.apply(i, a, out, log);
+        }
+    }
+
+    pub fn fds(&self) -> Vec<RawFd> {
+        self.sock4
+            .iter()
+            .filter(|_| self.configured)
+            .map(|s| s.as_raw_fd())
+            .collect()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.fsm.next_deadline())
+            .min()
+    }
+
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].fsm.next_deadline().is_some_and(|d| d <= now) {
+                let a = self.slots[i].fsm.handle(now, Input::Tick);
+                self.apply(i, a, out, log);
+            }
+        }
+    }
+
+    /// Drain the raw socket: each advert goes to the instance with its VRID on its interface.
+    pub fn readable(&mut self, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
+        let Some(fd) = self.sock4.as_ref().map(|s| s.as_raw_fd()) else {
+            return;
+        };
+        loop {
+            let mut buf = [0u8; 2048];
+            let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+            let (n, ifindex) = {
+                let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+                match nix::sys::socket::recvmsg::<()>(
+                    fd,
+                    &mut iov,
+                    Some(&mut cmsg),
+                    nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+                ) {
+                    Ok(r) => {
+                        let mut idx = 0u32;
+                        if let Ok(cm) = r.cmsgs() {
+                            for c in cm {
+                                if let nix::sys::socket::ControlMessageOwned::Ipv4PacketInfo(pi) = c
+                                {
+                                    idx = pi.ipi_ifindex as u32;
+                                }
+                            }
+                        }
+                        (r.bytes, idx)
+                    }
+                    Err(_) => return,
+                }
+            };
+            let p = &buf[..n];
+            if p.len() < 21 {
+                continue;
+            }
+            let ihl = usize::from(p[0] & 0x0f) * 4;
+            let off = if p[9] == packet::IPPROTO_AH {
+                ihl + 24
+            } else {
+                ihl
+            };
+            let Some(&vrid) = p.get(off + 1) else {
+                continue;
+            };
+            let Some(i) = self
+                .slots
+                .iter()
+                .position(|s| s.fsm.cfg.vrid == vrid && (ifindex == 0 || s.ifindex == ifindex))
+            else {
+                continue;
+            };
+            let sl = &self.slots[i];
+            let key = match sl.auth {
+                Some((AuthType::Ah, k)) => Some(k),
+                _ => None,
+            };
+            match decode_ipv4(p, key.as_ref(), sl.fsm.cfg.unicast) {
+                Ok(r) => {
+                    if IpAddr::V4(sl.src) == r.src {
+                        continue; // our own advert
+                    }
+                    if let Some(ah) = r.ah {
+                        // Take over the peer's sequence so a later takeover continues it.
+                        self.slots[i].ah_seq = self.slots[i].ah_seq.max(ah.seq);
+                    }
+                    let a = self.slots[i].fsm.handle(now, Input::Advert(r));
+                    self.apply(i, a, out, log);
+                }
+                Err(e) => log(&format!(
+                    "({}) dropped an advert: {e:?}",
+                    self.slots[i].fsm.cfg.name
+                )),
+            }
+        }
+    }
+
+    /// Track scripts changed: recompute every instance's effective priority and faults.
+    pub fn trackers_changed(
+        &mut self,
+        now: Instant,
+        script_ok: &dyn Fn(ObjId) -> Option<bool>,
+        out: &mut Vec<VrrpToParent>,
+        log: fn(&str),
+    ) {
+        for i in 0..self.slots.len() {
+            let base = i32::from(self.slots[i].fsm.cfg.priority);
+            let mut total = base;
+            let mut fault = false;
+            for &(sid, w, rev) in &self.slots[i].tracks {
+                let Some(ok) = script_ok(sid) else { continue };
+                let up = ok != rev;
+                if w == 0 {
+                    fault |= !up;
+                } else if (w > 0) == up {
+                    // A positive weight counts while up, a negative one while down.
+                    total += w;
+                }
+            }
+            let mut acts = Vec::new();
+            if base != 255 {
+                let eff = total.clamp(1, 254) as u8;
+                acts.extend(self.slots[i].fsm.handle(now, Input::Priority(eff)));
+            }
+            let faulted = self.slots[i].fsm.state == State::Fault;
+            if fault != faulted {
+                acts.extend(self.slots[i].fsm.handle(now, Input::Fault(fault)));
+            }
+            self.apply(i, acts, out, log);
+        }
+    }
+
+    /// Orderly stop: masters send priority 0 and release.
+    pub fn shutdown(&mut self, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
+        for i in 0..self.slots.len() {
+            let a = self.slots[i].fsm.handle(now, Input::Shutdown);
+            self.apply(i, a, out, log);
+        }
+    }
+
+    fn apply(
+        &mut self,
+        i: usize,
+        actions: Vec<Action>,
+        out: &mut Vec<VrrpToParent>,
+        log: fn(&str),
+    ) {
+        for a in actions {
+            match a {
+                Action::SendAdvert { priority } => self.send_advert(i, priority, log),
+                Action::SetVips => {
+                    self.next_req += 1;
+                    out.push(VrrpToParent::AddVips {
+                        req_id: self.next_req,
+                        instance: self.slots[i].id,
+                    });
+                }
+                Action::RemoveVips => {
+                    self.next_req += 1;
+                    out.push(VrrpToParent::DelVips {
+                        req_id: self.next_req,
+                        instance: self.slots[i].id,
+                    });
+                }
+                Action::SendGarps => self.send_garps(i, log),
+                Action::Changed { to, .. } => {
+                    let sl = &self.slots[i];
+                    let st = InstanceState {
+                        instance: sl.id,
+                        state: to_state(to),
+                        effective_priority: sl.fsm.effective,
+                    };
+                    out.push(VrrpToParent::StateChanged(st));
+                    self.next_req += 1;
+                    out.push(VrrpToParent::RunScript {
+                        req_id: self.next_req,
+                        script: ScriptRef::Notify {
+                            instance: sl.id,
+                            state: to_state(to),
+                        },
+                    });
+                }
+                Action::Log(l) => log(&l),
+                Action::Dropped(_) => {}
+            }
+        }
+    }
+
+    fn send_advert(&mut self, i: usize, priority: u8, log: fn(&str)) {
+        let Some(fd) = self.sock4.as_ref() else {
+            return;
+        };
+        let sl = &mut self.slots[i];
+        let cfg = &sl.fsm.cfg;
+        let (auth_type, auth_data) = match sl.auth {
+            Some((AuthType::Pass, k)) => (1, k),
+            Some((AuthType::Ah, _)) => (2, [0; 8]),
+            None => (0, [0; 8]),
+        };
+        let advert = Advert {
+            version: cfg.version,
+            vrid: cfg.vrid,
+            priority,
+            adver_int: if cfg.version == 2 {
+                (cfg.adver_int / 100) as u16
+            } else {
+                cfg.adver_int as u16
+            },
+            auth_type: if cfg.version == 2 { auth_type } else { 0 },
+            auth_data: if cfg.version == 2 { auth_data } else { [0; 8] },
+            addrs: sl.vips4.iter().map(|a| IpAddr::V4(*a)).collect(),
+        };
+        let ah_key = match sl.auth {
+            Some((AuthType::Ah, k)) => Some(k),
+            _ => None,
+        };
+        if ah_key.is_some() {
+            sl.ah_seq = sl.ah_seq.wrapping_add(1);
+        }
+        sl.ip_id = sl.ip_id.wrapping_add(1).max(1);
+        let sock = socket2::SockRef::from(fd);
+        if !cfg.unicast {
+            let _ = sock.set_multicast_if_v4(&sl.src);
+        }
+        for dst in sl.dsts.clone() {
+            let s = Ipv4Send {
+                src: sl.src,
+                dst,
+                ttl: sl.ttl,
+                ip_id: sl.ip_id,
+                ah: ah_key.map(|k| (k, sl.ah_seq)),
+                unicast: cfg.unicast,
+            };
+            let bytes = encode_ipv4(&advert, &s);
+            let to = socket2::SockAddr::from(std::net::SocketAddrV4::new(dst, 0));
+            if let Err(e) = sock.send_to(&bytes, &to) {
+                log(&format!("({}) cannot send advert to {dst}: {e}", cfg.name));
+            }
+        }
+    }
+
+    fn send_garps(&mut self, i: usize, log: fn(&str)) {
+        let Some(fd) = self.packet.as_ref() else {
+            return;
+        };
+        let sl = &self.slots[i];
+        if sl.vips4.is_empty() {
+            return;
+        }
+        log(&format!(
+            "({}) Sending/queueing gratuitous ARPs on interface {} for {}",
+            sl.fsm.cfg.name,
+            sl.ifindex,
+            sl.vips4
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        for vip in &sl.vips4 {
+            let mut frame = Vec::with_capacity(42);
+            frame.extend_from_slice(&[0xff; 6]);
+            frame.extend_from_slice(&sl.mac);
+            frame.extend_from_slice(&[0x08, 0x06]);
+            frame.extend_from_slice(&packet::garp(sl.mac, *vip));
+            for _ in 0..sl.garp_repeat {
+                send_frame(fd.as_raw_fd(), sl.ifindex, &frame);
+            }
+        }
+    }
+}
+
+/// Send one Ethernet frame on a packet socket (broadcast destination).
+fn send_frame(fd: RawFd, ifindex: u32, frame: &[u8]) {
+    // SAFETY: sockaddr_ll is plain data, zero-initialised then filled; the pointers passed to
+    // sendto point at live locals of the right sizes.
+    unsafe {
+        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = (libc::ETH_P_ARP as u16).to_be();
+        sll.sll_ifindex = ifindex as i32;
+        sll.sll_halen = 6;
+        sll.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+        libc::sendto(
+            fd,
+            frame.as_ptr() as *const libc::c_void,
+            frame.len(),
+            0,
+            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        );
+    }
+}
+
+/// An instance's track scripts with the weight in force (the reference's, else the script's).
+fn track_weights(v: &VrrpInstance, snap: &VrrpSnapshot) -> Vec<(ObjId, i32, bool)> {
+    v.track_script
+        .iter()
+        .filter_map(|t| {
+            let (id, s) = snap.scripts.iter().find(|(_, s)| s.name == t.name)?;
+            let w = t.weight.unwrap_or(s.weight);
+            let rev = if t.weight.is_some() {
+                t.reverse
+            } else {
+                s.reverse
+            };
+            Some((*id, w, rev))
+        })
+        .collect()
+}
