@@ -38,3 +38,47 @@ wait_for() {
 status_field() {
     awk -v k="$2:" '$1 == k { print $2; exit }' "/proc/$1/status"
 }
+
+# make_lab PREFIX: two hosts PREFIX-a (10.99.0.11/24) and PREFIX-b (10.99.0.12/24), each
+# with eth0 on a bridge in PREFIX-br. Remove with `del_lab PREFIX`.
+make_lab() {
+    local p=$1 n
+    ip netns add "$p-br"
+    ip -n "$p-br" link add br0 type bridge
+    ip -n "$p-br" link set br0 up
+    for n in a b; do
+        ip netns add "$p-$n"
+        ip -n "$p-$n" link add eth0 type veth peer name "p$n" netns "$p-br"
+        ip -n "$p-br" link set "p$n" master br0
+        ip -n "$p-br" link set "p$n" up
+        ip -n "$p-$n" link set lo up
+        ip -n "$p-$n" link set eth0 up
+    done
+    ip -n "$p-a" addr add 10.99.0.11/24 dev eth0
+    ip -n "$p-b" addr add 10.99.0.12/24 dev eth0
+}
+
+del_lab() {
+    local n
+    for n in a b br; do ip netns del "$1-$n" 2>/dev/null || true; done
+}
+
+# wait_vip NS ADDR SECONDS [absent]: until ADDR is (or, with "absent", is not) on NS's eth0.
+wait_vip() {
+    local ns=$1 addr=$2 secs=$3 want=${4:-present}
+    local deadline=$((SECONDS + secs))
+    while :; do
+        if ip -n "$ns" -4 addr show dev eth0 | grep -q "inet $addr/"; then
+            [[ $want == present ]] && return 0
+        else
+            [[ $want == absent ]] && return 0
+        fi
+        ((SECONDS < deadline)) || return 1
+        sleep 0.005
+    done
+}
+
+# now_ms: milliseconds since the epoch.
+now_ms() {
+    date +%s%3N
+}

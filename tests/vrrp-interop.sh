@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# VRRP interop against Debian's keepalived 2.2.7 (issue 4): two hosts in network namespaces
+# on a bridge, ours on one and keepalived on the other, for each wire flavour:
+#   ours MASTER / keepalived BACKUP: keepalived accepts our adverts (no rejection logged),
+#   SIGTERM sends priority 0 and keepalived takes over, restarting ours pre-empts back;
+#   keepalived MASTER / ours BACKUP: ours stays BACKUP, takes over when keepalived's link
+#   goes down (time measured against Master_Down_Interval and printed).
+# Usage: sudo tests/vrrp-interop.sh [OUR_BINARY]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+# shellcheck source=tests/lib.sh
+source "$ROOT/tests/lib.sh"
+OURS=$(realpath -- "${1:-$ROOT/target/debug/keepalived}")
+THEIRS=${REF_KEEPALIVED:-/usr/sbin/keepalived}
+[[ -x $OURS && -x $THEIRS ]] || { echo "vrrp-interop: need $OURS and $THEIRS" >&2; exit 2; }
+((EUID == 0)) || { echo "vrrp-interop: must run as root" >&2; exit 2; }
+
+LAB="kvi$$"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/vrrp-interop.XXXXXX")
+PIDFILES=()
+cleanup() {
+    local f p
+    for f in "${PIDFILES[@]}"; do
+        p=$(cat "$f" 2>/dev/null) || continue
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for f in "${PIDFILES[@]}"; do
+        p=$(cat "$f" 2>/dev/null) || continue
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.02; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    del_lab "$LAB"
+    rm -rf --one-file-system -- "$TMP"
+}
+trap cleanup EXIT
+
+passed=0 failed=0
+check() {
+    if [[ $2 == 0 ]]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi
+}
+
+# conf NAME PRIO BODY: a config with one instance VI_1, VRID 51, VIP 10.99.0.100.
+conf() {
+    cat >"$TMP/$1.conf" <<CONF
+global_defs {
+    router_id $1
+    script_user nobody
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority $2
+    advert_int 1
+$3
+    virtual_ipaddress {
+        10.99.0.100/24
+    }
+}
+CONF
+}
+
+# run WHO HOST NAME: start ours or theirs on host a/b with config NAME, log to NAME.log.
+run() {
+    local who=$1 host=$2 name=$3 bin
+    bin=$OURS
+    [[ $who == theirs ]] && bin=$THEIRS
+    local args=(-n -l -P -f "$TMP/$name.conf" -p "$TMP/$name.pid" -r "$TMP/$name.vrrp.pid")
+    [[ $who == ours ]] && args+=(-G -c "$TMP/$name.check.pid")
+    ip netns exec "$LAB-$host" "$bin" "${args[@]}" >>"$TMP/$name.log" 2>&1 &
+    PIDFILES+=("$TMP/$name.pid")
+    wait_for 1 "$TMP/$name.log" 'Entering (BACKUP|MASTER) STATE' 10
+}
+
+stop() { # stop NAME: SIGTERM and wait for the exit
+    local p
+    p=$(cat "$TMP/$1.pid")
+    kill -TERM "$p"
+    for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.01; done
+    return 1
+}
+
+REJECT='invalid|mismatch|wrong version|unexpected|not present|Invalid|discarding|CONFIGURATION ERROR'
+
+scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B
+    local label=$1 body_a=$2 body_b=$3 t0 t1
+    echo "--- $label"
+    make_lab "$LAB"
+    local f
+    for f in ours-m theirs-b theirs-m ours-b; do
+        : >"$TMP/$f.log"
+    done
+
+    # Ours MASTER (150), keepalived BACKUP (100).
+    conf ours-m 150 "$body_a"
+    conf theirs-b 100 "$body_b"
+    run theirs b theirs-b
+    run ours a ours-m
+    check "$label: ours becomes MASTER, keepalived stays BACKUP" "$(wait_for 1 "$TMP/ours-m.log" 'Entering MASTER STATE' 6 &&
+        wait_vip "$LAB-a" 10.99.0.100 3 && sleep 1.5 && ! grep -q 'Entering MASTER' "$TMP/theirs-b.log"; echo $?)"
+    check "$label: keepalived logs no rejection of our adverts" "$(! grep -E "$REJECT" "$TMP/theirs-b.log"; echo $?)"
+    t0=$(now_ms)
+    stop ours-m
+    wait_vip "$LAB-b" 10.99.0.100 5
+    t1=$(now_ms)
+    echo "     priority 0 on our SIGTERM: keepalived held the VIP after $((t1 - t0)) ms (skew 0.609 s + stop)"
+    check "$label: priority 0 hands the VIP to keepalived within skew + 0.5 s" "$([[ $((t1 - t0)) -le 1109 ]] && ! ip -n "$LAB-a" addr show dev eth0 | grep -q 10.99.0.100; echo $?)"
+    : >"$TMP/ours-m.log"
+    run ours a ours-m
+    check "$label: restarting ours pre-empts keepalived" "$(wait_for 1 "$TMP/theirs-b.log" 'Master received advert from 10.99.0.11 with higher priority 150' 6 &&
+        wait_vip "$LAB-a" 10.99.0.100 3 && wait_vip "$LAB-b" 10.99.0.100 3 absent; echo $?)"
+    stop ours-m
+    stop theirs-b
+
+    # keepalived MASTER (150), ours BACKUP (100).
+    conf theirs-m 150 "$body_b"
+    conf ours-b 100 "$body_a"
+    run theirs b theirs-m
+    wait_for 1 "$TMP/theirs-m.log" 'Entering MASTER STATE' 6
+    run ours a ours-b
+    sleep 2
+    check "$label: ours stays BACKUP under keepalived" "$(! grep -q 'Entering MASTER' "$TMP/ours-b.log" && ! grep -E "$REJECT" "$TMP/ours-b.log"; echo $?)"
+    t0=$(now_ms)
+    ip -n "$LAB-b" link set eth0 down
+    wait_vip "$LAB-a" 10.99.0.100 6
+    t1=$(now_ms)
+    echo "     keepalived's link down: ours held the VIP after $((t1 - t0)) ms (Master_Down_Interval 3609 ms, less the time since keepalived's last advert)"
+    check "$label: ours takes over within Master_Down_Interval + 100 ms" "$([[ $((t1 - t0)) -le 3709 ]]; echo $?)"
+    stop ours-b
+    stop theirs-m
+    del_lab "$LAB"
+}
+
+scenario "v2 multicast, no auth" "    version 2" "    version 2"
+scenario "v2 multicast, PASS" "    version 2
+    authentication {
+        auth_type PASS
+        auth_pass secret
+    }" "    version 2
+    authentication {
+        auth_type PASS
+        auth_pass secret
+    }"
+scenario "v2 unicast" "    version 2
+    unicast_src_ip 10.99.0.11
+    unicast_peer {
+        10.99.0.12
+    }" "    version 2
+    unicast_src_ip 10.99.0.12
+    unicast_peer {
+        10.99.0.11
+    }"
+scenario "v3 multicast" "    version 3" "    version 3"
+
+echo "vrrp-interop: $passed passed, $failed failed"
+((failed == 0))
