@@ -18,6 +18,7 @@ pub struct Slot {
     pub id: ObjId,
     pub fsm: Instance,
     ifindex: u32,
+    ifname: String,
     mac: [u8; 6],
     src: Ipv4Addr,
     dsts: Vec<Ipv4Addr>,
@@ -148,6 +149,7 @@ impl Runtime {
                 id: *id,
                 fsm: Instance::new(cfg),
                 ifindex: info.index,
+                ifname: info.name.clone(),
                 mac: info.mac,
                 src,
                 dsts,
@@ -478,9 +480,9 @@ impl Runtime {
             return;
         }
         log(&format!(
-            "({}) Sending/queueing gratuitous ARPs on interface {} for {}",
+            "({}) Sending/queueing gratuitous ARPs on {} for {}",
             sl.fsm.cfg.name,
-            sl.ifindex,
+            sl.ifname,
             sl.vips4
                 .iter()
                 .map(|a| a.to_string())
