@@ -118,7 +118,8 @@ scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B
     run theirs b theirs-m
     wait_for 1 "$TMP/theirs-m.log" 'Entering MASTER STATE' 6
     run ours a ours-b
-    sleep 2
+    # Nothing may happen for longer than Master_Down_Interval (3.609 s): a sleep is the test.
+    sleep 5
     check "$label: ours stays BACKUP under keepalived" "$(! grep -q 'Entering MASTER' "$TMP/ours-b.log" && ! grep -E "$REJECT" "$TMP/ours-b.log"; echo $?)"
     t0=$(now_ms)
     ip -n "$LAB-b" link set eth0 down
@@ -150,7 +151,25 @@ scenario "v2 unicast" "    version 2
     unicast_peer {
         10.99.0.11
     }"
+scenario "v2 multicast, AH" "    version 2
+    authentication {
+        auth_type AH
+        auth_pass secret
+    }" "    version 2
+    authentication {
+        auth_type AH
+        auth_pass secret
+    }"
 scenario "v3 multicast" "    version 3" "    version 3"
+scenario "v3 unicast" "    version 3
+    unicast_src_ip 10.99.0.11
+    unicast_peer {
+        10.99.0.12
+    }" "    version 3
+    unicast_src_ip 10.99.0.12
+    unicast_peer {
+        10.99.0.11
+    }"
 
 echo "vrrp-interop: $passed passed, $failed failed"
 ((failed == 0))

@@ -187,9 +187,9 @@ impl ChildProtocol for VrrpChild {
         self.runtime.fds()
     }
 
-    fn readable(&mut self, _fd: std::os::fd::RawFd, now: Instant) -> Vec<VrrpToParent> {
+    fn readable(&mut self, fd: std::os::fd::RawFd, now: Instant) -> Vec<VrrpToParent> {
         let mut out = Vec::new();
-        self.runtime.readable(now, &mut out, self.log);
+        self.runtime.readable(fd, now, &mut out, self.log);
         self.refresh_states();
         out
     }

@@ -36,6 +36,8 @@ pub struct Slot {
 pub struct Runtime {
     pub slots: Vec<Slot>,
     sock4: Option<OwnedFd>,
+    /// keepalived's AH adverts are IP protocol 51: they arrive on this socket.
+    sock_ah: Option<OwnedFd>,
     packet: Option<OwnedFd>,
     configured: bool,
     next_req: u64,
@@ -172,6 +174,7 @@ impl Runtime {
         for (k, fd) in fds {
             match k {
                 FdKind::RawVrrp4 => self.sock4 = Some(fd),
+                FdKind::RawAh4 => self.sock_ah = Some(fd),
                 FdKind::Packet => self.packet = Some(fd),
                 _ => {}
             }
@@ -191,7 +194,7 @@ impl Runtime {
             return;
         }
         self.configured = true;
-        if let Some(s) = &self.sock4 {
+        for s in self.sock4.iter().chain(self.sock_ah.iter()) {
             let sock = socket2::SockRef::from(s);
             let _ = sock.set_header_included_v4(true);
             let _ = sock.set_multicast_loop_v4(false);
@@ -230,6 +233,7 @@ impl Runtime {
     pub fn fds(&self) -> Vec<RawFd> {
         self.sock4
             .iter()
+            .chain(self.sock_ah.iter())
             .filter(|_| self.configured)
             .map(|s| s.as_raw_fd())
             .collect()
@@ -252,10 +256,16 @@ impl Runtime {
     }
 
     /// Drain the raw socket: each advert goes to the instance with its VRID on its interface.
-    pub fn readable(&mut self, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
-        let Some(fd) = self.sock4.as_ref().map(|s| s.as_raw_fd()) else {
+    pub fn readable(
+        &mut self,
+        fd: RawFd,
+        now: Instant,
+        out: &mut Vec<VrrpToParent>,
+        log: fn(&str),
+    ) {
+        if !self.fds().contains(&fd) {
             return;
-        };
+        }
         loop {
             let mut buf = [0u8; 2048];
             let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
