@@ -171,5 +171,34 @@ scenario "v3 unicast" "    version 3
         10.99.0.11
     }"
 
+# A failing track script with a negative weight hands the VIP over, as in the tutorials.
+track_scenario() {
+    echo "--- track_script weight -60"
+    make_lab "$LAB"
+    chmod 755 "$TMP"
+    touch "$TMP/service-up"
+    local f
+    for f in ours-t theirs-t; do
+        : >"$TMP/$f.log"
+    done
+    conf ours-t 150 "    vrrp_script_placeholder"
+    # The track script goes before the instance; the instance tracks it.
+    sed -i "s|^vrrp_instance VI_1 {|vrrp_script chk_service {\n    script \"/usr/bin/test -e $TMP/service-up\"\n    interval 1\n    weight -60\n}\nvrrp_instance VI_1 {|; s|    vrrp_script_placeholder|    track_script {\n        chk_service\n    }|" "$TMP/ours-t.conf"
+    conf theirs-t 100 ""
+    run theirs b theirs-t
+    run ours a ours-t
+    check "track: ours is MASTER while the service is up" "$(wait_vip "$LAB-a" 10.99.0.100 8; echo $?)"
+    rm "$TMP/service-up"
+    check "track: the script fails, priority 150 -> 90, keepalived takes the VIP" "$(wait_for 1 "$TMP/ours-t.log" 'Changing effective priority from 150 to 90' 5 &&
+        wait_vip "$LAB-b" 10.99.0.100 8 && wait_vip "$LAB-a" 10.99.0.100 3 absent; echo $?)"
+    touch "$TMP/service-up"
+    check "track: the script recovers, ours pre-empts back" "$(wait_for 1 "$TMP/ours-t.log" 'Changing effective priority from 90 to 150' 5 &&
+        wait_vip "$LAB-a" 10.99.0.100 8 && wait_vip "$LAB-b" 10.99.0.100 3 absent; echo $?)"
+    stop ours-t
+    stop theirs-t
+    del_lab "$LAB"
+}
+track_scenario
+
 echo "vrrp-interop: $passed passed, $failed failed"
 ((failed == 0))
