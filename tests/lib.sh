@@ -48,6 +48,8 @@ make_lab() {
     ip -n "$p-br" link set br0 up
     for n in a b; do
         ip netns add "$p-$n"
+        # No duplicate address detection: link-local addresses are usable at once.
+        ip netns exec "$p-$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
         ip -n "$p-$n" link add eth0 type veth peer name "p$n" netns "$p-br"
         ip -n "$p-br" link set "p$n" master br0
         ip -n "$p-br" link set "p$n" up
@@ -68,7 +70,7 @@ wait_vip() {
     local ns=$1 addr=$2 secs=$3 want=${4:-present}
     local deadline=$((SECONDS + secs))
     while :; do
-        if ip -n "$ns" -4 addr show dev eth0 | grep -q "inet $addr/"; then
+        if ip -n "$ns" addr show dev eth0 | grep -qE "inet6? $addr/"; then
             [[ $want == present ]] && return 0
         else
             [[ $want == absent ]] && return 0

@@ -54,11 +54,12 @@ vrrp_instance VI_1 {
     advert_int 1
 $3
     virtual_ipaddress {
-        10.99.0.100/24
+        $VIP
     }
 }
 CONF
 }
+VIP=10.99.0.100/24
 
 # run WHO HOST NAME: start ours or theirs on host a/b with config NAME, log to NAME.log.
 run() {
@@ -82,8 +83,10 @@ stop() { # stop NAME: SIGTERM and wait for the exit
 
 REJECT='invalid|mismatch|wrong version|unexpected|not present|Invalid|discarding|CONFIGURATION ERROR'
 
-scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B
+scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B [VIP]
     local label=$1 body_a=$2 body_b=$3 t0 t1
+    VIP=${4:-10.99.0.100/24}
+    local vip=${VIP%/*}
     echo "--- $label"
     make_lab "$LAB"
     local f
@@ -97,18 +100,18 @@ scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B
     run theirs b theirs-b
     run ours a ours-m
     check "$label: ours becomes MASTER, keepalived stays BACKUP" "$(wait_for 1 "$TMP/ours-m.log" 'Entering MASTER STATE' 6 &&
-        wait_vip "$LAB-a" 10.99.0.100 3 && sleep 1.5 && ! grep -q 'Entering MASTER' "$TMP/theirs-b.log"; echo $?)"
+        wait_vip "$LAB-a" "$vip" 3 && sleep 1.5 && ! grep -q 'Entering MASTER' "$TMP/theirs-b.log"; echo $?)"
     check "$label: keepalived logs no rejection of our adverts" "$(! grep -E "$REJECT" "$TMP/theirs-b.log"; echo $?)"
     t0=$(now_ms)
     stop ours-m
-    wait_vip "$LAB-b" 10.99.0.100 5
+    wait_vip "$LAB-b" "$vip" 5
     t1=$(now_ms)
     echo "     priority 0 on our SIGTERM: keepalived held the VIP after $((t1 - t0)) ms (skew 0.609 s + stop)"
-    check "$label: priority 0 hands the VIP to keepalived within skew + 0.5 s" "$([[ $((t1 - t0)) -le 1109 ]] && ! ip -n "$LAB-a" addr show dev eth0 | grep -q 10.99.0.100; echo $?)"
+    check "$label: priority 0 hands the VIP to keepalived within skew + 0.5 s" "$([[ $((t1 - t0)) -le 1109 ]] && ! ip -n "$LAB-a" addr show dev eth0 | grep -q "$vip/"; echo $?)"
     : >"$TMP/ours-m.log"
     run ours a ours-m
-    check "$label: restarting ours pre-empts keepalived" "$(wait_for 1 "$TMP/theirs-b.log" 'Master received advert from 10.99.0.11 with higher priority 150' 6 &&
-        wait_vip "$LAB-a" 10.99.0.100 3 && wait_vip "$LAB-b" 10.99.0.100 3 absent; echo $?)"
+    check "$label: restarting ours pre-empts keepalived" "$(wait_for 1 "$TMP/theirs-b.log" 'Master received advert from [^ ]+ with higher priority 150' 6 &&
+        wait_vip "$LAB-a" "$vip" 3 && wait_vip "$LAB-b" "$vip" 3 absent; echo $?)"
     stop ours-m
     stop theirs-b
 
@@ -123,7 +126,7 @@ scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B
     check "$label: ours stays BACKUP under keepalived" "$(! grep -q 'Entering MASTER' "$TMP/ours-b.log" && ! grep -E "$REJECT" "$TMP/ours-b.log"; echo $?)"
     t0=$(now_ms)
     ip -n "$LAB-b" link set eth0 down
-    wait_vip "$LAB-a" 10.99.0.100 6
+    wait_vip "$LAB-a" "$vip" 6
     t1=$(now_ms)
     echo "     keepalived's link down: ours held the VIP after $((t1 - t0)) ms (Master_Down_Interval 3609 ms, less the time since keepalived's last advert)"
     check "$label: ours takes over within Master_Down_Interval + 100 ms" "$([[ $((t1 - t0)) -le 3709 ]]; echo $?)"
@@ -170,6 +173,7 @@ scenario "v3 unicast" "    version 3
     unicast_peer {
         10.99.0.11
     }"
+scenario "v3 IPv6 multicast" "    version 3" "    version 3" fd99::100/64
 
 # A failing track script with a negative weight hands the VIP over, as in the tutorials.
 track_scenario() {
@@ -181,6 +185,7 @@ track_scenario() {
     for f in ours-t theirs-t; do
         : >"$TMP/$f.log"
     done
+    VIP=10.99.0.100/24
     conf ours-t 150 "    vrrp_script_placeholder"
     # The track script goes before the instance; the instance tracks it.
     sed -i "s|^vrrp_instance VI_1 {|vrrp_script chk_service {\n    script \"/usr/bin/test -e $TMP/service-up\"\n    interval 1\n    weight -60\n}\nvrrp_instance VI_1 {|; s|    vrrp_script_placeholder|    track_script {\n        chk_service\n    }|" "$TMP/ours-t.conf"

@@ -1,15 +1,15 @@
 //! The VRRP child's I/O around the state machines: adverts in and out on the raw socket the
 //! parent handed over, gratuitous ARPs on the packet socket, VIP changes and notifies asked
 //! of the parent by instance id, and effective priorities recomputed from tracker state.
-//! IPv4 (v2 and v3, multicast and unicast, PASS and AH) today; IPv6 instances are reported
-//! and left in INIT.
+//! IPv4 (v2 and v3, multicast and unicast, PASS and AH) and IPv6 (v3, multicast and
+//! unicast; the kernel fills the checksum, adverts leave from the link-local address).
 
 use crate::fsm::{Action, Input, Instance, InstanceCfg, State};
 use crate::packet::{self, auth_key, decode_ipv4, encode_ipv4, Advert, Ipv4Send, VRRP_MCAST_V4};
 use conf::model::{AuthType, VrrpInstance};
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::{FdKind, InstanceState, ScriptRef, VrrpState, VrrpToParent};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,8 @@ pub struct Slot {
     ah_seq: u32,
     auth: Option<(AuthType, [u8; 8])>,
     vips4: Vec<Ipv4Addr>,
+    /// IPv6 instances: source (link-local unless configured), destinations, VIPs.
+    six: Option<(Ipv6Addr, Vec<Ipv6Addr>, Vec<Ipv6Addr>)>,
     garp_repeat: u32,
     /// `(script id, weight, reverse)` of the instance's track scripts.
     tracks: Vec<(ObjId, i32, bool)>,
@@ -38,6 +40,7 @@ pub struct Runtime {
     sock4: Option<OwnedFd>,
     /// keepalived's AH adverts are IP protocol 51: they arrive on this socket.
     sock_ah: Option<OwnedFd>,
+    sock6: Option<OwnedFd>,
     packet: Option<OwnedFd>,
     configured: bool,
     next_req: u64,
@@ -69,19 +72,16 @@ impl Runtime {
         self.slots.clear();
         self.configured = false;
         for (id, v) in &snap.instances {
-            if v.family6 {
-                log(&format!(
-                    "({}) IPv6 instances are not run yet by keepalived-rs",
-                    v.name
-                ));
-                continue;
-            }
             let Some(ifname) = v.interface.as_deref() else {
                 continue;
             };
             let Some(info) = snap.interfaces.iter().find(|i| i.name == ifname) else {
                 continue;
             };
+            if v.family6 {
+                self.load6(*id, v, snap, info, log);
+                continue;
+            }
             let src = match v.unicast_src_ip.or(v.mcast_src_ip).or(info.ipv4) {
                 Some(IpAddr::V4(a)) => a,
                 _ => {
@@ -160,6 +160,7 @@ impl Runtime {
                 ah_seq: 0,
                 auth: v.auth.as_ref().map(|a| (a.auth_type, auth_key(&a.pass))),
                 vips4,
+                six: None,
                 garp_repeat: v
                     .garp
                     .master_repeat
@@ -170,11 +171,102 @@ impl Runtime {
         }
     }
 
+    /// An IPv6 instance: VRRPv3 from the link-local address (or the configured source).
+    fn load6(
+        &mut self,
+        id: ObjId,
+        v: &VrrpInstance,
+        snap: &VrrpSnapshot,
+        info: &conf::project::IfInfo,
+        log: fn(&str),
+    ) {
+        let src = match v.unicast_src_ip.or(v.mcast_src_ip).or(info.ipv6_ll) {
+            Some(IpAddr::V6(a)) => a,
+            _ => {
+                log(&format!(
+                    "({}) Cannot find an IPv6 link-local address for interface {}",
+                    v.name, info.name
+                ));
+                return;
+            }
+        };
+        let vips6: Vec<Ipv6Addr> = v
+            .vips
+            .iter()
+            .filter_map(|a| {
+                if let IpAddr::V6(x) = a.addr {
+                    Some(x)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let unicast = v.is_unicast();
+        let dsts: Vec<Ipv6Addr> = if unicast {
+            v.unicast_peers
+                .iter()
+                .filter_map(|p| {
+                    if let IpAddr::V6(x) = p.addr {
+                        Some(x)
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        } else {
+            vec![match v.mcast_dst_ip.or(snap.global.mcast_group6) {
+                Some(IpAddr::V6(g)) => g,
+                _ => packet::VRRP_MCAST_V6,
+            }]
+        };
+        let mut cfg = InstanceCfg::new(
+            &v.name,
+            v.vrid,
+            v.priority,
+            v.advert_int,
+            IpAddr::V6(src),
+            vips6.iter().map(|a| IpAddr::V6(*a)).collect(),
+        );
+        cfg.version = 3;
+        cfg.nopreempt = v.nopreempt;
+        cfg.preempt_delay = Duration::from_micros(v.preempt_delay);
+        cfg.down_timer_adverts = v
+            .down_timer_adverts
+            .unwrap_or(snap.global.down_timer_adverts)
+            .max(1);
+        cfg.unicast = unicast;
+        cfg.lower_prio_no_advert = v.lower_prio_no_advert.unwrap_or(false);
+        cfg.higher_prio_send_advert = v.higher_prio_send_advert.unwrap_or(false);
+        cfg.skip_check_adv_addr = v.skip_check_adv_addr.unwrap_or(false);
+        self.slots.push(Slot {
+            id,
+            fsm: Instance::new(cfg),
+            ifindex: info.index,
+            ifname: info.name.clone(),
+            mac: info.mac,
+            src: Ipv4Addr::UNSPECIFIED,
+            dsts: Vec::new(),
+            ttl: 255,
+            ip_id: 0,
+            ah_seq: 0,
+            auth: None,
+            vips4: Vec::new(),
+            six: Some((src, dsts, vips6)),
+            garp_repeat: v
+                .garp
+                .master_repeat
+                .unwrap_or(snap.global.garp_master_repeat)
+                .max(1),
+            tracks: track_weights(v, snap),
+        });
+    }
+
     pub fn set_sockets(&mut self, fds: Vec<(FdKind, OwnedFd)>) {
         for (k, fd) in fds {
             match k {
                 FdKind::RawVrrp4 => self.sock4 = Some(fd),
                 FdKind::RawAh4 => self.sock_ah = Some(fd),
+                FdKind::RawVrrp6 => self.sock6 = Some(fd),
                 FdKind::Packet => self.packet = Some(fd),
                 _ => {}
             }
@@ -190,7 +282,7 @@ impl Runtime {
         out: &mut Vec<VrrpToParent>,
         log: fn(&str),
     ) {
-        if self.configured || self.sock4.is_none() {
+        if self.configured || (self.sock4.is_none() && self.sock6.is_none()) {
             return;
         }
         self.configured = true;
@@ -216,6 +308,44 @@ impl Runtime {
                 }
             }
         }
+        if let Some(s) = &self.sock6 {
+            let sock = socket2::SockRef::from(s);
+            let _ = sock.set_multicast_hops_v6(255);
+            let _ = sock.set_unicast_hops_v6(255);
+            let _ = sock.set_multicast_loop_v6(false);
+            let _ = nix::sys::socket::setsockopt(
+                s,
+                nix::sys::socket::sockopt::Ipv6RecvPacketInfo,
+                &true,
+            );
+            // The kernel computes (and checks) the VRRP checksum at offset 6 (RFC 5798 §5.2.8).
+            let off: libc::c_int = 6;
+            // SAFETY: setsockopt with a pointer to a local c_int of the size passed.
+            unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_CHECKSUM,
+                    &off as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as u32,
+                );
+            }
+            let mut joined: Vec<u32> = Vec::new();
+            for sl in self.slots.iter().filter(|s| !s.fsm.cfg.unicast) {
+                let Some((_, dsts, _)) = &sl.six else {
+                    continue;
+                };
+                if joined.contains(&sl.ifindex) {
+                    continue;
+                }
+                joined.push(sl.ifindex);
+                for g in dsts {
+                    if let Err(e) = sock.join_multicast_v6(g, sl.ifindex) {
+                        log(&format!("({}) cannot join {g}: {e}", sl.fsm.cfg.name));
+                    }
+                }
+            }
+        }
         let mut acts = Vec::new();
         for i in 0..self.slots.len() {
             let r = resume
@@ -234,6 +364,7 @@ impl Runtime {
         self.sock4
             .iter()
             .chain(self.sock_ah.iter())
+            .chain(self.sock6.iter())
             .filter(|_| self.configured)
             .map(|s| s.as_raw_fd())
             .collect()
@@ -265,6 +396,9 @@ impl Runtime {
     ) {
         if !self.fds().contains(&fd) {
             return;
+        }
+        if self.sock6.as_ref().is_some_and(|s| s.as_raw_fd() == fd) {
+            return self.readable6(fd, now, out, log);
         }
         loop {
             let mut buf = [0u8; 2048];
@@ -326,6 +460,72 @@ impl Runtime {
                         // Take over the peer's sequence so a later takeover continues it.
                         self.slots[i].ah_seq = self.slots[i].ah_seq.max(ah.seq);
                     }
+                    let a = self.slots[i].fsm.handle(now, Input::Advert(r));
+                    self.apply(i, a, out, log);
+                }
+                Err(e) => log(&format!(
+                    "({}) dropped an advert: {e:?}",
+                    self.slots[i].fsm.cfg.name
+                )),
+            }
+        }
+    }
+
+    fn readable6(&mut self, fd: RawFd, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
+        loop {
+            let mut buf = [0u8; 2048];
+            let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo);
+            let (n, src, dst, ifindex) = {
+                let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+                match nix::sys::socket::recvmsg::<nix::sys::socket::SockaddrIn6>(
+                    fd,
+                    &mut iov,
+                    Some(&mut cmsg),
+                    nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+                ) {
+                    Ok(r) => {
+                        let mut dst = Ipv6Addr::UNSPECIFIED;
+                        let mut idx = 0u32;
+                        if let Ok(cm) = r.cmsgs() {
+                            for c in cm {
+                                if let nix::sys::socket::ControlMessageOwned::Ipv6PacketInfo(pi) = c
+                                {
+                                    dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
+                                    idx = pi.ipi6_ifindex;
+                                }
+                            }
+                        }
+                        let Some(src) = r.address.map(|a| a.ip()) else {
+                            continue;
+                        };
+                        (r.bytes, src, dst, idx)
+                    }
+                    Err(_) => return,
+                }
+            };
+            let m = &buf[..n];
+            let Some(&vrid) = m.get(1) else { continue };
+            let Some(i) = self.slots.iter().position(|s| {
+                s.six.is_some() && s.fsm.cfg.vrid == vrid && (ifindex == 0 || s.ifindex == ifindex)
+            }) else {
+                continue;
+            };
+            if self.slots[i]
+                .six
+                .as_ref()
+                .is_some_and(|(own, _, _)| *own == src)
+            {
+                continue;
+            }
+            match packet::decode_vrrp(m, IpAddr::V6(src), IpAddr::V6(dst)) {
+                Ok(advert) => {
+                    let r = packet::Received {
+                        src: IpAddr::V6(src),
+                        dst: IpAddr::V6(dst),
+                        ttl: 255,
+                        ah: None,
+                        advert,
+                    };
                     let a = self.slots[i].fsm.handle(now, Input::Advert(r));
                     self.apply(i, a, out, log);
                 }
@@ -429,6 +629,9 @@ impl Runtime {
     }
 
     fn send_advert(&mut self, i: usize, priority: u8, log: fn(&str)) {
+        if self.slots[i].six.is_some() {
+            return self.send_advert6(i, priority, log);
+        }
         let Some(fd) = self.sock4.as_ref() else {
             return;
         };
@@ -481,7 +684,83 @@ impl Runtime {
         }
     }
 
+    fn send_advert6(&mut self, i: usize, priority: u8, log: fn(&str)) {
+        let Some(fd) = self.sock6.as_ref() else {
+            return;
+        };
+        let sl = &self.slots[i];
+        let Some((src, dsts, vips)) = &sl.six else {
+            return;
+        };
+        let cfg = &sl.fsm.cfg;
+        let advert = Advert {
+            version: 3,
+            vrid: cfg.vrid,
+            priority,
+            adver_int: cfg.adver_int as u16,
+            auth_type: 0,
+            auth_data: [0; 8],
+            addrs: vips.iter().map(|a| IpAddr::V6(*a)).collect(),
+        };
+        for dst in dsts {
+            let bytes = packet::encode_vrrp(&advert, IpAddr::V6(*src), IpAddr::V6(*dst));
+            let pi = libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr {
+                    s6_addr: src.octets(),
+                },
+                ipi6_ifindex: sl.ifindex,
+            };
+            let cmsg = [nix::sys::socket::ControlMessage::Ipv6PacketInfo(&pi)];
+            let to = nix::sys::socket::SockaddrIn6::from(std::net::SocketAddrV6::new(
+                *dst, 0, 0, sl.ifindex,
+            ));
+            let iov = [std::io::IoSlice::new(&bytes)];
+            if let Err(e) = nix::sys::socket::sendmsg(
+                fd.as_raw_fd(),
+                &iov,
+                &cmsg,
+                nix::sys::socket::MsgFlags::empty(),
+                Some(&to),
+            ) {
+                log(&format!("({}) cannot send advert to {dst}: {e}", cfg.name));
+            }
+        }
+    }
+
     fn send_garps(&mut self, i: usize, log: fn(&str)) {
+        if let Some((_, _, vips6)) = &self.slots[i].six {
+            let Some(fd) = self.packet.as_ref() else {
+                return;
+            };
+            let sl = &self.slots[i];
+            log(&format!(
+                "({}) Sending/queueing Unsolicited Neighbour Adverts on {} for {}",
+                sl.fsm.cfg.name,
+                sl.ifname,
+                vips6
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            for vip in vips6 {
+                let mut frame = Vec::with_capacity(100);
+                frame.extend_from_slice(&[0x33, 0x33, 0, 0, 0, 1]);
+                frame.extend_from_slice(&sl.mac);
+                frame.extend_from_slice(&[0x86, 0xdd]);
+                frame.extend_from_slice(&packet::unsolicited_na(sl.mac, *vip));
+                for _ in 0..sl.garp_repeat {
+                    send_frame(
+                        fd.as_raw_fd(),
+                        sl.ifindex,
+                        &frame,
+                        libc::ETH_P_IPV6 as u16,
+                        [0x33, 0x33, 0, 0, 0, 1],
+                    );
+                }
+            }
+            return;
+        }
         let Some(fd) = self.packet.as_ref() else {
             return;
         };
@@ -506,23 +785,29 @@ impl Runtime {
             frame.extend_from_slice(&[0x08, 0x06]);
             frame.extend_from_slice(&packet::garp(sl.mac, *vip));
             for _ in 0..sl.garp_repeat {
-                send_frame(fd.as_raw_fd(), sl.ifindex, &frame);
+                send_frame(
+                    fd.as_raw_fd(),
+                    sl.ifindex,
+                    &frame,
+                    libc::ETH_P_ARP as u16,
+                    [0xff; 6],
+                );
             }
         }
     }
 }
 
-/// Send one Ethernet frame on a packet socket (broadcast destination).
-fn send_frame(fd: RawFd, ifindex: u32, frame: &[u8]) {
+/// Send one Ethernet frame on a packet socket.
+fn send_frame(fd: RawFd, ifindex: u32, frame: &[u8], proto: u16, dst: [u8; 6]) {
     // SAFETY: sockaddr_ll is plain data, zero-initialised then filled; the pointers passed to
     // sendto point at live locals of the right sizes.
     unsafe {
         let mut sll: libc::sockaddr_ll = std::mem::zeroed();
         sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = (libc::ETH_P_ARP as u16).to_be();
+        sll.sll_protocol = proto.to_be();
         sll.sll_ifindex = ifindex as i32;
         sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+        sll.sll_addr[..6].copy_from_slice(&dst);
         libc::sendto(
             fd,
             frame.as_ptr() as *const libc::c_void,

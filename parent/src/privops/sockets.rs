@@ -25,6 +25,9 @@ pub fn vrrp_kinds(cfg: &Config) -> Vec<FdKind> {
     let mut k = Vec::new();
     if cfg.instances.iter().any(|v| !v.family6) {
         k.push(FdKind::RawVrrp4);
+    }
+    if !cfg.instances.is_empty() {
+        // Gratuitous ARPs and unsolicited neighbour adverts both leave as Ethernet frames.
         k.push(FdKind::Packet);
     }
     if cfg.instances.iter().any(|v| v.family6) {
