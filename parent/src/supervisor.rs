@@ -500,6 +500,36 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
     }
 }
 
+impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
+    /// Read the child: `None` when it was refused (and killed); else whether the handshake
+    /// just completed (the child needs its configuration) and the requests to answer.
+    fn service(&mut self, poll: &Poll, generation: u64) -> Option<(bool, Vec<Rx>)> {
+        let before = self.greeted;
+        match self.drain(poll, generation) {
+            Ok(msgs) => Some((!before && self.greeted, msgs)),
+            Err(why) => {
+                self.kill(poll, &why);
+                None
+            }
+        }
+    }
+
+    /// A freshly greeted child gets its snapshot, then the sockets it needs.
+    fn configure(
+        &mut self,
+        poll: &Poll,
+        snapshot: &Tx,
+        kinds: &[FdKind],
+        sockets: impl FnOnce(Vec<FdKind>) -> Tx,
+    ) {
+        self.send(poll, snapshot);
+        let (manifest, fds) = crate::privops::sockets::open_all(kinds);
+        if !manifest.is_empty() {
+            self.send_fds(poll, &sockets(manifest), fds);
+        }
+    }
+}
+
 fn write_pid_file(path: &PathBuf, pid: i32) {
     if let Err(e) = std::fs::write(path, format!("{pid}\n")) {
         log!("Unable to write pid file {}: {e}", path.display());
@@ -794,51 +824,40 @@ impl Supervisor {
     }
 
     fn service_vrrp(&mut self) {
-        let before = self.vrrp.greeted;
-        let msgs = match self.vrrp.drain(&self.poll, self.generation) {
-            Ok(m) => m,
-            Err(why) => return self.vrrp.kill(&self.poll, &why),
+        let (fresh, msgs) = match self.vrrp.service(&self.poll, self.generation) {
+            Some(r) => r,
+            None => return,
         };
-        if !before && self.vrrp.greeted {
+        if fresh {
             let snap = self.vrrp_snapshot();
-            self.vrrp.send(&self.poll, &snap);
-            let (manifest, fds) = crate::privops::sockets::open_all(
-                &crate::privops::sockets::vrrp_kinds(&self.config),
-            );
-            if !manifest.is_empty() {
-                self.vrrp
-                    .send_fds(&self.poll, &ParentToVrrp::Sockets { manifest }, fds);
-            }
+            let kinds = crate::privops::sockets::vrrp_kinds(&self.config);
+            self.vrrp.configure(&self.poll, &snap, &kinds, |manifest| {
+                ParentToVrrp::Sockets { manifest }
+            });
         }
         for m in msgs {
             if let Err(why) = self.vrrp_request(m) {
-                self.vrrp.kill(&self.poll, &why);
-                return;
+                return self.vrrp.kill(&self.poll, &why);
             }
         }
     }
 
     fn service_checker(&mut self) {
-        let before = self.checker.greeted;
-        let msgs = match self.checker.drain(&self.poll, self.generation) {
-            Ok(m) => m,
-            Err(why) => return self.checker.kill(&self.poll, &why),
+        let (fresh, msgs) = match self.checker.service(&self.poll, self.generation) {
+            Some(r) => r,
+            None => return,
         };
-        if !before && self.checker.greeted {
+        if fresh {
             let snap = self.checker_snapshot();
-            self.checker.send(&self.poll, &snap);
-            let (manifest, fds) = crate::privops::sockets::open_all(
-                &crate::privops::sockets::checker_kinds(&self.config),
-            );
-            if !manifest.is_empty() {
-                self.checker
-                    .send_fds(&self.poll, &ParentToChecker::Sockets { manifest }, fds);
-            }
+            let kinds = crate::privops::sockets::checker_kinds(&self.config);
+            self.checker
+                .configure(&self.poll, &snap, &kinds, |manifest| {
+                    ParentToChecker::Sockets { manifest }
+                });
         }
         for m in msgs {
             if let Err(why) = self.checker_request(m) {
-                self.checker.kill(&self.poll, &why);
-                return;
+                return self.checker.kill(&self.poll, &why);
             }
         }
     }
