@@ -92,29 +92,10 @@ impl Runtime {
                     continue;
                 }
             };
-            let vips4: Vec<Ipv4Addr> = v
-                .vips
-                .iter()
-                .filter_map(|a| {
-                    if let IpAddr::V4(x) = a.addr {
-                        Some(x)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+            let vips4: Vec<Ipv4Addr> = v4s(v.vips.iter().map(|a| a.addr));
             let unicast = v.is_unicast();
             let dsts = if unicast {
-                v.unicast_peers
-                    .iter()
-                    .filter_map(|p| {
-                        if let IpAddr::V4(x) = p.addr {
-                            Some(x)
-                        } else {
-                            None
-                        }
-                    })
-                    .collect()
+                v4s(v.unicast_peers.iter().map(|p| p.addr))
             } else {
                 vec![match v.mcast_dst_ip.or(snap.global.mcast_group4) {
                     Some(IpAddr::V4(g)) => g,
@@ -130,22 +111,13 @@ impl Runtime {
                 vips4.iter().map(|a| IpAddr::V4(*a)).collect(),
             );
             cfg.version = v.version;
-            cfg.nopreempt = v.nopreempt;
-            cfg.preempt_delay = Duration::from_micros(v.preempt_delay);
-            cfg.down_timer_adverts = v
-                .down_timer_adverts
-                .unwrap_or(snap.global.down_timer_adverts)
-                .max(1);
-            cfg.unicast = unicast;
+            common_cfg(&mut cfg, v, snap);
             cfg.auth = v.auth.as_ref().map(|a| {
                 (
                     if a.auth_type == AuthType::Pass { 1 } else { 2 },
                     auth_key(&a.pass),
                 )
             });
-            cfg.lower_prio_no_advert = v.lower_prio_no_advert.unwrap_or(false);
-            cfg.higher_prio_send_advert = v.higher_prio_send_advert.unwrap_or(false);
-            cfg.skip_check_adv_addr = v.skip_check_adv_addr.unwrap_or(false);
             let tracks = track_weights(v, snap);
             self.slots.push(Slot {
                 id: *id,
@@ -190,29 +162,10 @@ impl Runtime {
                 return;
             }
         };
-        let vips6: Vec<Ipv6Addr> = v
-            .vips
-            .iter()
-            .filter_map(|a| {
-                if let IpAddr::V6(x) = a.addr {
-                    Some(x)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let vips6: Vec<Ipv6Addr> = v6s(v.vips.iter().map(|a| a.addr));
         let unicast = v.is_unicast();
         let dsts: Vec<Ipv6Addr> = if unicast {
-            v.unicast_peers
-                .iter()
-                .filter_map(|p| {
-                    if let IpAddr::V6(x) = p.addr {
-                        Some(x)
-                    } else {
-                        None
-                    }
-                })
-                .collect()
+            v6s(v.unicast_peers.iter().map(|p| p.addr))
         } else {
             vec![match v.mcast_dst_ip.or(snap.global.mcast_group6) {
                 Some(IpAddr::V6(g)) => g,
@@ -228,16 +181,7 @@ impl Runtime {
             vips6.iter().map(|a| IpAddr::V6(*a)).collect(),
         );
         cfg.version = 3;
-        cfg.nopreempt = v.nopreempt;
-        cfg.preempt_delay = Duration::from_micros(v.preempt_delay);
-        cfg.down_timer_adverts = v
-            .down_timer_adverts
-            .unwrap_or(snap.global.down_timer_adverts)
-            .max(1);
-        cfg.unicast = unicast;
-        cfg.lower_prio_no_advert = v.lower_prio_no_advert.unwrap_or(false);
-        cfg.higher_prio_send_advert = v.higher_prio_send_advert.unwrap_or(false);
-        cfg.skip_check_adv_addr = v.skip_check_adv_addr.unwrap_or(false);
+        common_cfg(&mut cfg, v, snap);
         self.slots.push(Slot {
             id,
             fsm: Instance::new(cfg),
@@ -834,4 +778,30 @@ fn track_weights(v: &VrrpInstance, snap: &VrrpSnapshot) -> Vec<(ObjId, i32, bool
             Some((*id, w, rev))
         })
         .collect()
+}
+
+/// The IPv4 addresses of a list.
+fn v4s(it: impl Iterator<Item = IpAddr>) -> Vec<Ipv4Addr> {
+    it.filter_map(|a| if let IpAddr::V4(x) = a { Some(x) } else { None })
+        .collect()
+}
+
+/// The IPv6 addresses of a list.
+fn v6s(it: impl Iterator<Item = IpAddr>) -> Vec<Ipv6Addr> {
+    it.filter_map(|a| if let IpAddr::V6(x) = a { Some(x) } else { None })
+        .collect()
+}
+
+/// Settings of an instance's state machine common to both families.
+fn common_cfg(cfg: &mut InstanceCfg, v: &VrrpInstance, snap: &VrrpSnapshot) {
+    cfg.nopreempt = v.nopreempt;
+    cfg.preempt_delay = Duration::from_micros(v.preempt_delay);
+    cfg.down_timer_adverts = v
+        .down_timer_adverts
+        .unwrap_or(snap.global.down_timer_adverts)
+        .max(1);
+    cfg.unicast = v.is_unicast();
+    cfg.lower_prio_no_advert = v.lower_prio_no_advert.unwrap_or(false);
+    cfg.higher_prio_send_advert = v.higher_prio_send_advert.unwrap_or(false);
+    cfg.skip_check_adv_addr = v.skip_check_adv_addr.unwrap_or(false);
 }
