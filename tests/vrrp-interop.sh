@@ -102,6 +102,10 @@ scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B [VIP]
     check "$label: ours becomes MASTER, keepalived stays BACKUP" "$(wait_for 1 "$TMP/ours-m.log" 'Entering MASTER STATE' 6 &&
         wait_vip "$LAB-a" "$vip" 3 && sleep 1.5 && ! grep -q 'Entering MASTER' "$TMP/theirs-b.log"; echo $?)"
     check "$label: keepalived logs no rejection of our adverts" "$(! grep -E "$REJECT" "$TMP/theirs-b.log"; echo $?)"
+    kill -HUP "$(cat "$TMP/ours-m.pid")"
+    wait_for 1 "$TMP/ours-m.log" 'acknowledged configuration generation 2' 5
+    sleep 4.5 # longer than keepalived's Master_Down_Interval (3.609 s): nothing may move
+    check "$label: a reload of ours moves nothing" "$(! grep -q 'Entering MASTER' "$TMP/theirs-b.log" && wait_vip "$LAB-a" "$vip" 1; echo $?)"
     t0=$(now_ms)
     stop ours-m
     wait_vip "$LAB-b" "$vip" 5

@@ -248,8 +248,26 @@ impl ChildProtocol for VrrpChild {
                             })
                     })
                     .collect();
+                // On a reload, unchanged instances (same id) keep the state they are in: a
+                // MASTER stays MASTER and keeps advertising (keepalived keeps states too).
+                let running = !self.runtime.slots.is_empty();
+                let current: Vec<InstanceState> = self
+                    .runtime
+                    .slots
+                    .iter()
+                    .filter(|sl| matches!(sl.fsm.state, fsm::State::Master | fsm::State::Backup))
+                    .map(|sl| InstanceState {
+                        instance: sl.id,
+                        state: if sl.fsm.state == fsm::State::Master {
+                            VrrpState::Master
+                        } else {
+                            VrrpState::Backup
+                        },
+                        effective_priority: sl.fsm.effective,
+                    })
+                    .collect();
                 self.runtime.load(&snapshot, self.log);
-                self.resume = resume;
+                self.resume = if running { current } else { resume };
                 self.snapshot = Some(snapshot);
                 let mut out = vec![VrrpToParent::SnapshotAck { generation }, self.full_state()];
                 let resume = self.resume.clone();

@@ -247,7 +247,10 @@ impl Runtime {
                         g,
                         &socket2::InterfaceIndexOrAddress::Index(sl.ifindex),
                     ) {
-                        log(&format!("({}) cannot join {g}: {e}", sl.fsm.cfg.name));
+                        if e.raw_os_error() != Some(libc::EADDRINUSE) {
+                            // EADDRINUSE: already a member (a reload).
+                            log(&format!("({}) cannot join {g}: {e}", sl.fsm.cfg.name));
+                        }
                     }
                 }
             }
@@ -285,7 +288,10 @@ impl Runtime {
                 joined.push(sl.ifindex);
                 for g in dsts {
                     if let Err(e) = sock.join_multicast_v6(g, sl.ifindex) {
-                        log(&format!("({}) cannot join {g}: {e}", sl.fsm.cfg.name));
+                        if e.raw_os_error() != Some(libc::EADDRINUSE) {
+                            // EADDRINUSE: already a member (a reload).
+                            log(&format!("({}) cannot join {g}: {e}", sl.fsm.cfg.name));
+                        }
                     }
                 }
             }
