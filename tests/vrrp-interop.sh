@@ -68,7 +68,7 @@ run() {
     [[ $who == theirs ]] && bin=$THEIRS
     local args=(-n -l -P -f "$TMP/$name.conf" -p "$TMP/$name.pid" -r "$TMP/$name.vrrp.pid")
     [[ $who == ours ]] && args+=(-G -c "$TMP/$name.check.pid")
-    ip netns exec "$LAB-$host" "$bin" "${args[@]}" >>"$TMP/$name.log" 2>&1 &
+    TMPDIR=$TMP ip netns exec "$LAB-$host" "$bin" "${args[@]}" >>"$TMP/$name.log" 2>&1 &
     PIDFILES+=("$TMP/$name.pid")
     wait_for 1 "$TMP/$name.log" 'Entering (BACKUP|MASTER) STATE' 10
 }
@@ -105,6 +105,10 @@ scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B [VIP]
     kill -HUP "$(cat "$TMP/ours-m.pid")"
     wait_for 1 "$TMP/ours-m.log" 'acknowledged configuration generation 2' 5
     sleep 4.5 # longer than keepalived's Master_Down_Interval (3.609 s): nothing may move
+    rm -f "$TMP/keepalived.stats"
+    kill -USR2 "$(cat "$TMP/ours-m.pid")"
+    check "$label: SIGUSR2 writes keepalived's stats (adverts sent, became master)" "$(wait_for 1 "$TMP/keepalived.stats" '^VRRP Instance: VI_1$' 5 &&
+        grep -qE '^    Sent: [1-9]' "$TMP/keepalived.stats" && grep -q '^  Became master: 1$' "$TMP/keepalived.stats"; echo $?)"
     check "$label: a reload of ours moves nothing" "$(! grep -q 'Entering MASTER' "$TMP/theirs-b.log" && wait_vip "$LAB-a" "$vip" 1; echo $?)"
     t0=$(now_ms)
     stop ours-m

@@ -307,6 +307,20 @@ impl ChildProtocol for VrrpChild {
                 Step::Continue(out)
             }
             ParentToVrrp::Ping { seq } => Step::Continue(vec![VrrpToParent::Pong { seq }]),
+            ParentToVrrp::Dump {
+                kind: ipc::DumpKind::Stats,
+            } => {
+                let text: String = self
+                    .runtime
+                    .slots
+                    .iter()
+                    .map(|s| s.stats.render(&s.fsm.cfg.name))
+                    .collect();
+                Step::Continue(vec![VrrpToParent::DumpText {
+                    kind: ipc::DumpKind::Stats,
+                    text,
+                }])
+            }
             ParentToVrrp::Dump { kind } => {
                 let mut text = String::from("------< VRRP Topology >------\n");
                 if let Some(s) = &self.snapshot {

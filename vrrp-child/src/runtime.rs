@@ -13,10 +13,56 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+/// The counters keepalived prints on SIGUSR2 (`vrrp_print_stats`).
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub advert_rcvd: u64,
+    pub advert_sent: u64,
+    pub become_master: u64,
+    pub release_master: u64,
+    pub packet_len_err: u64,
+    pub ip_ttl_err: u64,
+    pub invalid_type_rcvd: u64,
+    pub advert_interval_err: u64,
+    pub addr_list_err: u64,
+    pub invalid_authtype: u64,
+    pub authtype_mismatch: u64,
+    pub auth_failure: u64,
+    pub pri_zero_rcvd: u64,
+    pub pri_zero_sent: u64,
+}
+
+impl Stats {
+    fn count(&mut self, counter: &str) {
+        match counter {
+            "packet_len_err" => self.packet_len_err += 1,
+            "ip_ttl_err" => self.ip_ttl_err += 1,
+            "invalid_type_rcvd" => self.invalid_type_rcvd += 1,
+            "addr_list_err" => self.addr_list_err += 1,
+            "invalid_authtype" => self.invalid_authtype += 1,
+            "authtype_mismatch" => self.authtype_mismatch += 1,
+            "auth_failure" => self.auth_failure += 1,
+            _ => {}
+        }
+    }
+
+    /// keepalived's `keepalived.stats` block for one instance.
+    pub fn render(&self, name: &str) -> String {
+        format!(
+            "VRRP Instance: {name}\n  Advertisements:\n    Received: {}\n    Sent: {}\n  Became master: {}\n  Released master: {}\n  Packet Errors:\n    Length: {}\n    TTL: {}\n    Invalid Type: {}\n    Advertisement Interval: {}\n    Address List: {}\n  Authentication Errors:\n    Invalid Type: {}\n    Type Mismatch: {}\n    Failure: {}\n  Priority Zero:\n    Received: {}\n    Sent: {}\n",
+            self.advert_rcvd, self.advert_sent, self.become_master, self.release_master, self.packet_len_err, self.ip_ttl_err,
+            self.invalid_type_rcvd, self.advert_interval_err, self.addr_list_err, self.invalid_authtype, self.authtype_mismatch,
+            self.auth_failure, self.pri_zero_rcvd, self.pri_zero_sent
+        )
+    }
+}
+
 /// One running instance and what its I/O needs.
 pub struct Slot {
     pub id: ObjId,
     pub fsm: Instance,
+    /// keepalived's per-instance statistics (`keepalived.stats`).
+    pub stats: Stats,
     ifindex: u32,
     ifname: String,
     mac: [u8; 6],
@@ -69,8 +115,18 @@ fn from_state(s: VrrpState) -> State {
 impl Runtime {
     /// Build the instances of a snapshot (IPv4 ones; IPv6 are logged and skipped).
     pub fn load(&mut self, snap: &VrrpSnapshot, log: fn(&str)) {
-        self.slots.clear();
+        // Statistics survive a reload for the instances that stay (keepalived's do).
+        let kept: Vec<(ObjId, Stats)> = self.slots.drain(..).map(|s| (s.id, s.stats)).collect();
         self.configured = false;
+        self.load_instances(snap, log);
+        for sl in self.slots.iter_mut() {
+            if let Some((_, st)) = kept.iter().find(|(id, _)| *id == sl.id) {
+                sl.stats = st.clone();
+            }
+        }
+    }
+
+    fn load_instances(&mut self, snap: &VrrpSnapshot, log: fn(&str)) {
         for (id, v) in &snap.instances {
             let Some(ifname) = v.interface.as_deref() else {
                 continue;
@@ -122,6 +178,7 @@ impl Runtime {
             self.slots.push(Slot {
                 id: *id,
                 fsm: Instance::new(cfg),
+                stats: Stats::default(),
                 ifindex: info.index,
                 ifname: info.name.clone(),
                 mac: info.mac,
@@ -185,6 +242,7 @@ impl Runtime {
         self.slots.push(Slot {
             id,
             fsm: Instance::new(cfg),
+            stats: Stats::default(),
             ifindex: info.index,
             ifname: info.name.clone(),
             mac: info.mac,
@@ -410,6 +468,11 @@ impl Runtime {
                         // Take over the peer's sequence so a later takeover continues it.
                         self.slots[i].ah_seq = self.slots[i].ah_seq.max(ah.seq);
                     }
+                    let st = &mut self.slots[i].stats;
+                    st.advert_rcvd += 1;
+                    if r.advert.priority == 0 {
+                        st.pri_zero_rcvd += 1;
+                    }
                     let a = self.slots[i].fsm.handle(now, Input::Advert(r));
                     self.apply(i, a, out, log);
                 }
@@ -476,6 +539,11 @@ impl Runtime {
                         ah: None,
                         advert,
                     };
+                    let st = &mut self.slots[i].stats;
+                    st.advert_rcvd += 1;
+                    if r.advert.priority == 0 {
+                        st.pri_zero_rcvd += 1;
+                    }
                     let a = self.slots[i].fsm.handle(now, Input::Advert(r));
                     self.apply(i, a, out, log);
                 }
@@ -555,7 +623,12 @@ impl Runtime {
                     });
                 }
                 Action::SendGarps => self.send_garps(i, log),
-                Action::Changed { to, .. } => {
+                Action::Changed { from, to } => {
+                    if to == State::Master {
+                        self.slots[i].stats.become_master += 1;
+                    } else if from == State::Master {
+                        self.slots[i].stats.release_master += 1;
+                    }
                     let sl = &self.slots[i];
                     let st = InstanceState {
                         instance: sl.id,
@@ -573,12 +646,16 @@ impl Runtime {
                     });
                 }
                 Action::Log(l) => log(&l),
-                Action::Dropped(_) => {}
+                Action::Dropped(c) => self.slots[i].stats.count(c),
             }
         }
     }
 
     fn send_advert(&mut self, i: usize, priority: u8, log: fn(&str)) {
+        self.slots[i].stats.advert_sent += 1;
+        if priority == 0 {
+            self.slots[i].stats.pri_zero_sent += 1;
+        }
         if self.slots[i].six.is_some() {
             return self.send_advert6(i, priority, log);
         }
