@@ -62,6 +62,8 @@ shopt -u nullglob
 
 # --- temporary files and network namespace, removed on any exit ------------
 
+# shellcheck source=tests/lib.sh
+source "$ROOT/tests/lib.sh"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/conf-corpus.XXXXXX")
 cleanup() {
     ip netns del "$NS" 2>/dev/null || true
@@ -71,17 +73,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Namespace with lo, eth0..eth3 (veth, both ends inside the namespace, the
-# peers are named vethNp) and a macvlan eth0.1 on eth0, all up.
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-for i in 0 1 2 3; do
-    ip -n "$NS" link add "eth$i" type veth peer name "veth${i}p"
-    ip -n "$NS" link set "veth${i}p" up
-    ip -n "$NS" link set "eth$i" up
-done
-ip -n "$NS" link add link eth0 name eth0.1 type macvlan mode bridge
-ip -n "$NS" link set eth0.1 up
+# Namespace with lo, eth0..eth3 and a macvlan eth0.1 on eth0, all up.
+make_netns "$NS"
 
 # --- accepted differences ---------------------------------------------------
 

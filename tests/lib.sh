@@ -17,6 +17,17 @@ make_netns() {
     ip -n "$ns" link set eth0.1 up
 }
 
+# end_pids PID...: SIGTERM each, wait up to 5 s for it to go, then SIGKILL. Only pids the
+# caller started.
+end_pids() {
+    local p
+    for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "$@"; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+}
+
 # wait_for COUNT FILE PATTERN SECONDS: until FILE has at least COUNT lines matching the
 # extended regex PATTERN; fails after SECONDS. Polls every 20 ms (there is no event to
 # await on a log file short of inotify, which the machine may not have).

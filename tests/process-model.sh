@@ -19,14 +19,7 @@ NS="kapm-$$"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/process-model.XXXXXX")
 DAEMONS=()
 cleanup() {
-    local p
-    for p in "${DAEMONS[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for p in "${DAEMONS[@]}"; do
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
+    end_pids "${DAEMONS[@]}"
     ip netns del "$NS" 2>/dev/null || true
     rm -rf --one-file-system -- "$TMP"
 }

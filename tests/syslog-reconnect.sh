@@ -23,12 +23,7 @@ NS="kasl-$$"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/syslog-reconnect.XXXXXX")
 PIDS=()
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
+    end_pids "${PIDS[@]}"
     ip netns del "$NS" 2>/dev/null || true
     rm -rf --one-file-system -- "$TMP"
 }

@@ -1233,45 +1233,34 @@ impl Supervisor {
             Some((name, _)) => name,
             None => v.interface.clone().unwrap_or_default(),
         };
+        let verb = if add { "add" } else { "remove" };
         let mut failed = Vec::new();
+        let mut note = |what: String, r: Result<(), crate::privops::addr::NlError>| {
+            if let Err(e) = r {
+                log!("({}) cannot {verb} {what}: {e}", v.name);
+                failed.push(e.text);
+            }
+        };
         for a in v.vips.iter().chain(v.evips.iter()) {
             let r = if add {
                 rtnl.add(a, &dev)
             } else {
                 rtnl.del(a, &dev)
             };
-            if let Err(e) = r {
-                log!(
-                    "({}) cannot {} {}: {e}",
-                    v.name,
-                    if add { "add" } else { "remove" },
-                    crate::privops::addr::show(a)
-                );
-                failed.push(e.text);
-            }
+            note(crate::privops::addr::show(a), r);
         }
         // virtual_routes and virtual_rules follow the VIPs.
         for r in &v.vroutes {
-            if let Err(e) = rtnl.route(r, add) {
-                log!(
-                    "({}) cannot {} route {}: {e}",
-                    v.name,
-                    if add { "add" } else { "remove" },
-                    crate::privops::route::show_route(r)
-                );
-                failed.push(e.text);
-            }
+            note(
+                format!("route {}", crate::privops::route::show_route(r)),
+                rtnl.route(r, add),
+            );
         }
         for r in &v.vrules {
-            if let Err(e) = rtnl.rule(r, add) {
-                log!(
-                    "({}) cannot {} rule with preference {}: {e}",
-                    v.name,
-                    if add { "add" } else { "remove" },
-                    r.preference
-                );
-                failed.push(e.text);
-            }
+            note(
+                format!("rule with preference {}", r.preference),
+                rtnl.rule(r, add),
+            );
         }
         if add {
             if !self.vips_set.contains(&instance) {

@@ -468,13 +468,7 @@ impl Runtime {
                         // Take over the peer's sequence so a later takeover continues it.
                         self.slots[i].ah_seq = self.slots[i].ah_seq.max(ah.seq);
                     }
-                    let st = &mut self.slots[i].stats;
-                    st.advert_rcvd += 1;
-                    if r.advert.priority == 0 {
-                        st.pri_zero_rcvd += 1;
-                    }
-                    let a = self.slots[i].fsm.handle(now, Input::Advert(r));
-                    self.apply(i, a, out, log);
+                    self.deliver(i, now, r, out, log);
                 }
                 Err(e) => log(&format!(
                     "({}) dropped an advert: {e:?}",
@@ -539,13 +533,7 @@ impl Runtime {
                         ah: None,
                         advert,
                     };
-                    let st = &mut self.slots[i].stats;
-                    st.advert_rcvd += 1;
-                    if r.advert.priority == 0 {
-                        st.pri_zero_rcvd += 1;
-                    }
-                    let a = self.slots[i].fsm.handle(now, Input::Advert(r));
-                    self.apply(i, a, out, log);
+                    self.deliver(i, now, r, out, log);
                 }
                 Err(e) => log(&format!(
                     "({}) dropped an advert: {e:?}",
@@ -553,6 +541,24 @@ impl Runtime {
                 )),
             }
         }
+    }
+
+    /// A valid advert for slot `i`: counted, then given to its state machine.
+    fn deliver(
+        &mut self,
+        i: usize,
+        now: Instant,
+        r: packet::Received,
+        out: &mut Vec<VrrpToParent>,
+        log: fn(&str),
+    ) {
+        let st = &mut self.slots[i].stats;
+        st.advert_rcvd += 1;
+        if r.advert.priority == 0 {
+            st.pri_zero_rcvd += 1;
+        }
+        let a = self.slots[i].fsm.handle(now, Input::Advert(r));
+        self.apply(i, a, out, log);
     }
 
     /// Track scripts changed: recompute every instance's effective priority and faults.
