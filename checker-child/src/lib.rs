@@ -1,27 +1,163 @@
-//! The checker child: it will run the health checks and compute the desired IPVS table
-//! (issue 5). Today it runs the protocol with the parent — handshake, snapshot and
-//! acknowledgement, liveness, dumps, orderly stop — and reports the real servers it was given.
+//! The checker child: health checks on one mio loop, real-server and virtual-server state
+//! with keepalived's rules, and the IPVS changes they call for, asked of the parent by
+//! configuration id. It holds no capability; the parent applies the changes.
+//!
+//! `engine` is the sans-IO core (schedule, retries, state, quorum); `probe` runs TCP and HTTP
+//! probes on sockets this child opens itself (unprivileged connects); MISC_CHECK scripts are
+//! run by the parent on request.
+
+pub mod engine;
+pub mod probe;
 
 use conf::project::CheckerSnapshot;
-use ipc::child::{ChildError, ChildProtocol, Step};
-use ipc::{Channel, CheckerToParent, Hello, ParentToChecker, RsState};
+use engine::{Action, Engine, Probe};
+use ipc::child::{ChildError, ChildProtocol, Step, OWN_TOKEN_BASE};
+use ipc::{Channel, CheckerToParent, Hello, OpResult, ParentToChecker, RsState};
+use probe::{Flight, Outcome};
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// Capabilities this child keeps after start-up: none.
 pub const CAPS: &[&str] = &[];
 
-/// System calls beyond `ipc::sandbox::BASE_SYSCALLS` this child needs.
-pub const SYSCALLS: &[i64] = &[];
+/// System calls beyond `ipc::sandbox::BASE_SYSCALLS` this child needs: probe sockets bound
+/// to `bindto`, closed with shutdown.
+pub const SYSCALLS: &[i64] = &[
+    libc::SYS_bind,
+    libc::SYS_shutdown,
+    libc::SYS_getsockname,
+    libc::SYS_getpeername,
+];
 
 /// syslog ident, as keepalived's.
 pub const IDENT: &str = "Keepalived_healthcheckers";
 
-#[derive(Default)]
 pub struct CheckerChild {
+    log: fn(&str),
+    generation: u64,
     snapshot: Option<Box<CheckerSnapshot>>,
-    states: Vec<RsState>,
+    engine: Engine,
+    /// Network probes in flight, by token offset.
+    flights: HashMap<usize, Flight>,
+    next_token: usize,
+    /// MISC_CHECK requests to the parent: req_id -> check.
+    misc: HashMap<u64, usize>,
+    next_req: u64,
+    unavailable_logged: bool,
+    /// Messages produced where the loop could not take them (a failed registration).
+    pending: Vec<CheckerToParent>,
     /// ICMP sockets from the parent for PING_CHECK.
     sockets: Vec<(ipc::FdKind, std::os::fd::OwnedFd)>,
+}
+
+impl CheckerChild {
+    pub fn new(log: fn(&str)) -> Self {
+        CheckerChild {
+            log,
+            generation: 0,
+            snapshot: None,
+            engine: Engine::default(),
+            flights: HashMap::new(),
+            next_token: 0,
+            misc: HashMap::new(),
+            next_req: 1,
+            unavailable_logged: false,
+            pending: Vec::new(),
+            sockets: Vec::new(),
+        }
+    }
+
+    fn req(&mut self) -> u64 {
+        self.next_req += 1;
+        self.next_req
+    }
+
+    /// Turn the core's actions into messages and probes.
+    fn act(&mut self, actions: Vec<Action>, now: Instant, out: &mut Vec<CheckerToParent>) {
+        let mut queue = actions;
+        while !queue.is_empty() {
+            let mut more = Vec::new();
+            for a in queue {
+                match a {
+                    Action::Log(l) => (self.log)(&l),
+                    Action::State(s) => out.push(CheckerToParent::RsChanged(s)),
+                    Action::Ipvs(ops) if ops.is_empty() => {}
+                    Action::Ipvs(ops) => {
+                        let req_id = self.req();
+                        out.push(CheckerToParent::ApplyIpvs {
+                            req_id,
+                            generation: self.generation,
+                            ops,
+                        })
+                    }
+                    Action::Run {
+                        check,
+                        probe: Probe::Misc { rs, checker },
+                        ..
+                    } => {
+                        let req_id = self.req();
+                        self.misc.insert(req_id, check);
+                        out.push(CheckerToParent::RunScript {
+                            req_id,
+                            script: ipc::ScriptRef::Misc { rs, checker },
+                        });
+                    }
+                    Action::Run {
+                        check,
+                        probe,
+                        timeout,
+                    } => match Flight::start(check, probe, timeout, now) {
+                        Ok(f) => {
+                            self.next_token += 1;
+                            self.flights.insert(self.next_token, f);
+                        }
+                        Err(e) => more.extend(self.engine.result(check, false, &e, now)),
+                    },
+                }
+            }
+            queue = more;
+        }
+    }
+
+    fn load(
+        &mut self,
+        snapshot: Box<CheckerSnapshot>,
+        resume: Vec<RsState>,
+        now: Instant,
+    ) -> Vec<CheckerToParent> {
+        // A reload keeps every real server's state: the running engine's, over the parent's.
+        let mut states: HashMap<_, RsState> = resume.into_iter().map(|s| (s.rs, s)).collect();
+        if self.snapshot.is_some() {
+            for s in self.engine.states() {
+                states.insert(s.rs, s);
+            }
+        }
+        self.flights.clear();
+        self.misc.clear();
+        let states: Vec<RsState> = states.into_values().collect();
+        let seed = now.elapsed().as_nanos() as u64
+            ^ (std::process::id() as u64) << 32
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1);
+        let (engine, actions) = Engine::load(&snapshot, &states, now, seed);
+        self.engine = engine;
+        self.snapshot = Some(snapshot);
+        let mut out = Vec::new();
+        self.act(actions, now, &mut out);
+        out.push(CheckerToParent::FullState(self.engine.states()));
+        out
+    }
+
+    fn dump(&self) -> String {
+        let (v, r, c) = self.engine.counts();
+        let up = self.engine.states().iter().filter(|s| s.up).count();
+        format!(
+            "------< LVS Topology >------\n Virtual servers = {v}\n Real servers = {r} ({up} up)\n Checkers = {c}\n Probes in flight = {}\n",
+            self.flights.len() + self.misc.len()
+        )
+    }
 }
 
 impl ChildProtocol for CheckerChild {
@@ -43,16 +179,15 @@ impl ChildProtocol for CheckerChild {
         self.sockets = fds;
     }
 
-    fn handle(&mut self, msg: ParentToChecker, _now: Instant) -> Step<CheckerToParent> {
+    fn handle(&mut self, msg: ParentToChecker, now: Instant) -> Step<CheckerToParent> {
         match msg {
             ParentToChecker::Snapshot {
                 generation,
                 snapshot,
                 resume,
             } => {
-                // The parent's last known states stand until a check says otherwise.
-                self.states = resume;
-                let mut extra = Vec::new();
+                self.generation = generation;
+                let mut out = vec![CheckerToParent::SnapshotAck { generation }];
                 if ipc::child::test_fault() == Some("misc") {
                     // Ask for the first MISC_CHECK once (fault-injection tests of the runner).
                     let first = snapshot.virtual_servers.iter().find_map(|(_, vs)| {
@@ -64,42 +199,136 @@ impl ChildProtocol for CheckerChild {
                         })
                     });
                     if let Some((rs, checker)) = first {
-                        extra.push(CheckerToParent::RunScript {
+                        out.push(CheckerToParent::RunScript {
                             req_id: 1,
                             script: ipc::ScriptRef::Misc { rs, checker },
                         });
                     }
                 }
-                self.snapshot = Some(snapshot);
-                {
-                    let mut out = vec![
-                        CheckerToParent::SnapshotAck { generation },
-                        CheckerToParent::FullState(self.states.clone()),
-                    ];
-                    out.extend(extra);
-                    Step::Continue(out)
-                }
+                out.extend(self.load(snapshot, resume, now));
+                Step::Continue(out)
             }
             ParentToChecker::Ping { seq } => Step::Continue(vec![CheckerToParent::Pong { seq }]),
-            ParentToChecker::Dump { kind } => {
-                let n = self
-                    .snapshot
-                    .as_ref()
-                    .map(|s| s.virtual_servers.len())
-                    .unwrap_or(0);
-                let text = format!("------< LVS Topology >------\n Virtual servers = {n}\n");
-                Step::Continue(vec![CheckerToParent::DumpText { kind, text }])
+            ParentToChecker::Dump { kind } => Step::Continue(vec![CheckerToParent::DumpText {
+                kind,
+                text: self.dump(),
+            }]),
+            ParentToChecker::ApplyIpvsResult { result, .. } => {
+                match result {
+                    OpResult::Done => {}
+                    OpResult::Unavailable => {
+                        if !self.unavailable_logged {
+                            self.unavailable_logged = true;
+                            (self.log)("IPVS is not available: checks run, the kernel table is not changed");
+                        }
+                    }
+                    OpResult::Failed(why) => (self.log)(&format!("IPVS change failed: {why}")),
+                }
+                Step::Continue(Vec::new())
             }
-            ParentToChecker::Stop => Step::Exit(vec![CheckerToParent::Stopped]),
-            ParentToChecker::Hello(_)
-            | ParentToChecker::Sockets { .. }
-            | ParentToChecker::ApplyIpvsResult { .. }
-            | ParentToChecker::RunScriptResult { .. } => Step::Continue(Vec::new()),
+            ParentToChecker::RunScriptResult {
+                req_id,
+                exit_status,
+                timed_out,
+            } => {
+                let mut out = Vec::new();
+                if let Some(check) = self.misc.remove(&req_id) {
+                    let ok = exit_status == Some(0) && !timed_out;
+                    let detail = if timed_out {
+                        "timed out".to_string()
+                    } else {
+                        format!("exit status {}", exit_status.unwrap_or(-1))
+                    };
+                    let actions = self.engine.result(check, ok, &detail, now);
+                    self.act(actions, now, &mut out);
+                }
+                Step::Continue(out)
+            }
+            ParentToChecker::Stop => {
+                for l in self.engine.shutdown_lines() {
+                    (self.log)(&l);
+                }
+                Step::Exit(vec![CheckerToParent::Stopped])
+            }
+            ParentToChecker::Hello(_) | ParentToChecker::Sockets { .. } => {
+                Step::Continue(Vec::new())
+            }
         }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let flights = self.flights.values().map(|f| f.deadline).min();
+        let pending = (!self.pending.is_empty()).then(Instant::now);
+        [self.engine.next_deadline(), flights, pending]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn tick(&mut self, now: Instant) -> Vec<CheckerToParent> {
+        let mut out = std::mem::take(&mut self.pending);
+        let expired: Vec<usize> = self
+            .flights
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in expired {
+            if let Some(f) = self.flights.remove(&k) {
+                let why = f.timed_out();
+                let actions = self.engine.result(f.check, false, &why, now);
+                self.act(actions, now, &mut out);
+            }
+        }
+        let actions = self.engine.tick(now);
+        self.act(actions, now, &mut out);
+        out
+    }
+
+    fn register(&mut self, registry: &mio::Registry) {
+        let mut failed = Vec::new();
+        for (k, f) in self.flights.iter_mut().filter(|(_, f)| f.needs_register()) {
+            if let Err(e) = f.register(registry, mio::Token(OWN_TOKEN_BASE + k)) {
+                failed.push((*k, e.to_string()));
+            }
+        }
+        let now = Instant::now();
+        for (k, why) in failed {
+            if let Some(f) = self.flights.remove(&k) {
+                let actions = self.engine.result(f.check, false, &why, now);
+                let mut out = Vec::new();
+                self.act(actions, now, &mut out);
+                self.pending.extend(out);
+            }
+        }
+    }
+
+    fn event(
+        &mut self,
+        token: usize,
+        _ev: &mio::event::Event,
+        now: Instant,
+    ) -> Vec<CheckerToParent> {
+        let k = token - OWN_TOKEN_BASE;
+        let mut out = std::mem::take(&mut self.pending);
+        let Some(f) = self.flights.get_mut(&k) else {
+            return out;
+        };
+        if let Outcome::Done(r) = f.step(now) {
+            if let Some(f) = self.flights.remove(&k) {
+                let (ok, why) = match r {
+                    Ok(()) => (true, String::new()),
+                    Err(e) => (false, e),
+                };
+                let actions = self.engine.result(f.check, ok, &why, now);
+                self.act(actions, now, &mut out);
+            }
+        }
+        out
     }
 }
 
 /// The child's entry point, after `ipc::sandbox::enter`.
-pub fn run(ch: Channel<CheckerToParent, ParentToChecker>) -> Result<(), ChildError> {
-    ipc::child::run(ch, CheckerChild::default())
+pub fn run(ch: Channel<CheckerToParent, ParentToChecker>, log: fn(&str)) -> Result<(), ChildError> {
+    ipc::child::run(ch, CheckerChild::new(log))
 }

@@ -40,7 +40,17 @@ pub trait ChildProtocol {
     fn readable(&mut self, _fd: std::os::fd::RawFd, _now: Instant) -> Vec<Self::Tx> {
         Vec::new()
     }
+    /// Register the protocol's own event sources (sockets it opened itself), with tokens
+    /// from `OWN_TOKEN_BASE` up; called before every wait.
+    fn register(&mut self, _registry: &mio::Registry) {}
+    /// An event on one of the protocol's own sources.
+    fn event(&mut self, _token: usize, _ev: &mio::event::Event, _now: Instant) -> Vec<Self::Tx> {
+        Vec::new()
+    }
 }
+
+/// First token of the sources a protocol registers itself (`ChildProtocol::register`).
+pub const OWN_TOKEN_BASE: usize = 1 << 32;
 
 #[derive(Debug)]
 pub enum ChildError {
@@ -87,7 +97,7 @@ pub fn run<P: ChildProtocol>(
         CHANNEL,
         Interest::READABLE | Interest::WRITABLE,
     )?;
-    let mut events = Events::with_capacity(16);
+    let mut events = Events::with_capacity(1024);
     ch.send(&proto.hello())?;
     let mut greeted = false;
     let mut watched: Vec<std::os::fd::RawFd> = Vec::new();
@@ -102,6 +112,7 @@ pub fn run<P: ChildProtocol>(
             )?;
         }
         watched = want;
+        proto.register(poll.registry());
         let timeout = proto
             .next_deadline()
             .map(|d| d.saturating_duration_since(Instant::now()));
@@ -115,7 +126,11 @@ pub fn run<P: ChildProtocol>(
         }
         let now = Instant::now();
         for ev in events.iter() {
-            if ev.token().0 >= FD_TOKEN_BASE {
+            if ev.token().0 >= OWN_TOKEN_BASE {
+                for m in proto.event(ev.token().0, ev, now) {
+                    ch.send(&m)?;
+                }
+            } else if ev.token().0 >= FD_TOKEN_BASE {
                 let fd = (ev.token().0 - FD_TOKEN_BASE) as std::os::fd::RawFd;
                 for m in proto.readable(fd, now) {
                     ch.send(&m)?;

@@ -171,6 +171,7 @@ fn main() -> ExitCode {
         run_checker: !c.vrrp_only && (has_check || c.all),
         child_args,
         release_vrrp: !c.dont_release_vrrp,
+        release_ipvs: !c.dont_release_ipvs,
     };
     let sup = match supervisor::Supervisor::new(settings, loaded.config) {
         Ok(s) => s,
@@ -215,7 +216,7 @@ fn child_main(role: &str, c: &cli::Cli) -> ExitCode {
         ipc::sandbox::Role::Checker => unsafe { ipc::Channel::from_inherited(ipc::CHILD_FD) }
             .map_err(|e| e.to_string())
             .and_then(|ch| enter(role, extra, parent).map(|_| ch))
-            .and_then(|ch| checker_child::run(ch).map_err(|e| e.to_string())),
+            .and_then(|ch| checker_child::run(ch, log::info).map_err(|e| e.to_string())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -85,6 +85,8 @@ pub struct Settings {
     pub child_args: Vec<String>,
     /// Remove VIPs and static addresses at stop (not with `-V`).
     pub release_vrrp: bool,
+    /// Remove the configuration's IPVS services at stop (not with `-I`).
+    pub release_ipvs: bool,
 }
 
 /// Per-direction behaviour the generic child slot needs.
@@ -546,7 +548,8 @@ pub struct Supervisor {
     /// Last reported state of every VRRP instance and real server (handed to restarted children).
     instance_states: Vec<InstanceState>,
     rs_states: Vec<RsState>,
-    ipvs_warned: bool,
+    /// The IPVS table, reconciled with the kernel's.
+    lvs: crate::privops::lvs::Lvs,
     stopping: Option<Instant>,
     rtnl: Option<crate::privops::addr::Rtnl>,
     /// Scripts running, and what their end means.
@@ -589,7 +592,7 @@ impl Supervisor {
             checker,
             instance_states: Vec::new(),
             rs_states: Vec::new(),
-            ipvs_warned: false,
+            lvs: Default::default(),
             stopping: None,
             rtnl: None,
             scripts: Vec::new(),
@@ -613,11 +616,19 @@ impl Supervisor {
         }
     }
 
-    fn checker_snapshot(&self) -> ParentToChecker {
+    fn checker_snapshot(&mut self) -> ParentToChecker {
+        // The first checker of this daemon starts from what the kernel already holds (a
+        // daemon started again over its own table changes nothing); a restarted one from
+        // what its predecessor reported.
+        let resume = if self.rs_states.is_empty() && self.lvs.ensure(&self.config) {
+            self.lvs.kernel_states(&self.config)
+        } else {
+            self.rs_states.clone()
+        };
         ParentToChecker::Snapshot {
             generation: self.generation,
             snapshot: Box::new(self.config.for_checker()),
-            resume: self.rs_states.clone(),
+            resume,
         }
     }
 
@@ -765,6 +776,9 @@ impl Supervisor {
                     }
                     if self.s.release_vrrp {
                         self.release_addresses();
+                    }
+                    if self.s.release_ipvs {
+                        self.lvs.release(&self.config);
                     }
                     self.release_interfaces();
                     self.run_shutdown_script();
@@ -1413,15 +1427,6 @@ impl Supervisor {
     fn checker_request(&mut self, m: CheckerToParent) -> Result<(), String> {
         match m {
             CheckerToParent::ApplyIpvs { req_id, ops, .. } => {
-                let known = |id: ObjId| {
-                    self.config.virtual_servers.iter().any(|vs| {
-                        conf::project::vs_id(vs) == id
-                            || vs
-                                .real_servers
-                                .iter()
-                                .any(|rs| conf::project::rs_id(vs, rs) == id)
-                    })
-                };
                 for op in &ops {
                     let id = match op {
                         IpvsOp::AddService { vs } | IpvsOp::DelService { vs } => *vs,
@@ -1429,20 +1434,18 @@ impl Supervisor {
                         | IpvsOp::EditDest { rs, .. }
                         | IpvsOp::DelDest { rs } => *rs,
                     };
-                    if !known(id) {
+                    if !crate::privops::lvs::known(&self.config, id) {
                         return Err(format!("asked to change unknown IPVS object {id:?}"));
                     }
                 }
-                if !self.ipvs_warned {
-                    log!("IPVS: Can't initialize ipvs");
-                    self.ipvs_warned = true;
-                }
+                let result = if self.lvs.ensure(&self.config) {
+                    self.lvs.apply(&self.config, &ops)
+                } else {
+                    OpResult::Unavailable
+                };
                 self.checker.send(
                     &self.poll,
-                    &ParentToChecker::ApplyIpvsResult {
-                        req_id,
-                        result: OpResult::Unavailable,
-                    },
+                    &ParentToChecker::ApplyIpvsResult { req_id, result },
                 );
             }
             CheckerToParent::RunScript { req_id, script } => self.run_misc_check(req_id, script)?,
@@ -1470,6 +1473,7 @@ impl Supervisor {
             crate::notify::sd_notify("READY=1");
             return;
         }
+        self.lvs.configure(Some(&self.config), &loaded.config);
         self.config = loaded.config;
         self.generation += 1;
         let v = self.vrrp_snapshot();

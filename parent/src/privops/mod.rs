@@ -4,7 +4,9 @@
 
 pub mod addr;
 pub mod ifinfo;
+pub mod ipvs;
 pub mod link;
+pub mod lvs;
 pub mod route;
 pub mod sockets;
 pub mod sysctl;

@@ -1,0 +1,578 @@
+//! The checker's core, sans-IO: when each check runs, what a result means for its real
+//! server, and which IPVS changes and log lines follow — with keepalived's rules
+//! (`check_tcp.c`/`check_http.c` epilogues, `update_svr_checker_state`, `perform_svr_state`,
+//! `update_quorum_state`). Time is an input; timers are deadlines. The shell runs the probes.
+
+use conf::model::{CheckKind, Checker, Protocol, RealServer, VirtualServer, VsKey, USEC_PER_SEC};
+use conf::project::{rs_id, CheckerSnapshot, ObjId};
+use ipc::{IpvsOp, RsState};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// What a probe must do; the shell turns it into sockets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Connect, then close.
+    Tcp {
+        target: SocketAddr,
+        bind: Option<SocketAddr>,
+    },
+    /// Each URL in turn: GET, status in range, MD5 of the body when a digest is given.
+    Http {
+        target: SocketAddr,
+        bind: Option<SocketAddr>,
+        urls: Vec<HttpUrl>,
+        host: String,
+        protocol: String,
+    },
+    /// A MISC_CHECK script, run by the parent.
+    Misc { rs: ObjId, checker: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub path: String,
+    pub digest: Option<String>,
+    pub status: Vec<(u16, u16)>,
+    pub host: Option<String>,
+}
+
+/// What the shell must do.
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    Run {
+        check: usize,
+        probe: Probe,
+        timeout: Duration,
+    },
+    Ipvs(Vec<IpvsOp>),
+    Log(String),
+    State(RsState),
+}
+
+struct Vs {
+    name: String,
+    quorum: u32,
+    hysteresis: u32,
+    quorum_up: bool,
+    rss: Vec<usize>,
+}
+
+struct Rs {
+    id: ObjId,
+    vs: usize,
+    name: String,
+    weight: u32,
+    up: bool,
+    inhibit: bool,
+    failed: usize,
+}
+
+struct Check {
+    rs: usize,
+    keyword: &'static str,
+    /// keepalived's name of the probed service, `[IP]:tcp:PORT`.
+    name: String,
+    probe: Option<Probe>,
+    delay_loop: Duration,
+    retry: u32,
+    delay_before_retry: Duration,
+    timeout: Duration,
+    up: bool,
+    has_run: bool,
+    retry_it: u32,
+    due: Option<Instant>,
+    running: bool,
+    /// Upper bound of the random delay before the first run.
+    warmup: Duration,
+}
+
+#[derive(Default)]
+pub struct Engine {
+    vss: Vec<Vs>,
+    rss: Vec<Rs>,
+    checks: Vec<Check>,
+    /// (due, check): stale entries are skipped when popped.
+    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    rng: u64,
+}
+
+fn dur(us: Option<u64>, default_s: u64) -> Duration {
+    Duration::from_micros(us.unwrap_or(default_s * USEC_PER_SEC))
+}
+
+fn proto_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    }
+}
+
+/// keepalived's `FMT_VS`.
+pub fn vs_name(vs: &VirtualServer) -> String {
+    match &vs.key {
+        VsKey::Addr { addr, port } => format!("[{addr}]:{}:{port}", proto_name(vs.protocol)),
+        VsKey::Fwmark(m) => format!("FWM {m}"),
+        VsKey::Group(g) => format!("[{g}]:0"),
+    }
+}
+
+fn svc_name(addr: IpAddr, port: u16, p: Protocol) -> String {
+    format!("[{addr}]:{}:{port}", proto_name(p))
+}
+
+/// keepalived's `Host:` value: the virtualhost, else `ip:port` (IPv6 in brackets).
+fn host_of(vh: Option<&str>, target: SocketAddr) -> String {
+    match vh {
+        Some(h) => h.to_string(),
+        None => match target {
+            SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+            SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        },
+    }
+}
+
+impl Engine {
+    /// Build from a snapshot, starting each real server from `resume` when it is there
+    /// (the parent's last known state, or what the kernel holds), else as keepalived starts:
+    /// up, or down with `alpha`. Returns the start-up IPVS request and log lines.
+    pub fn load(
+        snap: &CheckerSnapshot,
+        resume: &[RsState],
+        now: Instant,
+        seed: u64,
+    ) -> (Self, Vec<Action>) {
+        let mut e = Engine {
+            rng: seed | 1,
+            ..Default::default()
+        };
+        let resumed: HashMap<ObjId, &RsState> = resume.iter().map(|s| (s.rs, s)).collect();
+        let mut ops = Vec::new();
+        let mut out = Vec::new();
+        for (vid, vs) in &snap.virtual_servers {
+            ops.push(IpvsOp::AddService { vs: *vid });
+            let v = e.vss.len();
+            e.vss.push(Vs {
+                name: vs_name(vs),
+                quorum: vs.quorum.max(1),
+                hysteresis: vs.hysteresis,
+                quorum_up: false,
+                rss: Vec::new(),
+            });
+            for rs in &vs.real_servers {
+                let r = e.rss.len();
+                let id = rs_id(vs, rs);
+                let inhibit = rs
+                    .defaults
+                    .inhibit_on_failure
+                    .or(vs.defaults.inhibit_on_failure)
+                    .unwrap_or(false);
+                let mut failed = 0;
+                let first = e.checks.len();
+                for (i, c) in rs.checkers.iter().enumerate() {
+                    let chk = Check::new(vs, rs, c, i as u32, r, id);
+                    if !chk.up {
+                        failed += 1;
+                    }
+                    e.checks.push(chk);
+                }
+                let state = resumed.get(&id);
+                if let Some(st) = state {
+                    // Every checker starts where the real server was.
+                    for c in &mut e.checks[first..] {
+                        c.up = st.up;
+                        c.has_run = true;
+                    }
+                    failed = if st.up { 0 } else { e.checks.len() - first };
+                }
+                let up = failed == 0;
+                e.vss[v].rss.push(r);
+                e.rss.push(Rs {
+                    id,
+                    vs: v,
+                    name: svc_name(rs.addr, rs.port, vs.protocol),
+                    weight: rs.weight,
+                    up,
+                    inhibit,
+                    failed,
+                });
+                if up {
+                    ops.push(IpvsOp::AddDest {
+                        rs: id,
+                        weight: rs.weight,
+                    });
+                } else if inhibit {
+                    ops.push(IpvsOp::AddDest { rs: id, weight: 0 });
+                }
+            }
+        }
+        // Each checker first runs after a random delay in [0, warmup] (warmup defaults to
+        // delay_loop), as keepalived's register_checkers_thread.
+        for i in 0..e.checks.len() {
+            let warm = e.checks[i].warmup;
+            let d = e.random_upto(warm);
+            e.schedule(i, now + d);
+        }
+        for v in 0..e.vss.len() {
+            e.quorum(v, &mut out, true);
+        }
+        for c in &e.checks {
+            let rs = &e.rss[c.rs];
+            out.push(Action::Log(format!(
+                "Activating healthchecker for service {} for VS {}",
+                rs.name, e.vss[rs.vs].name
+            )));
+        }
+        let mut actions = vec![Action::Ipvs(ops)];
+        actions.extend(out);
+        (e, actions)
+    }
+
+    fn random_upto(&mut self, d: Duration) -> Duration {
+        if d.is_zero() {
+            return d;
+        }
+        // xorshift64: spread, not secrecy.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        Duration::from_micros(self.rng % (d.as_micros() as u64 + 1))
+    }
+
+    fn schedule(&mut self, check: usize, at: Instant) {
+        self.checks[check].due = Some(at);
+        self.heap.push(Reverse((at, check)));
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// Checks that are due start now.
+    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        while let Some(&Reverse((t, i))) = self.heap.peek() {
+            if t > now {
+                break;
+            }
+            self.heap.pop();
+            let c = &mut self.checks[i];
+            if c.due != Some(t) || c.running {
+                continue;
+            }
+            c.due = None;
+            // A checker we do not run keeps its real server down (never "up because
+            // nothing checks it").
+            if let Some(probe) = c.probe.clone() {
+                c.running = true;
+                out.push(Action::Run {
+                    check: i,
+                    probe,
+                    timeout: c.timeout,
+                });
+            }
+        }
+        out
+    }
+
+    /// A probe ended. `detail` says why it failed.
+    pub fn result(&mut self, check: usize, ok: bool, detail: &str, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Some(c) = self.checks.get_mut(check) else {
+            return out;
+        };
+        c.running = false;
+        let was_up = c.up;
+        let next;
+        // TCP and MISC checks that fail on their first run go down at once; HTTP retries.
+        let first_fails_at_once = c.keyword != "HTTP_CHECK" && !c.has_run;
+        // Retry only a failure of a check that is up and has retries left.
+        let retrying = !ok && c.up && c.retry_it < c.retry && !first_fails_at_once;
+        if !retrying {
+            next = c.delay_loop;
+            let retries = c.retry_it;
+            c.retry_it = 0;
+            if ok && (!c.up || !c.has_run) {
+                out.push(Action::Log(match c.keyword {
+                    "TCP_CHECK" => format!("TCP connection to {} success.", c.name),
+                    "MISC_CHECK" => format!("Misc check for [{}] success.", c.name),
+                    _ => format!("Remote Web server {} succeed on service.", c.name),
+                }));
+                c.up = true;
+            } else if !ok && (c.up || !c.has_run) {
+                let why = if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({detail})")
+                };
+                out.push(Action::Log(if retries > 0 {
+                    format!(
+                        "{} on service {} failed after {retries} retries.{why}",
+                        c.keyword, c.name
+                    )
+                } else {
+                    format!("{} on service {} failed.{why}", c.keyword, c.name)
+                }));
+                c.up = false;
+            }
+        } else {
+            next = c.delay_before_retry;
+            c.retry_it += 1;
+        }
+        c.has_run = true;
+        let now_up = c.up;
+        let rs = c.rs;
+        self.schedule(check, now + next);
+        if was_up != now_up {
+            self.checker_changed(rs, now_up, &mut out);
+        }
+        out
+    }
+
+    /// `update_svr_checker_state`: a real server is up while none of its checkers failed.
+    fn checker_changed(&mut self, r: usize, up: bool, out: &mut Vec<Action>) {
+        let rs = &mut self.rss[r];
+        let before = rs.failed == 0;
+        if up {
+            rs.failed = rs.failed.saturating_sub(1);
+        } else {
+            rs.failed += 1;
+        }
+        let after = rs.failed == 0;
+        if before == after {
+            return;
+        }
+        rs.up = after;
+        let vs = &self.vss[rs.vs];
+        let (line, op) = match (after, rs.inhibit) {
+            (true, false) => (
+                format!("Adding service {} to VS {}", rs.name, vs.name),
+                IpvsOp::AddDest {
+                    rs: rs.id,
+                    weight: rs.weight,
+                },
+            ),
+            (true, true) => (
+                format!("Enabling service {} to VS {}", rs.name, vs.name),
+                IpvsOp::EditDest {
+                    rs: rs.id,
+                    weight: rs.weight,
+                },
+            ),
+            (false, false) => (
+                format!("Removing service {} from VS {}", rs.name, vs.name),
+                IpvsOp::DelDest { rs: rs.id },
+            ),
+            (false, true) => (
+                format!("Disabling service {} from VS {}", rs.name, vs.name),
+                IpvsOp::EditDest {
+                    rs: rs.id,
+                    weight: 0,
+                },
+            ),
+        };
+        out.push(Action::Log(line));
+        out.push(Action::Ipvs(vec![op]));
+        out.push(Action::State(RsState {
+            rs: rs.id,
+            up: after,
+            weight: rs.weight,
+        }));
+        let v = rs.vs;
+        self.quorum(v, out, false);
+    }
+
+    /// `update_quorum_state`, with keepalived's lines.
+    fn quorum(&mut self, v: usize, out: &mut Vec<Action>, init: bool) {
+        let vs = &self.vss[v];
+        let sum: u64 = vs
+            .rss
+            .iter()
+            .filter(|&&r| self.rss[r].up)
+            .map(|&r| self.rss[r].weight as u64)
+            .sum();
+        let (q, h) = (vs.quorum as u64, vs.hysteresis as u64);
+        let vs = &mut self.vss[v];
+        if init {
+            vs.quorum_up = sum >= q;
+            out.push(Action::Log(if vs.quorum_up {
+                format!(
+                    "Gained quorum {q}+{h}={} <= {sum} for VS {}",
+                    q + h,
+                    vs.name
+                )
+            } else {
+                format!("{}: Starting with quorum down", vs.name)
+            }));
+            return;
+        }
+        if !vs.quorum_up && sum >= q + h {
+            vs.quorum_up = true;
+            out.push(Action::Log(format!(
+                "Gained quorum {q}+{h}={} <= {sum} for VS {}",
+                q + h,
+                vs.name
+            )));
+        } else if vs.quorum_up && (sum + h < q || sum == 0) {
+            vs.quorum_up = false;
+            out.push(Action::Log(format!(
+                "Lost quorum {q}-{h}={} > {sum} for VS {}",
+                q.saturating_sub(h),
+                vs.name
+            )));
+        }
+    }
+
+    /// Every real server's state, for the parent.
+    pub fn states(&self) -> Vec<RsState> {
+        self.rss
+            .iter()
+            .map(|r| RsState {
+                rs: r.id,
+                up: r.up,
+                weight: r.weight,
+            })
+            .collect()
+    }
+
+    /// keepalived's lines at stop, one per real server.
+    pub fn shutdown_lines(&self) -> Vec<String> {
+        self.rss
+            .iter()
+            .map(|r| {
+                format!(
+                    "Shutting down service {} from VS {}",
+                    r.name, self.vss[r.vs].name
+                )
+            })
+            .collect()
+    }
+
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.vss.len(), self.rss.len(), self.checks.len())
+    }
+}
+
+impl Check {
+    fn new(
+        vs: &VirtualServer,
+        rs: &RealServer,
+        c: &Checker,
+        index: u32,
+        r: usize,
+        id: ObjId,
+    ) -> Self {
+        // Settings come from the checker, else the real server, else the virtual server.
+        let d = (&rs.defaults, &vs.defaults);
+        let delay_loop = dur(c.retry.delay_loop.or(d.0.delay_loop).or(d.1.delay_loop), 60);
+        let is_http = matches!(c.kind, CheckKind::Http { .. });
+        let retry = c
+            .retry
+            .retry
+            .or(d.0.retry)
+            .or(d.1.retry)
+            .unwrap_or(match c.kind {
+                CheckKind::Dns { .. } => 3,
+                CheckKind::Misc { .. } => 0,
+                _ => 1,
+            });
+        let dbr = c
+            .retry
+            .delay_before_retry
+            .or(d.0.delay_before_retry)
+            .or(d.1.delay_before_retry)
+            .map(Duration::from_micros)
+            .unwrap_or(if is_http {
+                Duration::from_secs(3)
+            } else {
+                Duration::from_secs(1)
+            });
+        let timeout = dur(
+            c.conn
+                .connect_timeout
+                .or(d.0.connect_timeout)
+                .or(d.1.connect_timeout),
+            5,
+        );
+        let warmup = c
+            .retry
+            .warmup
+            .or(d.0.warmup)
+            .or(d.1.warmup)
+            .map(Duration::from_micros)
+            .unwrap_or(delay_loop);
+        let alpha = c.retry.alpha.or(d.0.alpha).or(d.1.alpha).unwrap_or(false);
+        let addr = c.conn.connect_ip.unwrap_or(rs.addr);
+        let port = c.conn.connect_port.unwrap_or(rs.port);
+        let target = SocketAddr::new(addr, port);
+        let bind = c
+            .conn
+            .bindto
+            .map(|b| SocketAddr::new(b, c.conn.bind_port.unwrap_or(0)));
+        let probe = match &c.kind {
+            CheckKind::Tcp => Some(Probe::Tcp { target, bind }),
+            CheckKind::Http {
+                ssl: false,
+                urls,
+                virtualhost,
+                http_protocol,
+                ..
+            } if urls.iter().all(|u| u.regex.is_none()) => {
+                let vh = virtualhost
+                    .as_deref()
+                    .or(d.0.virtualhost.as_deref())
+                    .or(d.1.virtualhost.as_deref());
+                Some(Probe::Http {
+                    target,
+                    bind,
+                    host: host_of(vh, target),
+                    protocol: http_protocol.clone().unwrap_or_else(|| "1.0".into()),
+                    urls: urls
+                        .iter()
+                        .map(|u| HttpUrl {
+                            path: u.path.clone().unwrap_or_else(|| "/".into()),
+                            digest: u.digest.as_ref().map(|d| d.to_ascii_lowercase()),
+                            status: if u.status_code.is_empty() {
+                                vec![(200, 299)]
+                            } else {
+                                u.status_code.clone()
+                            },
+                            host: u.virtualhost.clone(),
+                        })
+                        .collect(),
+                })
+            }
+            CheckKind::Misc { .. } => Some(Probe::Misc {
+                rs: id,
+                checker: index,
+            }),
+            _ => None,
+        };
+        let supported = probe.is_some();
+        Check {
+            rs: r,
+            // keepalived's log name of the checker.
+            keyword: match c.kind {
+                CheckKind::Http { ssl: false, .. } => "HTTP_CHECK",
+                CheckKind::Http { ssl: true, .. } => "SSL_CHECK",
+                _ => c.kind.keyword(),
+            },
+            name: svc_name(addr, port, vs.protocol),
+            probe,
+            delay_loop,
+            retry,
+            delay_before_retry: dbr,
+            timeout,
+            // Not run: down from the start, so its real server never counts as up.
+            up: supported && !alpha,
+            has_run: !supported,
+            retry_it: 0,
+            due: None,
+            running: false,
+            warmup,
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The checker core in virtual time: when checks run, keepalived's retry rules, what each
+//! real-server change asks of IPVS, and the log lines — without a network.
+
+use checker_child::engine::{Action, Engine, Probe};
+use conf::project::CheckerSnapshot;
+use ipc::{IpvsOp, RsState};
+use std::time::{Duration, Instant};
+
+fn snap(body: &str) -> CheckerSnapshot {
+    let loaded = conf::load_str("test.conf", body, &conf::LoadOptions::default());
+    loaded.config.for_checker()
+}
+
+fn vs(rs_extra: &str, check: &str) -> String {
+    format!(
+        "virtual_server 10.99.0.10 80 {{\n delay_loop 5\n lb_algo rr\n lb_kind NAT\n protocol TCP\n\
+         real_server 10.99.1.2 80 {{\n weight 3\n {rs_extra}\n {check}\n }}\n}}\n"
+    )
+}
+
+const TCP: &str = "TCP_CHECK {\n connect_timeout 2\n retry 2\n delay_before_retry 1\n warmup 0\n }";
+
+fn ops(a: &[Action]) -> Vec<IpvsOp> {
+    a.iter()
+        .filter_map(|x| match x {
+            Action::Ipvs(o) => Some(o.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn logs(a: &[Action]) -> Vec<String> {
+    a.iter()
+        .filter_map(|x| match x {
+            Action::Log(l) => Some(l.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The check started by `tick(at)`, asserting exactly one starts then.
+fn runs(e: &mut Engine, at: Instant) -> usize {
+    let a = e.tick(at);
+    let runs: Vec<usize> = a
+        .iter()
+        .filter_map(|x| match x {
+            Action::Run { check, .. } => Some(*check),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(runs.len(), 1, "one check due at this instant: {a:?}");
+    runs[0]
+}
+
+#[test]
+fn a_real_server_is_added_at_start_and_probed_with_its_settings() {
+    let t0 = Instant::now();
+    let s = snap(&vs("", TCP));
+    let (mut e, a) = Engine::load(&s, &[], t0, 7);
+    let o = ops(&a);
+    assert!(matches!(o[0], IpvsOp::AddService { .. }));
+    assert!(matches!(o[1], IpvsOp::AddDest { weight: 3, .. }), "{o:?}");
+    assert!(logs(&a).contains(&"Gained quorum 1+0=1 <= 3 for VS [10.99.0.10]:tcp:80".to_string()));
+    assert_eq!(
+        e.next_deadline(),
+        Some(t0),
+        "warmup 0: the first run is due at once"
+    );
+    let act = e.tick(t0);
+    match &act[..] {
+        [Action::Run {
+            probe: Probe::Tcp { target, .. },
+            timeout,
+            ..
+        }] => {
+            assert_eq!(target.to_string(), "10.99.1.2:80");
+            assert_eq!(*timeout, Duration::from_secs(2));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn tcp_first_failure_removes_at_once_later_ones_after_the_retries() {
+    let t0 = Instant::now();
+    let s = snap(&vs("", TCP));
+    let (mut e, _) = Engine::load(&s, &[], t0, 7);
+    let c = runs(&mut e, t0);
+    // First run fails: down at once ("failed.", no retries), next run after delay_loop.
+    let a = e.result(c, false, "refused", t0);
+    assert_eq!(
+        logs(&a)[0],
+        "TCP_CHECK on service [10.99.1.2]:tcp:80 failed. (refused)"
+    );
+    assert_eq!(
+        logs(&a)[1],
+        "Removing service [10.99.1.2]:tcp:80 from VS [10.99.0.10]:tcp:80"
+    );
+    assert!(matches!(ops(&a)[..], [IpvsOp::DelDest { .. }]));
+    assert!(logs(&a)
+        .iter()
+        .any(|l| l.starts_with("Lost quorum 1-0=1 > 0")));
+    assert_eq!(e.next_deadline(), Some(t0 + Duration::from_secs(5)));
+    // Back up: added again at once.
+    let t1 = t0 + Duration::from_secs(5);
+    let c = runs(&mut e, t1);
+    let a = e.result(c, true, "", t1);
+    assert_eq!(logs(&a)[0], "TCP connection to [10.99.1.2]:tcp:80 success.");
+    assert!(matches!(ops(&a)[..], [IpvsOp::AddDest { weight: 3, .. }]));
+    // Up, then failing: two retries 1 s apart, removed on the third failure.
+    let t2 = t1 + Duration::from_secs(5);
+    let c = runs(&mut e, t2);
+    assert!(ops(&e.result(c, false, "", t2)).is_empty());
+    assert_eq!(e.next_deadline(), Some(t2 + Duration::from_secs(1)));
+    let c = runs(&mut e, t2 + Duration::from_secs(1));
+    assert!(ops(&e.result(c, false, "", t2 + Duration::from_secs(1))).is_empty());
+    let t3 = t2 + Duration::from_secs(2);
+    let c = runs(&mut e, t3);
+    let a = e.result(c, false, "", t3);
+    assert_eq!(
+        logs(&a)[0],
+        "TCP_CHECK on service [10.99.1.2]:tcp:80 failed after 2 retries."
+    );
+    assert!(matches!(ops(&a)[..], [IpvsOp::DelDest { .. }]));
+    assert_eq!(e.next_deadline(), Some(t3 + Duration::from_secs(5)));
+}
+
+#[test]
+fn alpha_starts_down_and_inhibit_uses_weight_zero() {
+    let t0 = Instant::now();
+    let s = snap(&vs(
+        "inhibit_on_failure",
+        &TCP.replace("warmup 0", "warmup 0\n alpha"),
+    ));
+    let (mut e, a) = Engine::load(&s, &[], t0, 7);
+    // alpha + inhibit: in the table from the start, at weight 0.
+    assert!(
+        matches!(ops(&a)[1], IpvsOp::AddDest { weight: 0, .. }),
+        "{:?}",
+        ops(&a)
+    );
+    let c = runs(&mut e, t0);
+    let a = e.result(c, true, "", t0);
+    assert_eq!(
+        logs(&a)[1],
+        "Enabling service [10.99.1.2]:tcp:80 to VS [10.99.0.10]:tcp:80"
+    );
+    assert!(matches!(ops(&a)[..], [IpvsOp::EditDest { weight: 3, .. }]));
+    let t1 = t0 + Duration::from_secs(5);
+    let mut t = t1;
+    for _ in 0..3 {
+        let c = runs(&mut e, t);
+        let a = e.result(c, false, "", t);
+        if !ops(&a).is_empty() {
+            assert!(matches!(ops(&a)[..], [IpvsOp::EditDest { weight: 0, .. }]));
+            assert!(logs(&a)[1].starts_with("Disabling service"));
+            return;
+        }
+        t += Duration::from_secs(1);
+    }
+    panic!("never disabled");
+}
+
+#[test]
+fn a_resumed_state_is_kept_no_down_server_is_re_added() {
+    let t0 = Instant::now();
+    let s = snap(&vs("", TCP));
+    let id = conf::project::rs_id(
+        &s.virtual_servers[0].1,
+        &s.virtual_servers[0].1.real_servers[0],
+    );
+    let (mut e, a) = Engine::load(
+        &s,
+        &[RsState {
+            rs: id,
+            up: false,
+            weight: 3,
+        }],
+        t0,
+        7,
+    );
+    assert_eq!(ops(&a).len(), 1, "only the service: {:?}", ops(&a));
+    // Still failing: nothing to do, no log line (it was already down).
+    let c = runs(&mut e, t0);
+    let a = e.result(c, false, "", t0);
+    assert!(a.is_empty(), "{a:?}");
+    let (_, a) = Engine::load(
+        &s,
+        &[RsState {
+            rs: id,
+            up: true,
+            weight: 3,
+        }],
+        t0,
+        7,
+    );
+    assert!(matches!(ops(&a)[1], IpvsOp::AddDest { weight: 3, .. }));
+}
+
+#[test]
+fn http_retries_even_its_first_run_and_logs_http_check() {
+    let t0 = Instant::now();
+    let http = "HTTP_GET {\n url {\n path /x\n digest 0123456789abcdef0123456789ABCDEF\n status_code 200\n }\n connect_timeout 1\n retry 1\n delay_before_retry 2\n warmup 0\n }";
+    let s = snap(&vs("", http));
+    let (mut e, _) = Engine::load(&s, &[], t0, 7);
+    let act = e.tick(t0);
+    let Action::Run {
+        check,
+        probe:
+            Probe::Http {
+                urls,
+                host,
+                protocol,
+                ..
+            },
+        ..
+    } = &act[0]
+    else {
+        panic!("{act:?}");
+    };
+    assert_eq!(host, "10.99.1.2:80");
+    assert_eq!(protocol, "1.0");
+    assert_eq!(
+        urls[0].digest.as_deref(),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+    let c = *check;
+    assert!(
+        ops(&e.result(c, false, "", t0)).is_empty(),
+        "first failure retried"
+    );
+    let t1 = t0 + Duration::from_secs(2);
+    let c = runs(&mut e, t1);
+    let a = e.result(c, false, "", t1);
+    assert_eq!(
+        logs(&a)[0],
+        "HTTP_CHECK on service [10.99.1.2]:tcp:80 failed after 1 retries."
+    );
+}
+
+#[test]
+fn warmup_spreads_first_runs_within_delay_loop() {
+    let t0 = Instant::now();
+    let mut body = String::from(
+        "virtual_server 10.99.0.10 80 {\n delay_loop 4\n lb_algo rr\n lb_kind NAT\n protocol TCP\n",
+    );
+    for i in 0..50 {
+        body.push_str(&format!(
+            "real_server 10.99.1.{} 80 {{\n TCP_CHECK {{\n }}\n }}\n",
+            i + 2
+        ));
+    }
+    body.push_str("}\n");
+    let (mut e, _) = Engine::load(&snap(&body), &[], t0, 12345);
+    let early = e.tick(t0 + Duration::from_secs(2)).len();
+    let all = early + e.tick(t0 + Duration::from_secs(4)).len();
+    assert_eq!(all, 50, "every check runs within warmup = delay_loop");
+    assert!(
+        (5..45).contains(&early),
+        "spread, not bunched: {early} of 50 in the first half"
+    );
+}

@@ -1,0 +1,336 @@
+//! The IPVS table the configuration asks for, reconciled with the kernel's: never flushed.
+//!
+//! The parent reads the kernel's table once when IPVS is first needed and keeps a mirror of
+//! it. The checker asks for changes by configuration id (`IpvsOp`); each is turned into the
+//! kernel services and destinations that object stands for and compared with the mirror, and
+//! only a difference becomes a netlink command: an entry already there as asked is adopted as
+//! it is, one there with other settings is edited, one missing is added. So a daemon started
+//! again over a populated table (after SIGKILL or `-I`) changes nothing, and a reload changes
+//! only what changed.
+
+use super::ipvs::{self, Dest, Ipvs, Service, SvcKey, Table};
+use conf::model::{Config, RealServer, VirtualServer};
+use conf::project::{rs_id, vs_id, ObjId};
+use ipc::{IpvsOp, OpResult, RsState};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+/// Where an id points in the running configuration.
+#[derive(Clone, Copy)]
+enum Obj {
+    Vs(usize),
+    Rs(usize, usize),
+}
+
+#[derive(Default)]
+pub struct Lvs {
+    nl: Option<Ipvs>,
+    /// Tried to connect already (IPVS missing is logged once).
+    tried: bool,
+    mirror: Table,
+    index: HashMap<ObjId, Obj>,
+    /// Netlink commands that changed the kernel, since start (for the data dump and tests).
+    pub changes: u64,
+}
+
+fn index_of(cfg: &Config) -> HashMap<ObjId, Obj> {
+    let mut m = HashMap::new();
+    for (v, vs) in cfg.virtual_servers.iter().enumerate() {
+        m.insert(vs_id(vs), Obj::Vs(v));
+        for (r, rs) in vs.real_servers.iter().enumerate() {
+            m.insert(rs_id(vs, rs), Obj::Rs(v, r));
+        }
+    }
+    m
+}
+
+/// Is the id a virtual or real server of this configuration?
+pub fn known(cfg: &Config, id: ObjId) -> bool {
+    cfg.virtual_servers
+        .iter()
+        .any(|vs| vs_id(vs) == id || vs.real_servers.iter().any(|rs| rs_id(vs, rs) == id))
+}
+
+impl Lvs {
+    /// Connect and read the kernel's table, once; `false` when the kernel has no IPVS.
+    pub fn ensure(&mut self, cfg: &Config) -> bool {
+        if !self.tried {
+            self.tried = true;
+            match Ipvs::connect() {
+                Ok(Some(mut nl)) => {
+                    crate::log!("Initializing ipvs");
+                    match nl.dump() {
+                        Ok(t) => self.mirror = t,
+                        Err(e) => crate::log!("IPVS: unable to read the kernel's table: {e}"),
+                    }
+                    self.nl = Some(nl);
+                }
+                Ok(None) => crate::log!("IPVS: Can't initialize ipvs: Protocol not available"),
+                Err(e) => crate::log!("IPVS: Can't initialize ipvs: {e}"),
+            }
+            self.index = index_of(cfg);
+        }
+        self.nl.is_some()
+    }
+
+    /// The configuration changed (start, reload): remove what it no longer names.
+    pub fn configure(&mut self, old: Option<&Config>, new: &Config) {
+        self.index = index_of(new);
+        let (Some(old), true) = (old, self.nl.is_some()) else {
+            return;
+        };
+        let wanted = desired_keys(new);
+        for (key, dests) in desired_keys(old) {
+            match wanted.get(&key) {
+                None => {
+                    if let Some((svc, _)) = self.mirror.get(&key).cloned() {
+                        crate::log!("Removing Virtual Server {key}");
+                        self.del_service(&svc);
+                    }
+                }
+                Some(keep) => {
+                    for d in dests.difference(keep) {
+                        self.del_dest_key(key, *d);
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the kernel already holds for the configuration's real servers, as states a
+    /// checker starts from: present with a weight means up.
+    pub fn kernel_states(&self, cfg: &Config) -> Vec<RsState> {
+        let mut out = Vec::new();
+        for vs in &cfg.virtual_servers {
+            let svcs = ipvs::services_of(vs, &cfg.vs_groups);
+            for rs in &vs.real_servers {
+                let found = svcs.iter().find_map(|s| {
+                    let d = ipvs::dest_of(vs, rs, s, 0);
+                    self.mirror.get(&s.key)?.1.get(&d.key()).map(|d| d.weight)
+                });
+                if let Some(w) = found {
+                    out.push(RsState {
+                        rs: rs_id(vs, rs),
+                        up: w > 0 || rs.weight == 0,
+                        weight: w,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Apply a checker's request. Every id was checked against `cfg` by the caller.
+    pub fn apply(&mut self, cfg: &Config, ops: &[IpvsOp]) -> OpResult {
+        if self.nl.is_none() {
+            return OpResult::Unavailable;
+        }
+        let mut failed = None;
+        for op in ops {
+            let r = match *op {
+                IpvsOp::AddService { vs } => self.with_vs(cfg, vs, |me, vs, svcs| {
+                    let _ = vs;
+                    // Every service is tried, even after one failed.
+                    svcs.iter().filter(|s| !me.put_service(s)).count() == 0
+                }),
+                IpvsOp::DelService { vs } => self.with_vs(cfg, vs, |me, _, svcs| {
+                    for s in svcs {
+                        me.del_service(s);
+                    }
+                    true
+                }),
+                IpvsOp::AddDest { rs, weight } | IpvsOp::EditDest { rs, weight } => {
+                    self.with_rs(cfg, rs, |me, vs, rs, svcs| {
+                        svcs.iter()
+                            .filter(|s| !me.put_dest(s, &ipvs::dest_of(vs, rs, s, weight)))
+                            .count()
+                            == 0
+                    })
+                }
+                IpvsOp::DelDest { rs } => self.with_rs(cfg, rs, |me, vs, rs, svcs| {
+                    for s in svcs {
+                        me.del_dest_key(s.key, ipvs::dest_of(vs, rs, s, 0).key());
+                    }
+                    true
+                }),
+            };
+            if !r {
+                failed = Some(format!("{op:?}"));
+            }
+        }
+        match failed {
+            None => OpResult::Done,
+            Some(op) => OpResult::Failed(format!("{op} (see the log)")),
+        }
+    }
+
+    fn with_vs(
+        &mut self,
+        cfg: &Config,
+        id: ObjId,
+        f: impl FnOnce(&mut Self, &VirtualServer, &[Service]) -> bool,
+    ) -> bool {
+        let Some(Obj::Vs(v)) = self.index.get(&id).copied() else {
+            return false;
+        };
+        let Some(vs) = cfg.virtual_servers.get(v) else {
+            return false;
+        };
+        let svcs = ipvs::services_of(vs, &cfg.vs_groups);
+        f(self, vs, &svcs)
+    }
+
+    fn with_rs(
+        &mut self,
+        cfg: &Config,
+        id: ObjId,
+        f: impl FnOnce(&mut Self, &VirtualServer, &RealServer, &[Service]) -> bool,
+    ) -> bool {
+        let Some(Obj::Rs(v, r)) = self.index.get(&id).copied() else {
+            return false;
+        };
+        let Some(vs) = cfg.virtual_servers.get(v) else {
+            return false;
+        };
+        let Some(rs) = vs.real_servers.get(r) else {
+            return false;
+        };
+        let svcs = ipvs::services_of(vs, &cfg.vs_groups);
+        f(self, vs, rs, &svcs)
+    }
+
+    /// Run one netlink command; log a failure as keepalived does.
+    fn run(
+        &mut self,
+        cmd: u8,
+        what: &str,
+        f: impl FnOnce(&mut Ipvs) -> Result<(), super::addr::NlError>,
+    ) -> bool {
+        let Some(nl) = self.nl.as_mut() else {
+            return false;
+        };
+        match f(nl) {
+            Ok(()) => {
+                self.changes += 1;
+                true
+            }
+            Err(e) => {
+                crate::log!(
+                    "IPVS cmd {}({cmd}) error: {} ({what})",
+                    ipvs::cmd_name(cmd),
+                    e.text
+                );
+                false
+            }
+        }
+    }
+
+    fn put_service(&mut self, s: &Service) -> bool {
+        match self.mirror.get(&s.key) {
+            Some((have, _)) if have == s => true,
+            Some(_) => {
+                let ok = self.run(ipvs::SET_SERVICE, &s.key.to_string(), |nl| {
+                    nl.set_service(s)
+                });
+                if ok {
+                    if let Some(e) = self.mirror.get_mut(&s.key) {
+                        e.0 = s.clone();
+                    }
+                }
+                ok
+            }
+            None => {
+                let ok = self.run(ipvs::NEW_SERVICE, &s.key.to_string(), |nl| {
+                    nl.add_service(s)
+                });
+                if ok {
+                    self.mirror.insert(s.key, (s.clone(), BTreeMap::new()));
+                }
+                ok
+            }
+        }
+    }
+
+    fn del_service(&mut self, s: &Service) {
+        if !self.mirror.contains_key(&s.key) {
+            return;
+        }
+        if self.run(ipvs::DEL_SERVICE, &s.key.to_string(), |nl| {
+            nl.del_service(s)
+        }) {
+            self.mirror.remove(&s.key);
+        }
+    }
+
+    fn put_dest(&mut self, s: &Service, d: &Dest) -> bool {
+        if !self.put_service(s) {
+            return false;
+        }
+        let what = format!("{}:{} in {}", d.addr, d.port, s.key);
+        let have = self.mirror.get(&s.key).and_then(|e| e.1.get(&d.key()));
+        let (cmd, ok) = match have {
+            Some(h) if h == d => return true,
+            Some(_) => (
+                ipvs::SET_DEST,
+                self.run(ipvs::SET_DEST, &what, |nl| nl.set_dest(s, d)),
+            ),
+            None => (
+                ipvs::NEW_DEST,
+                self.run(ipvs::NEW_DEST, &what, |nl| nl.add_dest(s, d)),
+            ),
+        };
+        let _ = cmd;
+        if ok {
+            if let Some(e) = self.mirror.get_mut(&s.key) {
+                e.1.insert(d.key(), d.clone());
+            }
+        }
+        ok
+    }
+
+    fn del_dest_key(&mut self, key: SvcKey, d: (IpAddr, u16)) {
+        let Some((svc, dest)) = self
+            .mirror
+            .get(&key)
+            .and_then(|(s, ds)| Some((s.clone(), ds.get(&d)?.clone())))
+        else {
+            return;
+        };
+        let what = format!("{}:{} in {}", d.0, d.1, key);
+        if self.run(ipvs::DEL_DEST, &what, |nl| nl.del_dest(&svc, &dest)) {
+            if let Some(e) = self.mirror.get_mut(&key) {
+                e.1.remove(&d);
+            }
+        }
+    }
+
+    /// Stop: every service of the running configuration goes (its destinations with it),
+    /// whether we created it or adopted it.
+    pub fn release(&mut self, cfg: &Config) {
+        if self.nl.is_none() {
+            return;
+        }
+        for vs in &cfg.virtual_servers {
+            for s in ipvs::services_of(vs, &cfg.vs_groups) {
+                self.del_service(&s);
+            }
+        }
+    }
+}
+
+/// The service keys a configuration names, each with its real servers' destination keys.
+fn desired_keys(cfg: &Config) -> BTreeMap<SvcKey, BTreeSet<(IpAddr, u16)>> {
+    let mut out: BTreeMap<SvcKey, BTreeSet<(IpAddr, u16)>> = BTreeMap::new();
+    for vs in &cfg.virtual_servers {
+        for s in ipvs::services_of(vs, &cfg.vs_groups) {
+            let e = out.entry(s.key).or_default();
+            for rs in &vs.real_servers {
+                e.insert(ipvs::dest_of(vs, rs, &s, 0).key());
+            }
+            if let Some((addr, port)) = vs.sorry_server {
+                e.insert((addr, port));
+            }
+        }
+    }
+    out
+}
