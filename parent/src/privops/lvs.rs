@@ -31,6 +31,10 @@ pub struct Lvs {
     index: HashMap<ObjId, Obj>,
     /// Netlink commands that changed the kernel, since start (for the data dump and tests).
     pub changes: u64,
+    /// The next request is the first of a configuration: say what it changed.
+    report_next: bool,
+    /// `changes` when the configuration was taken (its removals count towards the report).
+    changes_at_config: u64,
 }
 
 fn index_of(cfg: &Config) -> HashMap<ObjId, Obj> {
@@ -69,6 +73,8 @@ impl Lvs {
                 Err(e) => crate::log!("IPVS: Can't initialize ipvs: {e}"),
             }
             self.index = index_of(cfg);
+            self.report_next = true;
+            self.changes_at_config = self.changes;
         }
         self.nl.is_some()
     }
@@ -76,6 +82,8 @@ impl Lvs {
     /// The configuration changed (start, reload): remove what it no longer names.
     pub fn configure(&mut self, old: Option<&Config>, new: &Config) {
         self.index = index_of(new);
+        self.report_next = true;
+        self.changes_at_config = self.changes;
         let (Some(old), true) = (old, self.nl.is_some()) else {
             return;
         };
@@ -98,23 +106,28 @@ impl Lvs {
     }
 
     /// What the kernel already holds for the configuration's real servers, as states a
-    /// checker starts from: present with a weight means up.
+    /// checker starts from: in a service that is there, a real server present with a weight
+    /// is up, and one absent was taken out by a failed check (a daemon started again over its
+    /// own table re-adds nothing that was down). Services not there start as keepalived's.
     pub fn kernel_states(&self, cfg: &Config) -> Vec<RsState> {
         let mut out = Vec::new();
         for vs in &cfg.virtual_servers {
             let svcs = ipvs::services_of(vs, &cfg.vs_groups);
+            let Some(s) = svcs.iter().find(|s| self.mirror.contains_key(&s.key)) else {
+                continue;
+            };
             for rs in &vs.real_servers {
-                let found = svcs.iter().find_map(|s| {
-                    let d = ipvs::dest_of(vs, rs, s, 0);
-                    self.mirror.get(&s.key)?.1.get(&d.key()).map(|d| d.weight)
+                let d = ipvs::dest_of(vs, rs, s, 0);
+                let w = self
+                    .mirror
+                    .get(&s.key)
+                    .and_then(|e| e.1.get(&d.key()))
+                    .map(|d| d.weight);
+                out.push(RsState {
+                    rs: rs_id(vs, rs),
+                    up: w.is_some_and(|w| w > 0 || rs.weight == 0),
+                    weight: w.unwrap_or(rs.weight),
                 });
-                if let Some(w) = found {
-                    out.push(RsState {
-                        rs: rs_id(vs, rs),
-                        up: w > 0 || rs.weight == 0,
-                        weight: w,
-                    });
-                }
             }
         }
         out
@@ -157,6 +170,17 @@ impl Lvs {
             if !r {
                 failed = Some(format!("{op:?}"));
             }
+        }
+        if std::mem::take(&mut self.report_next) {
+            // One line per configuration: how much of the table was already there.
+            let (svcs, dests) = self
+                .mirror
+                .values()
+                .fold((0, 0), |(s, d), e| (s + 1, d + e.1.len()));
+            crate::log!(
+                "IPVS: table in place ({svcs} services, {dests} real servers); {} changes made to the kernel's",
+                self.changes - self.changes_at_config
+            );
         }
         match failed {
             None => OpResult::Done,
