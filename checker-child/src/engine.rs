@@ -5,7 +5,7 @@
 
 use conf::model::{CheckKind, Checker, Protocol, RealServer, VirtualServer, VsKey, USEC_PER_SEC};
 use conf::project::{rs_id, CheckerSnapshot, ObjId};
-use ipc::{IpvsOp, RsState};
+use ipc::{IpvsOp, RsState, ScriptRef};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -50,10 +50,17 @@ pub enum Action {
     Ipvs(Vec<IpvsOp>),
     Log(String),
     State(RsState),
+    /// A notify or quorum script, run by the parent.
+    Script(ScriptRef),
 }
 
 struct Vs {
+    id: ObjId,
     name: String,
+    /// A `sorry_server`, and whether it is inhibited (weight 0) rather than removed.
+    sorry: Option<bool>,
+    sorry_name: String,
+    quorum_scripts: (bool, bool),
     quorum: u32,
     hysteresis: u32,
     quorum_up: bool,
@@ -68,6 +75,8 @@ struct Rs {
     up: bool,
     inhibit: bool,
     failed: usize,
+    /// notify_up, notify_down configured.
+    notify: (bool, bool),
 }
 
 struct Check {
@@ -87,6 +96,8 @@ struct Check {
     running: bool,
     /// Upper bound of the random delay before the first run.
     warmup: Duration,
+    /// MISC_CHECK `misc_dynamic`: an exit status 2..255 sets the weight to status - 2.
+    dynamic: bool,
 }
 
 #[derive(Default)]
@@ -108,6 +119,25 @@ fn proto_name(p: Protocol) -> &'static str {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
         Protocol::Sctp => "sctp",
+    }
+}
+
+/// The IPVS change that puts a real server in (`up`) or takes it out.
+fn rs_op(rs: &Rs, up: bool) -> IpvsOp {
+    match (up, rs.inhibit) {
+        (true, false) => IpvsOp::AddDest {
+            rs: rs.id,
+            weight: rs.weight,
+        },
+        (true, true) => IpvsOp::EditDest {
+            rs: rs.id,
+            weight: rs.weight,
+        },
+        (false, false) => IpvsOp::DelDest { rs: rs.id },
+        (false, true) => IpvsOp::EditDest {
+            rs: rs.id,
+            weight: 0,
+        },
     }
 }
 
@@ -156,7 +186,14 @@ impl Engine {
             ops.push(IpvsOp::AddService { vs: *vid });
             let v = e.vss.len();
             e.vss.push(Vs {
+                id: *vid,
                 name: vs_name(vs),
+                sorry: vs.sorry_server.map(|_| vs.sorry_server_inhibit),
+                sorry_name: vs
+                    .sorry_server
+                    .map(|(a, p)| svc_name(a, p, vs.protocol))
+                    .unwrap_or_default(),
+                quorum_scripts: (vs.quorum_up.is_some(), vs.quorum_down.is_some()),
                 quorum: vs.quorum.max(1),
                 hysteresis: vs.hysteresis,
                 quorum_up: false,
@@ -198,6 +235,7 @@ impl Engine {
                     up,
                     inhibit,
                     failed,
+                    notify: (rs.notify_up.is_some(), rs.notify_down.is_some()),
                 });
                 if up {
                     ops.push(IpvsOp::AddDest {
@@ -347,83 +385,150 @@ impl Engine {
         }
         rs.up = after;
         let vs = &self.vss[rs.vs];
-        let (line, op) = match (after, rs.inhibit) {
-            (true, false) => (
-                format!("Adding service {} to VS {}", rs.name, vs.name),
-                IpvsOp::AddDest {
-                    rs: rs.id,
-                    weight: rs.weight,
-                },
-            ),
-            (true, true) => (
-                format!("Enabling service {} to VS {}", rs.name, vs.name),
-                IpvsOp::EditDest {
-                    rs: rs.id,
-                    weight: rs.weight,
-                },
-            ),
-            (false, false) => (
-                format!("Removing service {} from VS {}", rs.name, vs.name),
-                IpvsOp::DelDest { rs: rs.id },
-            ),
-            (false, true) => (
-                format!("Disabling service {} from VS {}", rs.name, vs.name),
-                IpvsOp::EditDest {
-                    rs: rs.id,
-                    weight: 0,
-                },
-            ),
+        let verb = match (after, rs.inhibit) {
+            (true, false) => "Adding service {} to",
+            (true, true) => "Enabling service {} to",
+            (false, false) => "Removing service {} from",
+            (false, true) => "Disabling service {} from",
         };
-        out.push(Action::Log(line));
-        out.push(Action::Ipvs(vec![op]));
+        out.push(Action::Log(format!(
+            "{} VS {}",
+            verb.replace("{}", &rs.name),
+            vs.name
+        )));
+        // With the quorum lost and a sorry server in place, a server coming up waits for
+        // the quorum to return.
+        if !(after && vs.sorry.is_some() && !vs.quorum_up) {
+            out.push(Action::Ipvs(vec![rs_op(rs, after)]));
+        }
         out.push(Action::State(RsState {
             rs: rs.id,
             up: after,
             weight: rs.weight,
         }));
+        if (after && rs.notify.0) || (!after && rs.notify.1) {
+            out.push(Action::Script(ScriptRef::RsNotify {
+                rs: rs.id,
+                up: after,
+            }));
+        }
         let v = rs.vs;
         self.quorum(v, out, false);
     }
 
-    /// `update_quorum_state`, with keepalived's lines.
+    /// `update_quorum_state`, with keepalived's lines; the sorry server stands in while the
+    /// quorum is lost.
     fn quorum(&mut self, v: usize, out: &mut Vec<Action>, init: bool) {
         let vs = &self.vss[v];
-        let sum: u64 = vs
-            .rss
-            .iter()
-            .filter(|&&r| self.rss[r].up)
-            .map(|&r| self.rss[r].weight as u64)
-            .sum();
+        let alive: Vec<usize> = vs.rss.iter().copied().filter(|&r| self.rss[r].up).collect();
+        let sum: u64 = alive.iter().map(|&r| self.rss[r].weight as u64).sum();
         let (q, h) = (vs.quorum as u64, vs.hysteresis as u64);
         let vs = &mut self.vss[v];
-        if init {
+        let gained = if init {
             vs.quorum_up = sum >= q;
-            out.push(Action::Log(if vs.quorum_up {
-                format!(
-                    "Gained quorum {q}+{h}={} <= {sum} for VS {}",
-                    q + h,
-                    vs.name
-                )
-            } else {
-                format!("{}: Starting with quorum down", vs.name)
-            }));
-            return;
-        }
-        if !vs.quorum_up && sum >= q + h {
+            vs.quorum_up
+        } else if !vs.quorum_up && sum >= q + h {
             vs.quorum_up = true;
+            true
+        } else if vs.quorum_up && (sum + h < q || sum == 0) {
+            vs.quorum_up = false;
+            false
+        } else {
+            return;
+        };
+        let (id, sorry, scripts) = (vs.id, vs.sorry, vs.quorum_scripts);
+        if gained {
             out.push(Action::Log(format!(
                 "Gained quorum {q}+{h}={} <= {sum} for VS {}",
                 q + h,
                 vs.name
             )));
-        } else if vs.quorum_up && (sum + h < q || sum == 0) {
-            vs.quorum_up = false;
+        } else if init {
+            out.push(Action::Log(format!(
+                "{}: Starting with quorum down",
+                vs.name
+            )));
+        } else {
             out.push(Action::Log(format!(
                 "Lost quorum {q}-{h}={} > {sum} for VS {}",
                 q.saturating_sub(h),
                 vs.name
             )));
         }
+        if let Some(inhibit) = sorry {
+            let name = format!("{} to VS {}", vs.sorry_name, vs.name);
+            let mut ops = Vec::new();
+            if gained && !init {
+                out.push(Action::Log(format!(
+                    "Removing sorry server {}",
+                    name.replace(" to VS ", " from VS ")
+                )));
+                ops.push(if inhibit {
+                    IpvsOp::AddSorry { vs: id, weight: 0 }
+                } else {
+                    IpvsOp::DelSorry { vs: id }
+                });
+                ops.extend(alive.iter().map(|&r| rs_op(&self.rss[r], true)));
+            } else if !gained {
+                out.push(Action::Log(format!("Adding sorry server {name}")));
+                ops.extend(alive.iter().map(|&r| rs_op(&self.rss[r], false)));
+                ops.push(IpvsOp::AddSorry { vs: id, weight: 1 });
+            } else if inhibit {
+                ops.push(IpvsOp::AddSorry { vs: id, weight: 0 });
+            }
+            out.push(Action::Ipvs(ops));
+        }
+        if !init && ((gained && scripts.0) || (!gained && scripts.1)) {
+            out.push(Action::Script(ScriptRef::Quorum { vs: id, up: gained }));
+        }
+    }
+
+    /// A MISC_CHECK's exit status: 0 up, with `misc_dynamic` 2..255 up at weight status - 2,
+    /// anything else (or a timeout) down.
+    pub fn misc_result(
+        &mut self,
+        check: usize,
+        status: Option<i32>,
+        timed_out: bool,
+        now: Instant,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Some(c) = self.checks.get(check) else {
+            return out;
+        };
+        let dynamic_weight = match status {
+            Some(s @ 2..=255) if c.dynamic && !timed_out => Some(s as u32 - 2),
+            _ => None,
+        };
+        let ok = !timed_out && (status == Some(0) || dynamic_weight.is_some());
+        if let Some(w) = dynamic_weight {
+            let r = c.rs;
+            let rs = &mut self.rss[r];
+            if rs.weight != w {
+                let vs = &self.vss[rs.vs];
+                out.push(Action::Log(format!(
+                    "Changing weight from {} to {w} for {}active service {} of VS {}",
+                    rs.weight,
+                    if rs.up { "" } else { "in" },
+                    rs.name,
+                    vs.name
+                )));
+                rs.weight = w;
+                if rs.up && (vs.sorry.is_none() || vs.quorum_up) {
+                    out.push(Action::Ipvs(vec![IpvsOp::EditDest {
+                        rs: rs.id,
+                        weight: w,
+                    }]));
+                }
+            }
+        }
+        let detail = if timed_out {
+            "timed out".to_string()
+        } else {
+            format!("exit status {}", status.unwrap_or(-1))
+        };
+        out.extend(self.result(check, ok, &detail, now));
+        out
     }
 
     /// Every real server's state, for the parent.
@@ -573,6 +678,7 @@ impl Check {
             due: None,
             running: false,
             warmup,
+            dynamic: matches!(c.kind, CheckKind::Misc { dynamic: true, .. }),
         }
     }
 }

@@ -81,6 +81,10 @@ impl CheckerChild {
                 match a {
                     Action::Log(l) => (self.log)(&l),
                     Action::State(s) => out.push(CheckerToParent::RsChanged(s)),
+                    Action::Script(script) => {
+                        let req_id = self.req();
+                        out.push(CheckerToParent::RunScript { req_id, script });
+                    }
                     Action::Ipvs(ops) if ops.is_empty() => {}
                     Action::Ipvs(ops) => {
                         let req_id = self.req();
@@ -233,13 +237,7 @@ impl ChildProtocol for CheckerChild {
             } => {
                 let mut out = Vec::new();
                 if let Some(check) = self.misc.remove(&req_id) {
-                    let ok = exit_status == Some(0) && !timed_out;
-                    let detail = if timed_out {
-                        "timed out".to_string()
-                    } else {
-                        format!("exit status {}", exit_status.unwrap_or(-1))
-                    };
-                    let actions = self.engine.result(check, ok, &detail, now);
+                    let actions = self.engine.misc_result(check, exit_status, timed_out, now);
                     self.act(actions, now, &mut out);
                 }
                 Step::Continue(out)

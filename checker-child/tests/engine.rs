@@ -261,3 +261,98 @@ fn warmup_spreads_first_runs_within_delay_loop() {
         "spread, not bunched: {early} of 50 in the first half"
     );
 }
+
+#[test]
+fn the_sorry_server_stands_in_while_the_quorum_is_lost() {
+    let t0 = Instant::now();
+    let body = "virtual_server 10.99.0.10 80 {\n delay_loop 5\n lb_algo rr\n lb_kind NAT\n protocol TCP\n quorum 2\n sorry_server 10.99.1.9 80\n quorum_up /bin/true\n quorum_down /bin/false\n\
+        real_server 10.99.1.2 80 {\n weight 1\n notify_down /bin/true\n TCP_CHECK {\n warmup 0\n retry 0\n }\n }\n\
+        real_server 10.99.1.3 80 {\n weight 1\n TCP_CHECK {\n warmup 0\n retry 0\n }\n }\n}\n";
+    let s = snap(body);
+    let (mut e, a) = Engine::load(&s, &[], t0, 7);
+    assert!(logs(&a).contains(&"Gained quorum 2+0=2 <= 2 for VS [10.99.0.10]:tcp:80".to_string()));
+    let act = e.tick(t0);
+    let checks: Vec<usize> = act
+        .iter()
+        .filter_map(|x| match x {
+            Action::Run { check, .. } => Some(*check),
+            _ => None,
+        })
+        .collect();
+    // One server fails: quorum 1 < 2 is lost, the other server leaves, the sorry server comes.
+    let a = e.result(checks[0], true, "", t0);
+    assert!(ops(&a).is_empty());
+    let a = e.result(checks[1], false, "", t0);
+    let l = logs(&a);
+    assert!(
+        l.contains(&"Lost quorum 2-0=2 > 1 for VS [10.99.0.10]:tcp:80".to_string()),
+        "{l:?}"
+    );
+    assert!(
+        l.contains(&"Adding sorry server [10.99.1.9]:tcp:80 to VS [10.99.0.10]:tcp:80".to_string()),
+        "{l:?}"
+    );
+    let o = ops(&a);
+    assert!(matches!(o[0], IpvsOp::DelDest { .. }), "{o:?}");
+    assert!(
+        matches!(o[1], IpvsOp::DelDest { .. }),
+        "the live server leaves too: {o:?}"
+    );
+    assert!(matches!(o[2], IpvsOp::AddSorry { weight: 1, .. }), "{o:?}");
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Script(ipc::ScriptRef::Quorum { up: false, .. }))));
+    // It comes back: quorum regained, sorry server out, both servers in.
+    let t1 = t0 + Duration::from_secs(5);
+    let _ = e.tick(t1);
+    let a = e.result(checks[1], true, "", t1);
+    let o = ops(&a);
+    assert!(logs(&a)
+        .iter()
+        .any(|l| l.starts_with("Removing sorry server [10.99.1.9]:tcp:80 from VS")));
+    assert!(
+        o.iter().any(|x| matches!(x, IpvsOp::DelSorry { .. })),
+        "{o:?}"
+    );
+    assert_eq!(
+        o.iter()
+            .filter(|x| matches!(x, IpvsOp::AddDest { .. }))
+            .count(),
+        2,
+        "{o:?}"
+    );
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Script(ipc::ScriptRef::Quorum { up: true, .. }))));
+}
+
+#[test]
+fn misc_dynamic_sets_the_weight_from_the_exit_status() {
+    let t0 = Instant::now();
+    let misc = "MISC_CHECK {\n misc_path /bin/true\n misc_dynamic\n warmup 0\n }";
+    let s = snap(&vs("notify_down /bin/true", misc));
+    let (mut e, _) = Engine::load(&s, &[], t0, 7);
+    let act = e.tick(t0);
+    let Action::Run {
+        check,
+        probe: Probe::Misc { checker: 0, .. },
+        ..
+    } = act[0]
+    else {
+        panic!("{act:?}");
+    };
+    let a = e.misc_result(check, Some(12), false, t0);
+    assert_eq!(logs(&a)[0], "Changing weight from 3 to 10 for active service [10.99.1.2]:tcp:80 of VS [10.99.0.10]:tcp:80");
+    assert!(matches!(ops(&a)[..], [IpvsOp::EditDest { weight: 10, .. }]));
+    let t1 = t0 + Duration::from_secs(5);
+    let _ = e.tick(t1);
+    let a = e.misc_result(check, Some(1), false, t1);
+    assert!(
+        matches!(ops(&a)[..], [IpvsOp::DelDest { .. }]),
+        "exit 1 is down"
+    );
+    assert!(a.iter().any(|x| matches!(
+        x,
+        Action::Script(ipc::ScriptRef::RsNotify { up: false, .. })
+    )));
+}

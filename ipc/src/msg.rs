@@ -78,6 +78,10 @@ pub enum ScriptRef {
     Notify { instance: ObjId, state: VrrpState },
     /// A real server's MISC_CHECK.
     Misc { rs: ObjId, checker: u32 },
+    /// A real server's `notify_up` (`up`) or `notify_down`.
+    RsNotify { rs: ObjId, up: bool },
+    /// A virtual server's `quorum_up` (`up`) or `quorum_down`.
+    Quorum { vs: ObjId, up: bool },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,11 +173,31 @@ pub enum ParentToChecker {
 /// One change to the kernel's IPVS table, by configuration id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IpvsOp {
-    AddService { vs: ObjId },
-    DelService { vs: ObjId },
-    AddDest { rs: ObjId, weight: u32 },
-    EditDest { rs: ObjId, weight: u32 },
-    DelDest { rs: ObjId },
+    AddService {
+        vs: ObjId,
+    },
+    DelService {
+        vs: ObjId,
+    },
+    AddDest {
+        rs: ObjId,
+        weight: u32,
+    },
+    EditDest {
+        rs: ObjId,
+        weight: u32,
+    },
+    DelDest {
+        rs: ObjId,
+    },
+    /// The virtual server's `sorry_server`, at weight 1 (0 to disable it, with inhibit).
+    AddSorry {
+        vs: ObjId,
+        weight: u32,
+    },
+    DelSorry {
+        vs: ObjId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

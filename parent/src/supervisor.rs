@@ -31,6 +31,8 @@ use crate::scripts::{RunAs, Running};
 /// What a script's end is reported as.
 pub enum ScriptEnd {
     Startup,
+    /// Nothing waits for it (a checker's notify or quorum script).
+    Detached,
     /// A track script the VRRP child asked for: answer it.
     Track {
         req_id: u64,
@@ -1035,7 +1037,9 @@ impl Supervisor {
                     },
                 );
             }
-            ScriptRef::Misc { .. } => return Err("asked the VRRP side for a MISC_CHECK".into()),
+            ScriptRef::Misc { .. } | ScriptRef::RsNotify { .. } | ScriptRef::Quorum { .. } => {
+                return Err("asked the VRRP side for a checker script".into())
+            }
         }
         Ok(())
     }
@@ -1043,8 +1047,13 @@ impl Supervisor {
     /// The checker asks for a real server's MISC_CHECK by id; we run that checker's
     /// `misc_path`, killed after `misc_timeout` (default: the check's delay_loop).
     fn run_misc_check(&mut self, req_id: u64, which: ScriptRef) -> Result<(), String> {
-        let ScriptRef::Misc { rs, checker } = which else {
-            return Err("asked the checker side for a VRRP script".into());
+        let (rs, checker) = match which {
+            ScriptRef::Misc { rs, checker } => (rs, checker),
+            ScriptRef::RsNotify { rs, up } => {
+                return self.run_checker_notify(req_id, rs, up, false)
+            }
+            ScriptRef::Quorum { vs, up } => return self.run_checker_notify(req_id, vs, up, true),
+            _ => return Err("asked the checker side for a VRRP script".into()),
         };
         let found = self.config.virtual_servers.iter().find_map(|vs| {
             vs.real_servers
@@ -1095,6 +1104,54 @@ impl Supervisor {
         Ok(())
     }
 
+    /// A real server's notify_up/notify_down (`quorum` None) or a virtual server's
+    /// quorum_up/quorum_down, by id; started and answered at once (nothing waits for it).
+    fn run_checker_notify(
+        &mut self,
+        req_id: u64,
+        id: ObjId,
+        up: bool,
+        quorum: bool,
+    ) -> Result<(), String> {
+        let script = self.config.virtual_servers.iter().find_map(|vs| {
+            if quorum {
+                (conf::project::vs_id(vs) == id).then(|| {
+                    if up {
+                        vs.quorum_up.clone()
+                    } else {
+                        vs.quorum_down.clone()
+                    }
+                })
+            } else {
+                vs.real_servers
+                    .iter()
+                    .find(|r| conf::project::rs_id(vs, r) == id)
+                    .map(|r| {
+                        if up {
+                            r.notify_up.clone()
+                        } else {
+                            r.notify_down.clone()
+                        }
+                    })
+            }
+        });
+        let Some(script) = script else {
+            return Err(format!("asked to notify for unknown object {id:?}"));
+        };
+        if let Some(s) = script {
+            self.start_script(&s, &[], None, ScriptEnd::Detached);
+        }
+        self.checker.send(
+            &self.poll,
+            &ParentToChecker::RunScriptResult {
+                req_id,
+                exit_status: None,
+                timed_out: false,
+            },
+        );
+        Ok(())
+    }
+
     fn script_ended(&mut self, r: Running<ScriptEnd>, st: WaitStatus) {
         let timed_out = r.term_sent.is_some();
         let status = match st {
@@ -1102,6 +1159,7 @@ impl Supervisor {
             _ => None,
         };
         match r.then {
+            ScriptEnd::Detached => {}
             ScriptEnd::Startup => {
                 if timed_out {
                     log!("Startup script timed out");
@@ -1429,7 +1487,10 @@ impl Supervisor {
             CheckerToParent::ApplyIpvs { req_id, ops, .. } => {
                 for op in &ops {
                     let id = match op {
-                        IpvsOp::AddService { vs } | IpvsOp::DelService { vs } => *vs,
+                        IpvsOp::AddService { vs }
+                        | IpvsOp::DelService { vs }
+                        | IpvsOp::AddSorry { vs, .. }
+                        | IpvsOp::DelSorry { vs } => *vs,
                         IpvsOp::AddDest { rs, .. }
                         | IpvsOp::EditDest { rs, .. }
                         | IpvsOp::DelDest { rs } => *rs,

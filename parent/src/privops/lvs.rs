@@ -160,6 +160,21 @@ impl Lvs {
                             == 0
                     })
                 }
+                IpvsOp::AddSorry { vs, weight } => self.with_vs(cfg, vs, |me, vs, svcs| {
+                    svcs.iter()
+                        .filter_map(|s| Some((s, sorry_dest(vs, s, weight)?)))
+                        .filter(|(s, d)| !me.put_dest(s, d))
+                        .count()
+                        == 0
+                }),
+                IpvsOp::DelSorry { vs } => self.with_vs(cfg, vs, |me, vs, svcs| {
+                    for s in svcs {
+                        if let Some(d) = sorry_dest(vs, s, 0) {
+                            me.del_dest_key(s.key, d.key());
+                        }
+                    }
+                    true
+                }),
                 IpvsOp::DelDest { rs } => self.with_rs(cfg, rs, |me, vs, rs, svcs| {
                     for s in svcs {
                         me.del_dest_key(s.key, ipvs::dest_of(vs, rs, s, 0).key());
@@ -342,6 +357,30 @@ impl Lvs {
     }
 }
 
+/// The destination a virtual server's `sorry_server` stands for in service `svc`.
+fn sorry_dest(vs: &VirtualServer, svc: &Service, weight: u32) -> Option<Dest> {
+    let (addr, port) = vs.sorry_server?;
+    let mut rs = RealServer {
+        addr,
+        port,
+        weight,
+        lvs_method: vs.sorry_server_lvs_method.clone(),
+        uthreshold: None,
+        lthreshold: None,
+        notify_up: None,
+        notify_down: None,
+        defaults: Default::default(),
+        snmp_name: None,
+        checkers: Vec::new(),
+    };
+    if rs.port == 0 {
+        if let SvcKey::Addr { port, .. } = svc.key {
+            rs.port = port;
+        }
+    }
+    Some(ipvs::dest_of(vs, &rs, svc, weight))
+}
+
 /// The service keys a configuration names, each with its real servers' destination keys.
 fn desired_keys(cfg: &Config) -> BTreeMap<SvcKey, BTreeSet<(IpAddr, u16)>> {
     let mut out: BTreeMap<SvcKey, BTreeSet<(IpAddr, u16)>> = BTreeMap::new();
@@ -351,8 +390,8 @@ fn desired_keys(cfg: &Config) -> BTreeMap<SvcKey, BTreeSet<(IpAddr, u16)>> {
             for rs in &vs.real_servers {
                 e.insert(ipvs::dest_of(vs, rs, &s, 0).key());
             }
-            if let Some((addr, port)) = vs.sorry_server {
-                e.insert((addr, port));
+            if let Some(d) = sorry_dest(vs, &s, 0) {
+                e.insert(d.key());
             }
         }
     }
