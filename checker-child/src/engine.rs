@@ -325,31 +325,55 @@ impl Engine {
         c.running = false;
         let was_up = c.up;
         let next;
-        // TCP and MISC checks that fail on their first run go down at once; HTTP retries.
-        let first_fails_at_once = c.keyword != "HTTP_CHECK" && !c.has_run;
-        // Retry only a failure of a check that is up and has retries left.
-        let retrying = !ok && c.up && c.retry_it < c.retry && !first_fails_at_once;
-        if !retrying {
+        let http = matches!(c.keyword, "HTTP_CHECK" | "SSL_CHECK");
+        let why = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        };
+        if ok {
             next = c.delay_loop;
-            let retries = c.retry_it;
             c.retry_it = 0;
-            if ok && (!c.up || !c.has_run) {
+            if !c.up || !c.has_run {
                 out.push(Action::Log(match c.keyword {
                     "TCP_CHECK" => format!("TCP connection to {} success.", c.name),
                     "MISC_CHECK" => format!("Misc check for [{}] success.", c.name),
                     _ => format!("Remote Web server {} succeed on service.", c.name),
                 }));
                 c.up = true;
-            } else if !ok && (c.up || !c.has_run) {
-                let why = if detail.is_empty() {
-                    String::new()
+            }
+        } else if http {
+            // check_http.c: retries only while the server is up; a known-dead one waits
+            // max(delay_before_retry, delay_loop).
+            let dead_wait = c.delay_before_retry.max(c.delay_loop);
+            if c.up || !c.has_run {
+                c.retry_it += 1;
+                if c.retry_it > c.retry {
+                    out.push(Action::Log(if c.retry > 0 {
+                        format!(
+                            "{} on service {} failed after {} retries.{why}",
+                            c.keyword, c.name, c.retry
+                        )
+                    } else {
+                        format!("{} on service {} failed.{why}", c.keyword, c.name)
+                    }));
+                    c.up = false;
+                    next = dead_wait;
                 } else {
-                    format!(" ({detail})")
-                };
-                out.push(Action::Log(if retries > 0 {
+                    next = c.delay_before_retry;
+                }
+            } else {
+                next = dead_wait;
+            }
+        } else if c.retry_it >= c.retry {
+            // check_tcp.c (and the others): retries used up, the verdict stands.
+            next = c.delay_loop;
+            c.retry_it = 0;
+            if c.up || !c.has_run {
+                out.push(Action::Log(if c.retry > 0 && c.has_run {
                     format!(
-                        "{} on service {} failed after {retries} retries.{why}",
-                        c.keyword, c.name
+                        "{} on service {} failed after {} retries.{why}",
+                        c.keyword, c.name, c.retry
                     )
                 } else {
                     format!("{} on service {} failed.{why}", c.keyword, c.name)
@@ -674,7 +698,8 @@ impl Check {
             // Not run: down from the start, so its real server never counts as up.
             up: supported && !alpha,
             has_run: !supported,
-            retry_it: 0,
+            // check_data.c: "For non alpha mode, one failure is enough initially".
+            retry_it: retry,
             due: None,
             running: false,
             warmup,

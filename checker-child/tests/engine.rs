@@ -199,7 +199,7 @@ fn a_resumed_state_is_kept_no_down_server_is_re_added() {
 }
 
 #[test]
-fn http_retries_even_its_first_run_and_logs_http_check() {
+fn http_first_failure_is_final_later_ones_retry_a_dead_server_waits() {
     let t0 = Instant::now();
     let http = "HTTP_GET {\n url {\n path /x\n digest 0123456789abcdef0123456789ABCDEF\n status_code 200\n }\n connect_timeout 1\n retry 1\n delay_before_retry 2\n warmup 0\n }";
     let s = snap(&vs("", http));
@@ -226,17 +226,33 @@ fn http_retries_even_its_first_run_and_logs_http_check() {
         Some("0123456789abcdef0123456789abcdef")
     );
     let c = *check;
-    assert!(
-        ops(&e.result(c, false, "", t0)).is_empty(),
-        "first failure retried"
-    );
-    let t1 = t0 + Duration::from_secs(2);
-    let c = runs(&mut e, t1);
-    let a = e.result(c, false, "", t1);
+    let a = e.result(c, false, "", t0);
     assert_eq!(
         logs(&a)[0],
         "HTTP_CHECK on service [10.99.1.2]:tcp:80 failed after 1 retries."
     );
+    assert!(
+        matches!(ops(&a)[..], [IpvsOp::DelDest { .. }]),
+        "first failure is final"
+    );
+    // Dead: no retries, the next try after max(delay_before_retry, delay_loop).
+    assert_eq!(e.next_deadline(), Some(t0 + Duration::from_secs(5)));
+    let t1 = t0 + Duration::from_secs(5);
+    let c = runs(&mut e, t1);
+    assert!(matches!(
+        ops(&e.result(c, true, "", t1))[..],
+        [IpvsOp::AddDest { .. }]
+    ));
+    // Up: one retry 2 s later, then down.
+    let t2 = t1 + Duration::from_secs(5);
+    let c = runs(&mut e, t2);
+    assert!(ops(&e.result(c, false, "", t2)).is_empty());
+    assert_eq!(e.next_deadline(), Some(t2 + Duration::from_secs(2)));
+    let c = runs(&mut e, t2 + Duration::from_secs(2));
+    assert!(matches!(
+        ops(&e.result(c, false, "", t2 + Duration::from_secs(2)))[..],
+        [IpvsOp::DelDest { .. }]
+    ));
 }
 
 #[test]
