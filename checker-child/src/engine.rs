@@ -29,6 +29,31 @@ pub enum Probe {
     },
     /// A MISC_CHECK script, run by the parent.
     Misc { rs: ObjId, checker: u32 },
+    /// Banner 220, HELO, 250, QUIT.
+    Smtp {
+        target: SocketAddr,
+        bind: Option<SocketAddr>,
+        helo: String,
+    },
+    /// One query over UDP; the reply must carry our id, QR and RCODE 0.
+    Dns {
+        target: SocketAddr,
+        bind: Option<SocketAddr>,
+        qtype: u16,
+        name: String,
+    },
+    /// A datagram; with `reply`, an answer matching the pattern (None = any nibble) and
+    /// within the length bounds; without, no ICMP error within the timeout.
+    Udp {
+        target: SocketAddr,
+        bind: Option<SocketAddr>,
+        payload: Vec<u8>,
+        reply: Option<Vec<Option<u8>>>,
+        min_len: usize,
+        max_len: usize,
+    },
+    /// ICMP echo on the parent's raw socket.
+    Ping { target: IpAddr },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,6 +145,39 @@ fn proto_name(p: Protocol) -> &'static str {
         Protocol::Udp => "udp",
         Protocol::Sctp => "sctp",
     }
+}
+
+/// DNS_CHECK `type` names (keepalived's list).
+fn dns_type(t: &str) -> Option<u16> {
+    Some(match t.to_ascii_uppercase().as_str() {
+        "A" => 1,
+        "NS" => 2,
+        "CNAME" => 5,
+        "SOA" => 6,
+        "MX" => 15,
+        "TXT" => 16,
+        "AAAA" => 28,
+        _ => return None,
+    })
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// `require_reply` hex with `X` for any nibble, as per-nibble values.
+fn pattern(s: &str) -> Vec<Option<u8>> {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect()
 }
 
 /// The IPVS change that puts a real server in (`up`) or takes it out.
@@ -335,11 +393,18 @@ impl Engine {
             next = c.delay_loop;
             c.retry_it = 0;
             if !c.up || !c.has_run {
-                out.push(Action::Log(match c.keyword {
-                    "TCP_CHECK" => format!("TCP connection to {} success.", c.name),
-                    "MISC_CHECK" => format!("Misc check for [{}] success.", c.name),
-                    _ => format!("Remote Web server {} succeed on service.", c.name),
-                }));
+                let line = match c.keyword {
+                    "TCP_CHECK" => Some(format!("TCP connection to {} success.", c.name)),
+                    "UDP_CHECK" => Some(format!("UDP connection to {} success.", c.name)),
+                    "PING_CHECK" => Some(format!("ICMP connection to {} success.", c.name)),
+                    "SMTP_CHECK" => {
+                        Some(format!("Remote SMTP server {} succeed on service.", c.name))
+                    }
+                    "MISC_CHECK" => Some(format!("Misc check for [{}] success.", c.name)),
+                    "DNS_CHECK" => None,
+                    _ => Some(format!("Remote Web server {} succeed on service.", c.name)),
+                };
+                out.extend(line.map(Action::Log));
                 c.up = true;
             }
         } else if http {
@@ -365,8 +430,9 @@ impl Engine {
             } else {
                 next = dead_wait;
             }
-        } else if c.retry_it >= c.retry {
-            // check_tcp.c (and the others): retries used up, the verdict stands.
+        } else if c.retry_it >= c.retry || (c.keyword != "TCP_CHECK" && !c.up && c.has_run) {
+            // Retries used up, the verdict stands. TCP_CHECK retries even while down; the
+            // others (check_udp.c, check_dns.c, …) only while up.
             next = c.delay_loop;
             c.retry_it = 0;
             if c.up || !c.has_run {
@@ -678,6 +744,46 @@ impl Check {
                 rs: id,
                 checker: index,
             }),
+            CheckKind::Smtp { helo_name, .. } => Some(Probe::Smtp {
+                target: if c.conn.connect_port.is_none() && rs.port == 0 {
+                    SocketAddr::new(addr, 25)
+                } else {
+                    target
+                },
+                bind,
+                helo: helo_name
+                    .clone()
+                    .unwrap_or_else(|| "smtpchecker.keepalived.org".into()),
+            }),
+            CheckKind::Dns { qtype, name } => dns_type(qtype).map(|qtype| Probe::Dns {
+                target: if c.conn.connect_port.is_none() && rs.port == 0 {
+                    SocketAddr::new(addr, 53)
+                } else {
+                    target
+                },
+                bind,
+                qtype,
+                name: name.clone(),
+            }),
+            CheckKind::Udp {
+                payload,
+                require_reply,
+                min_reply_length,
+                max_reply_length,
+            } => Some(Probe::Udp {
+                target,
+                bind,
+                payload: payload
+                    .as_deref()
+                    .and_then(hex)
+                    .unwrap_or_else(|| b"keepalived".to_vec()),
+                reply: require_reply
+                    .as_ref()
+                    .map(|r| r.as_deref().map(pattern).unwrap_or_default()),
+                min_len: min_reply_length.unwrap_or(0) as usize,
+                max_len: max_reply_length.unwrap_or(255) as usize,
+            }),
+            CheckKind::Ping => Some(Probe::Ping { target: addr }),
             _ => None,
         };
         let supported = probe.is_some();

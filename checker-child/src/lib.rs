@@ -7,6 +7,7 @@
 //! run by the parent on request.
 
 pub mod engine;
+pub mod ping;
 pub mod probe;
 
 use conf::project::CheckerSnapshot;
@@ -46,8 +47,8 @@ pub struct CheckerChild {
     unavailable_logged: bool,
     /// Messages produced where the loop could not take them (a failed registration).
     pending: Vec<CheckerToParent>,
-    /// ICMP sockets from the parent for PING_CHECK.
-    sockets: Vec<(ipc::FdKind, std::os::fd::OwnedFd)>,
+    /// PING_CHECK echoes, on the ICMP sockets from the parent.
+    pinger: ping::Pinger,
 }
 
 impl CheckerChild {
@@ -63,7 +64,7 @@ impl CheckerChild {
             next_req: 1,
             unavailable_logged: false,
             pending: Vec::new(),
-            sockets: Vec::new(),
+            pinger: ping::Pinger::default(),
         }
     }
 
@@ -105,6 +106,15 @@ impl CheckerChild {
                             req_id,
                             script: ipc::ScriptRef::Misc { rs, checker },
                         });
+                    }
+                    Action::Run {
+                        check,
+                        probe: Probe::Ping { target },
+                        timeout,
+                    } => {
+                        if let Err(e) = self.pinger.send(check, target, now + timeout) {
+                            more.extend(self.engine.result(check, false, &e, now));
+                        }
                     }
                     Action::Run {
                         check,
@@ -159,7 +169,7 @@ impl CheckerChild {
         let up = self.engine.states().iter().filter(|s| s.up).count();
         format!(
             "------< LVS Topology >------\n Virtual servers = {v}\n Real servers = {r} ({up} up)\n Checkers = {c}\n Probes in flight = {}\n",
-            self.flights.len() + self.misc.len()
+            self.flights.len() + self.misc.len() + self.pinger.in_flight()
         )
     }
 }
@@ -180,7 +190,20 @@ impl ChildProtocol for CheckerChild {
     }
 
     fn sockets(&mut self, fds: Vec<(ipc::FdKind, std::os::fd::OwnedFd)>) {
-        self.sockets = fds;
+        self.pinger = ping::Pinger::new(fds);
+    }
+
+    fn fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.pinger.fds()
+    }
+
+    fn readable(&mut self, fd: std::os::fd::RawFd, now: Instant) -> Vec<CheckerToParent> {
+        let mut out = Vec::new();
+        for check in self.pinger.readable(fd) {
+            let actions = self.engine.result(check, true, "", now);
+            self.act(actions, now, &mut out);
+        }
+        out
     }
 
     fn handle(&mut self, msg: ParentToChecker, now: Instant) -> Step<CheckerToParent> {
@@ -257,10 +280,15 @@ impl ChildProtocol for CheckerChild {
     fn next_deadline(&self) -> Option<Instant> {
         let flights = self.flights.values().map(|f| f.deadline).min();
         let pending = (!self.pending.is_empty()).then(Instant::now);
-        [self.engine.next_deadline(), flights, pending]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.engine.next_deadline(),
+            flights,
+            pending,
+            self.pinger.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn tick(&mut self, now: Instant) -> Vec<CheckerToParent> {
@@ -273,10 +301,17 @@ impl ChildProtocol for CheckerChild {
             .collect();
         for k in expired {
             if let Some(f) = self.flights.remove(&k) {
-                let why = f.timed_out();
-                let actions = self.engine.result(f.check, false, &why, now);
+                let (ok, why) = match f.on_deadline() {
+                    Ok(()) => (true, String::new()),
+                    Err(e) => (false, e),
+                };
+                let actions = self.engine.result(f.check, ok, &why, now);
                 self.act(actions, now, &mut out);
             }
+        }
+        for check in self.pinger.expired(now) {
+            let actions = self.engine.result(check, false, "no echo reply", now);
+            self.act(actions, now, &mut out);
         }
         let actions = self.engine.tick(now);
         self.act(actions, now, &mut out);

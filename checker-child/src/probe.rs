@@ -4,7 +4,7 @@
 
 use crate::engine::{HttpUrl, Probe};
 use md5::{Digest, Md5};
-use mio::net::TcpStream;
+use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Socket, Type};
 use std::io::{ErrorKind, Read, Write};
@@ -122,8 +122,26 @@ pub fn judge(url: &HttpUrl, reply: HttpReply) -> Result<(), String> {
 
 enum Phase {
     Connecting,
-    Writing { buf: Vec<u8>, at: usize },
+    Writing {
+        buf: Vec<u8>,
+        at: usize,
+    },
     Reading(HttpReply),
+    /// SMTP: `stage` 0 = waiting for the 220 banner, 1 = for the 250 to HELO.
+    Smtp {
+        stage: u8,
+        inbuf: Vec<u8>,
+    },
+    /// UDP and DNS: the datagram goes out when the socket is writable, then the reply.
+    DgramSend,
+    DgramWait {
+        id: u16,
+    },
+}
+
+enum Sock {
+    Tcp(TcpStream),
+    Udp(UdpSocket),
 }
 
 pub struct Flight {
@@ -133,7 +151,7 @@ pub struct Flight {
     probe: Probe,
     /// Index of the URL being fetched (HTTP).
     url: usize,
-    stream: TcpStream,
+    sock: Sock,
     phase: Phase,
     registered: bool,
 }
@@ -144,8 +162,8 @@ pub enum Outcome {
     Done(Result<(), String>),
 }
 
-fn connect(target: SocketAddr, bind: Option<SocketAddr>) -> std::io::Result<TcpStream> {
-    let s = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
+fn socket(target: SocketAddr, bind: Option<SocketAddr>, ty: Type) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(target), ty, None)?;
     s.set_nonblocking(true)?;
     if let Some(b) = bind {
         s.bind(&b.into())?;
@@ -155,14 +173,93 @@ fn connect(target: SocketAddr, bind: Option<SocketAddr>) -> std::io::Result<TcpS
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
         Err(e) => return Err(e),
     }
-    Ok(TcpStream::from_std(s.into()))
+    Ok(s)
+}
+
+fn connect(target: SocketAddr, bind: Option<SocketAddr>) -> std::io::Result<TcpStream> {
+    Ok(TcpStream::from_std(
+        socket(target, bind, Type::STREAM)?.into(),
+    ))
 }
 
 fn target_of(p: &Probe) -> Option<(SocketAddr, Option<SocketAddr>)> {
     match p {
-        Probe::Tcp { target, bind } | Probe::Http { target, bind, .. } => Some((*target, *bind)),
-        Probe::Misc { .. } => None,
+        Probe::Tcp { target, bind }
+        | Probe::Http { target, bind, .. }
+        | Probe::Smtp { target, bind, .. }
+        | Probe::Dns { target, bind, .. }
+        | Probe::Udp { target, bind, .. } => Some((*target, *bind)),
+        Probe::Misc { .. } | Probe::Ping { .. } => None,
     }
+}
+
+/// A DNS query: our id, RD, one question of `qtype` IN for `name`.
+pub fn dns_query(id: u16, qtype: u16, name: &str) -> Vec<u8> {
+    let mut q = Vec::with_capacity(32 + name.len());
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&0x0100u16.to_be_bytes());
+    q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        let l = &label.as_bytes()[..label.len().min(63)];
+        q.push(l.len() as u8);
+        q.extend_from_slice(l);
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes());
+    q
+}
+
+/// keepalived's check of a DNS reply: long enough, our id, a response, RCODE 0.
+pub fn dns_reply_ok(id: u16, r: &[u8]) -> Result<(), String> {
+    if r.len() < 12 {
+        return Err(format!("too small message. ({} bytes)", r.len()));
+    }
+    if u16::from_be_bytes([r[0], r[1]]) != id {
+        return Err("ID does not match".into());
+    }
+    let flags = u16::from_be_bytes([r[2], r[3]]);
+    if flags & 0x8000 == 0 {
+        return Err("receive query message?".into());
+    }
+    match flags & 0xf {
+        0 => Ok(()),
+        rc => Err(format!("read error occurred. (rcode = {rc})")),
+    }
+}
+
+/// A UDP reply against `require_reply`'s nibble pattern and the length bounds.
+pub fn udp_reply_ok(pat: &[Option<u8>], min: usize, max: usize, r: &[u8]) -> Result<(), String> {
+    if r.len() < min || r.len() > max {
+        return Err(format!("reply length {} outside {min}..{max}", r.len()));
+    }
+    for (i, want) in pat.iter().enumerate() {
+        let Some(b) = r.get(i / 2) else {
+            return Err("reply data mismatch".into());
+        };
+        let nib = if i % 2 == 0 { b >> 4 } else { b & 0xf };
+        if want.is_some_and(|w| w != nib) {
+            return Err("reply data mismatch".into());
+        }
+    }
+    Ok(())
+}
+
+/// The SMTP reply code of a complete reply in `buf` (last line `NNN ` or `NNN\r\n`).
+fn smtp_code(buf: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(buf).ok()?;
+    if !text.ends_with("\r\n") && !text.ends_with('\n') {
+        return None;
+    }
+    let last = text.lines().rfind(|l| !l.is_empty())?;
+    if last.len() >= 4 && last.as_bytes()[3] == b'-' {
+        return None;
+    }
+    last.get(..3)?.parse().ok()
+}
+
+fn io_err(what: &str, e: std::io::Error) -> Outcome {
+    Outcome::Done(Err(format!("{what}: {e}")))
 }
 
 impl Flight {
@@ -174,56 +271,129 @@ impl Flight {
         now: Instant,
     ) -> Result<Self, String> {
         let (target, bind) = target_of(&probe).ok_or("not a network probe")?;
-        let stream = connect(target, bind).map_err(|e| format!("connect: {e}"))?;
+        let (sock, phase) = match probe {
+            Probe::Dns { .. } | Probe::Udp { .. } => {
+                let s = socket(target, bind, Type::DGRAM).map_err(|e| format!("connect: {e}"))?;
+                (Sock::Udp(UdpSocket::from_std(s.into())), Phase::DgramSend)
+            }
+            _ => (
+                Sock::Tcp(connect(target, bind).map_err(|e| format!("connect: {e}"))?),
+                Phase::Connecting,
+            ),
+        };
         Ok(Flight {
             check,
             deadline: now + timeout,
             timeout,
             probe,
             url: 0,
-            stream,
-            phase: Phase::Connecting,
+            sock,
+            phase,
             registered: false,
         })
     }
 
     pub fn register(&mut self, reg: &Registry, token: Token) -> std::io::Result<()> {
         if !self.registered {
-            reg.register(
-                &mut self.stream,
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
+            let i = Interest::READABLE | Interest::WRITABLE;
+            match &mut self.sock {
+                Sock::Tcp(s) => reg.register(s, token, i)?,
+                Sock::Udp(s) => reg.register(s, token, i)?,
+            }
             self.registered = true;
         }
         Ok(())
     }
 
-    pub fn deregister(&mut self, reg: &Registry) {
-        if self.registered {
-            let _ = reg.deregister(&mut self.stream);
-            self.registered = false;
+    pub fn needs_register(&self) -> bool {
+        !self.registered
+    }
+
+    /// The deadline passed: a failure, except for a UDP check that wants no reply (no ICMP
+    /// error in time is its success, as keepalived's).
+    pub fn on_deadline(&self) -> Result<(), String> {
+        match (&self.probe, &self.phase) {
+            (Probe::Udp { reply: None, .. }, Phase::DgramWait { .. }) => Ok(()),
+            (_, Phase::Connecting) => Err("connection timeout".into()),
+            _ => Err("timeout".into()),
         }
     }
 
-    /// Drive the probe after an event (or a deadline check).
+    /// Drive the probe after an event.
     pub fn step(&mut self, now: Instant) -> Outcome {
+        match &mut self.sock {
+            Sock::Udp(_) => self.step_dgram(),
+            Sock::Tcp(_) => self.step_stream(now),
+        }
+    }
+
+    fn step_dgram(&mut self) -> Outcome {
+        let Sock::Udp(sock) = &self.sock else {
+            return Outcome::Pending;
+        };
+        loop {
+            match &self.phase {
+                Phase::DgramSend => {
+                    let (id, data) = match &self.probe {
+                        Probe::Dns { qtype, name, .. } => {
+                            let id =
+                                (std::process::id() as u16) ^ (self.check as u16).rotate_left(7);
+                            (id, dns_query(id, *qtype, name))
+                        }
+                        Probe::Udp { payload, .. } => (0, payload.clone()),
+                        _ => return Outcome::Done(Err("internal".into())),
+                    };
+                    match sock.send(&data) {
+                        Ok(_) => self.phase = Phase::DgramWait { id },
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Outcome::Pending,
+                        Err(e) => return io_err("send", e),
+                    }
+                }
+                Phase::DgramWait { id } => {
+                    let mut buf = [0u8; 4096];
+                    let n = match sock.recv(&mut buf) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Outcome::Pending,
+                        // ICMP unreachable: down.
+                        Err(e) => return io_err("recv", e),
+                    };
+                    let r = &buf[..n];
+                    return Outcome::Done(match &self.probe {
+                        Probe::Dns { .. } => dns_reply_ok(*id, r),
+                        Probe::Udp {
+                            reply: Some(pat),
+                            min_len,
+                            max_len,
+                            ..
+                        } => udp_reply_ok(pat, *min_len, *max_len, r),
+                        // A reply where none is needed is fine.
+                        _ => Ok(()),
+                    });
+                }
+                _ => return Outcome::Done(Err("internal".into())),
+            }
+        }
+    }
+
+    fn step_stream(&mut self, now: Instant) -> Outcome {
+        let Sock::Tcp(stream) = &mut self.sock else {
+            return Outcome::Pending;
+        };
         loop {
             match &mut self.phase {
                 Phase::Connecting => {
-                    match self.stream.take_error() {
-                        Ok(Some(e)) => return Outcome::Done(Err(format!("connect: {e}"))),
-                        Err(e) => return Outcome::Done(Err(format!("connect: {e}"))),
+                    match stream.take_error() {
+                        Ok(Some(e)) | Err(e) => return io_err("connect", e),
                         Ok(None) => {}
                     }
-                    match self.stream.peer_addr() {
+                    match stream.peer_addr() {
                         Ok(_) => {}
                         Err(e) if e.kind() == ErrorKind::NotConnected => return Outcome::Pending,
-                        Err(e) => return Outcome::Done(Err(format!("connect: {e}"))),
+                        Err(e) => return io_err("connect", e),
                     }
                     match &self.probe {
                         Probe::Tcp { .. } => {
-                            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+                            let _ = stream.shutdown(std::net::Shutdown::Both);
                             return Outcome::Done(Ok(()));
                         }
                         Probe::Http {
@@ -241,10 +411,52 @@ impl Flight {
                                 at: 0,
                             };
                         }
-                        Probe::Misc { .. } => return Outcome::Done(Err("misc".into())),
+                        Probe::Smtp { .. } => {
+                            self.phase = Phase::Smtp {
+                                stage: 0,
+                                inbuf: Vec::new(),
+                            }
+                        }
+                        _ => return Outcome::Done(Err("internal".into())),
                     }
                 }
-                Phase::Writing { buf, at } => match self.stream.write(&buf[*at..]) {
+                Phase::Smtp { stage, inbuf } => {
+                    let mut buf = [0u8; 1024];
+                    match stream.read(&mut buf) {
+                        Ok(0) => return Outcome::Done(Err("connection closed".into())),
+                        Ok(n) => inbuf.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Outcome::Pending,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        Err(e) => return io_err("read", e),
+                    }
+                    if inbuf.len() > 8192 {
+                        return Outcome::Done(Err("reply too long".into()));
+                    }
+                    let Some(code) = smtp_code(inbuf) else {
+                        continue;
+                    };
+                    inbuf.clear();
+                    let Probe::Smtp { helo, .. } = &self.probe else {
+                        return Outcome::Done(Err("internal".into()));
+                    };
+                    match (*stage, code) {
+                        (0, 220) => {
+                            // Small writes on a fresh connection: the socket buffer takes them.
+                            let msg = format!("HELO {helo}\r\n");
+                            if let Err(e) = stream.write_all(msg.as_bytes()) {
+                                return io_err("write", e);
+                            }
+                            *stage = 1;
+                        }
+                        (0, c) => return Outcome::Done(Err(format!("Bad greeting banner ({c})"))),
+                        (_, 250) => {
+                            let _ = stream.write_all(b"QUIT\r\n");
+                            return Outcome::Done(Ok(()));
+                        }
+                        (_, c) => return Outcome::Done(Err(format!("Bad HELO response ({c})"))),
+                    }
+                }
+                Phase::Writing { buf, at } => match stream.write(&buf[*at..]) {
                     Ok(n) => {
                         *at += n;
                         if *at >= buf.len() {
@@ -253,16 +465,16 @@ impl Flight {
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Outcome::Pending,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Outcome::Done(Err(format!("write: {e}"))),
+                    Err(e) => return io_err("write", e),
                 },
                 Phase::Reading(reply) => {
                     let mut buf = [0u8; 16384];
-                    let finished = match self.stream.read(&mut buf) {
+                    let finished = match stream.read(&mut buf) {
                         Ok(0) => true,
                         Ok(n) => reply.feed(&buf[..n]),
                         Err(e) if e.kind() == ErrorKind::WouldBlock => return Outcome::Pending,
                         Err(e) if e.kind() == ErrorKind::Interrupted => false,
-                        Err(e) => return Outcome::Done(Err(format!("read: {e}"))),
+                        Err(e) => return io_err("read", e),
                     };
                     if !finished {
                         continue;
@@ -285,28 +497,19 @@ impl Flight {
                     // The next URL on a new connection, with a fresh timeout.
                     return match target_of(&self.probe).map(|(t, b)| connect(t, b)) {
                         Some(Ok(s)) => {
-                            self.stream = s;
+                            self.sock = Sock::Tcp(s);
                             self.registered = false;
                             self.deadline = now + self.timeout;
                             Outcome::Pending
                         }
-                        Some(Err(e)) => Outcome::Done(Err(format!("connect: {e}"))),
+                        Some(Err(e)) => io_err("connect", e),
                         None => Outcome::Done(Err("internal".into())),
                     };
                 }
+                Phase::DgramSend | Phase::DgramWait { .. } => {
+                    return Outcome::Done(Err("internal".into()))
+                }
             }
-        }
-    }
-
-    pub fn needs_register(&self) -> bool {
-        !self.registered
-    }
-
-    /// A probe whose connection closed before a full reply: judge what arrived.
-    pub fn timed_out(&self) -> String {
-        match self.phase {
-            Phase::Connecting => "connection timeout".into(),
-            _ => "timeout".into(),
         }
     }
 }
@@ -314,6 +517,45 @@ impl Flight {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_query_and_reply_rules() {
+        let q = dns_query(0x1234, 6, "example.org");
+        assert_eq!(&q[..4], &[0x12, 0x34, 0x01, 0x00]);
+        assert_eq!(&q[12..], b"\x07example\x03org\x00\x00\x06\x00\x01");
+        assert_eq!(dns_query(1, 6, ".")[12..], [0, 0, 6, 0, 1], "the root");
+        let mut r = q.clone();
+        r[2] |= 0x80;
+        assert_eq!(dns_reply_ok(0x1234, &r), Ok(()));
+        assert!(dns_reply_ok(0x1235, &r).is_err());
+        assert!(dns_reply_ok(0x1234, &q).is_err(), "not a response");
+        r[3] |= 3;
+        assert!(dns_reply_ok(0x1234, &r).unwrap_err().contains("rcode = 3"));
+        assert!(dns_reply_ok(0x1234, &r[..5]).is_err());
+    }
+
+    #[test]
+    fn udp_reply_pattern_with_wildcards() {
+        let pat: Vec<Option<u8>> = "4X6c"
+            .chars()
+            .map(|c| c.to_digit(16).map(|d| d as u8))
+            .collect();
+        assert_eq!(udp_reply_ok(&pat, 0, 255, b"Ol!"), Ok(()));
+        assert!(udp_reply_ok(&pat, 0, 255, b"Pl").is_err());
+        assert!(udp_reply_ok(&pat, 0, 1, b"Ol").is_err(), "too long");
+        assert!(
+            udp_reply_ok(&pat, 0, 255, b"O").is_err(),
+            "too short for the pattern"
+        );
+    }
+
+    #[test]
+    fn smtp_replies_complete_on_the_last_line() {
+        assert_eq!(smtp_code(b"220 mail ESMTP\r\n"), Some(220));
+        assert_eq!(smtp_code(b"250-mail\r\n"), None);
+        assert_eq!(smtp_code(b"250-mail\r\n250 OK\r\n"), Some(250));
+        assert_eq!(smtp_code(b"220 partial"), None);
+    }
 
     #[test]
     fn request_is_keepalived_s() {

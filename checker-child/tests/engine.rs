@@ -372,3 +372,36 @@ fn misc_dynamic_sets_the_weight_from_the_exit_status() {
         Action::Script(ipc::ScriptRef::RsNotify { up: false, .. })
     )));
 }
+
+#[test]
+fn every_network_checker_kind_is_run() {
+    let t0 = Instant::now();
+    let body =
+        "virtual_server 10.99.0.10 53 {\n delay_loop 2\n lb_algo rr\n lb_kind NAT\n protocol UDP\n\
+        real_server 10.99.1.2 53 {\n UDP_CHECK {\n warmup 0\n }\n }\n\
+        real_server 10.99.1.3 53 {\n DNS_CHECK {\n warmup 0\n type A\n name example.org\n }\n }\n\
+        real_server 10.99.1.4 53 {\n PING_CHECK {\n warmup 0\n }\n }\n\
+        real_server 10.99.1.5 0 {\n SMTP_CHECK {\n warmup 0\n }\n }\n}\n";
+    let (mut e, a) = Engine::load(&snap(body), &[], t0, 7);
+    assert_eq!(ops(&a).len(), 5, "every server starts up: {:?}", ops(&a));
+    let probes: Vec<String> = e
+        .tick(t0)
+        .iter()
+        .filter_map(|x| match x {
+            Action::Run { probe, .. } => Some(format!("{probe:?}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(probes.len(), 4, "{probes:?}");
+    assert!(probes.iter().any(|p| p.starts_with("Udp")));
+    assert!(probes
+        .iter()
+        .any(|p| p.starts_with("Dns") && p.contains("qtype: 1")));
+    assert!(probes.iter().any(|p| p.starts_with("Ping")));
+    assert!(
+        probes
+            .iter()
+            .any(|p| p.starts_with("Smtp") && p.contains("10.99.1.5:53")),
+        "a NAT server inherits the service port: {probes:?}"
+    );
+}
