@@ -26,6 +26,8 @@ pub enum Probe {
         urls: Vec<HttpUrl>,
         host: String,
         protocol: String,
+        /// SSL_GET: TLS, with the SNI name when `enable_sni`.
+        tls: Option<Option<String>>,
     },
     /// A MISC_CHECK script, run by the parent.
     Misc { rs: ObjId, checker: u32 },
@@ -383,7 +385,7 @@ impl Engine {
         c.running = false;
         let was_up = c.up;
         let next;
-        let http = matches!(c.keyword, "HTTP_CHECK" | "SSL_CHECK");
+        let http = c.keyword == "HTTP_CHECK";
         let why = if detail.is_empty() {
             String::new()
         } else {
@@ -710,10 +712,11 @@ impl Check {
         let probe = match &c.kind {
             CheckKind::Tcp => Some(Probe::Tcp { target, bind }),
             CheckKind::Http {
-                ssl: false,
+                ssl,
                 urls,
                 virtualhost,
                 http_protocol,
+                enable_sni,
                 ..
             } if urls.iter().all(|u| u.regex.is_none()) => {
                 let vh = virtualhost
@@ -725,6 +728,10 @@ impl Check {
                     bind,
                     host: host_of(vh, target),
                     protocol: http_protocol.clone().unwrap_or_else(|| "1.0".into()),
+                    tls: ssl.then(|| {
+                        enable_sni
+                            .then(|| vh.map(str::to_string).unwrap_or_else(|| addr.to_string()))
+                    }),
                     urls: urls
                         .iter()
                         .map(|u| HttpUrl {
@@ -791,8 +798,8 @@ impl Check {
             rs: r,
             // keepalived's log name of the checker.
             keyword: match c.kind {
-                CheckKind::Http { ssl: false, .. } => "HTTP_CHECK",
-                CheckKind::Http { ssl: true, .. } => "SSL_CHECK",
+                // SSL_GET logs as HTTP_CHECK too.
+                CheckKind::Http { .. } => "HTTP_CHECK",
                 _ => c.kind.keyword(),
             },
             name: svc_name(addr, port, vs.protocol),

@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod ping;
 pub mod probe;
+pub mod tls;
 
 use conf::project::CheckerSnapshot;
 use engine::{Action, Engine, Probe};

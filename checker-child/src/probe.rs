@@ -137,6 +137,11 @@ enum Phase {
     DgramWait {
         id: u16,
     },
+    /// SSL_GET: the request and the reply through TLS.
+    Tls {
+        conn: Box<rustls::ClientConnection>,
+        reply: HttpReply,
+    },
 }
 
 enum Sock {
@@ -327,6 +332,32 @@ impl Flight {
         }
     }
 
+    /// One URL's reply is complete: judge it, then the next URL on a new connection with a
+    /// fresh timeout, or done.
+    fn url_done(&mut self, reply: HttpReply, now: Instant) -> Outcome {
+        let Probe::Http { urls, .. } = &self.probe else {
+            return Outcome::Done(Err("internal".into()));
+        };
+        if let Err(e) = judge(&urls[self.url], reply) {
+            return Outcome::Done(Err(e));
+        }
+        self.url += 1;
+        if self.url >= urls.len() {
+            return Outcome::Done(Ok(()));
+        }
+        match target_of(&self.probe).map(|(t, b)| connect(t, b)) {
+            Some(Ok(s)) => {
+                self.sock = Sock::Tcp(s);
+                self.phase = Phase::Connecting;
+                self.registered = false;
+                self.deadline = now + self.timeout;
+                Outcome::Pending
+            }
+            Some(Err(e)) => io_err("connect", e),
+            None => Outcome::Done(Err("internal".into())),
+        }
+    }
+
     fn step_dgram(&mut self) -> Outcome {
         let Sock::Udp(sock) = &self.sock else {
             return Outcome::Pending;
@@ -400,15 +431,29 @@ impl Flight {
                             urls,
                             host,
                             protocol,
+                            tls,
                             ..
                         } => {
                             let Some(u) = urls.get(self.url) else {
                                 return Outcome::Done(Ok(()));
                             };
                             let h = u.host.as_deref().unwrap_or(host);
-                            self.phase = Phase::Writing {
-                                buf: http_request(&u.path, h, protocol),
-                                at: 0,
+                            let req = http_request(&u.path, h, protocol);
+                            self.phase = match tls {
+                                None => Phase::Writing { buf: req, at: 0 },
+                                Some(sni) => {
+                                    match crate::tls::client(
+                                        sni.as_deref(),
+                                        stream.peer_addr().ok(),
+                                        &req,
+                                    ) {
+                                        Ok(conn) => Phase::Tls {
+                                            conn: Box::new(conn),
+                                            reply: HttpReply::default(),
+                                        },
+                                        Err(e) => return Outcome::Done(Err(e)),
+                                    }
+                                }
                             };
                         }
                         Probe::Smtp { .. } => {
@@ -456,6 +501,18 @@ impl Flight {
                         (_, c) => return Outcome::Done(Err(format!("Bad HELO response ({c})"))),
                     }
                 }
+                Phase::Tls { conn, reply } => match crate::tls::drive(conn, stream, reply) {
+                    Ok(false) => return Outcome::Pending,
+                    Ok(true) => {
+                        let Phase::Tls { reply, .. } =
+                            std::mem::replace(&mut self.phase, Phase::Connecting)
+                        else {
+                            return Outcome::Done(Err("internal".into()));
+                        };
+                        return self.url_done(reply, now);
+                    }
+                    Err(e) => return Outcome::Done(Err(e)),
+                },
                 Phase::Writing { buf, at } => match stream.write(&buf[*at..]) {
                     Ok(n) => {
                         *at += n;
@@ -484,27 +541,7 @@ impl Flight {
                     else {
                         return Outcome::Done(Err("internal".into()));
                     };
-                    let Probe::Http { urls, .. } = &self.probe else {
-                        return Outcome::Done(Err("internal".into()));
-                    };
-                    if let Err(e) = judge(&urls[self.url], reply) {
-                        return Outcome::Done(Err(e));
-                    }
-                    self.url += 1;
-                    if self.url >= urls.len() {
-                        return Outcome::Done(Ok(()));
-                    }
-                    // The next URL on a new connection, with a fresh timeout.
-                    return match target_of(&self.probe).map(|(t, b)| connect(t, b)) {
-                        Some(Ok(s)) => {
-                            self.sock = Sock::Tcp(s);
-                            self.registered = false;
-                            self.deadline = now + self.timeout;
-                            Outcome::Pending
-                        }
-                        Some(Err(e)) => io_err("connect", e),
-                        None => Outcome::Done(Err("internal".into())),
-                    };
+                    return self.url_done(reply, now);
                 }
                 Phase::DgramSend | Phase::DgramWait { .. } => {
                     return Outcome::Done(Err("internal".into()))
