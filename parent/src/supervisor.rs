@@ -1055,43 +1055,49 @@ impl Supervisor {
             ScriptRef::Quorum { vs, up } => return self.run_checker_notify(req_id, vs, up, true),
             _ => return Err("asked the checker side for a VRRP script".into()),
         };
-        let found = self.config.virtual_servers.iter().find_map(|vs| {
-            vs.real_servers
-                .iter()
-                .find(|r| conf::project::rs_id(vs, r) == rs)
-                .map(|r| (vs.clone(), r.clone()))
-        });
-        let Some((vs, real)) = found else {
-            return Err(format!(
-                "asked to run a check of unknown real server {rs:?}"
-            ));
+        self.lvs.ensure(&self.config);
+        let (path, t) = {
+            let found = match self.lvs.locate(rs) {
+                Some((v, Some(r))) => self
+                    .config
+                    .virtual_servers
+                    .get(v)
+                    .and_then(|vs| Some((vs, vs.real_servers.get(r)?))),
+                _ => None,
+            };
+            let Some((vs, real)) = found else {
+                return Err(format!(
+                    "asked to run a check of unknown real server {rs:?}"
+                ));
+            };
+            let Some(c) = real.checkers.get(checker as usize) else {
+                return Err(format!(
+                    "asked for checker {checker} of a real server that has {}",
+                    real.checkers.len()
+                ));
+            };
+            let conf::model::CheckKind::Misc {
+                path: Some(path),
+                timeout,
+                ..
+            } = &c.kind
+            else {
+                return Err(format!(
+                    "checker {checker} of that real server is not a MISC_CHECK"
+                ));
+            };
+            let delay = c
+                .retry
+                .delay_loop
+                .or(real.defaults.delay_loop)
+                .or(vs.defaults.delay_loop)
+                .unwrap_or(60_000_000);
+            let t = timeout
+                .map(|s| Duration::from_secs(s as u64))
+                .unwrap_or(Duration::from_micros(delay));
+            (path.clone(), t)
         };
-        let Some(c) = real.checkers.get(checker as usize) else {
-            return Err(format!(
-                "asked for checker {checker} of a real server that has {}",
-                real.checkers.len()
-            ));
-        };
-        let conf::model::CheckKind::Misc {
-            path: Some(path),
-            timeout,
-            ..
-        } = &c.kind
-        else {
-            return Err(format!(
-                "checker {checker} of that real server is not a MISC_CHECK"
-            ));
-        };
-        let delay = c
-            .retry
-            .delay_loop
-            .or(real.defaults.delay_loop)
-            .or(vs.defaults.delay_loop)
-            .unwrap_or(60_000_000);
-        let t = timeout
-            .map(|s| Duration::from_secs(s as u64))
-            .unwrap_or(Duration::from_micros(delay));
-        if !self.start_script(&path.clone(), &[], Some(t), ScriptEnd::Misc { req_id }) {
+        if !self.start_script(&path, &[], Some(t), ScriptEnd::Misc { req_id }) {
             self.checker.send(
                 &self.poll,
                 &ParentToChecker::RunScriptResult {
@@ -1113,28 +1119,29 @@ impl Supervisor {
         up: bool,
         quorum: bool,
     ) -> Result<(), String> {
-        let script = self.config.virtual_servers.iter().find_map(|vs| {
-            if quorum {
-                (conf::project::vs_id(vs) == id).then(|| {
+        self.lvs.ensure(&self.config);
+        let script = match self.lvs.locate(id) {
+            Some((v, None)) if quorum => self.config.virtual_servers.get(v).map(|vs| {
+                if up {
+                    vs.quorum_up.clone()
+                } else {
+                    vs.quorum_down.clone()
+                }
+            }),
+            Some((v, Some(r))) if !quorum => self
+                .config
+                .virtual_servers
+                .get(v)
+                .and_then(|vs| vs.real_servers.get(r))
+                .map(|rs| {
                     if up {
-                        vs.quorum_up.clone()
+                        rs.notify_up.clone()
                     } else {
-                        vs.quorum_down.clone()
+                        rs.notify_down.clone()
                     }
-                })
-            } else {
-                vs.real_servers
-                    .iter()
-                    .find(|r| conf::project::rs_id(vs, r) == id)
-                    .map(|r| {
-                        if up {
-                            r.notify_up.clone()
-                        } else {
-                            r.notify_down.clone()
-                        }
-                    })
-            }
-        });
+                }),
+            _ => None,
+        };
         let Some(script) = script else {
             return Err(format!("asked to notify for unknown object {id:?}"));
         };
@@ -1485,6 +1492,7 @@ impl Supervisor {
     fn checker_request(&mut self, m: CheckerToParent) -> Result<(), String> {
         match m {
             CheckerToParent::ApplyIpvs { req_id, ops, .. } => {
+                let available = self.lvs.ensure(&self.config);
                 for op in &ops {
                     let id = match op {
                         IpvsOp::AddService { vs }
@@ -1495,11 +1503,11 @@ impl Supervisor {
                         | IpvsOp::EditDest { rs, .. }
                         | IpvsOp::DelDest { rs } => *rs,
                     };
-                    if !crate::privops::lvs::known(&self.config, id) {
+                    if self.lvs.locate(id).is_none() {
                         return Err(format!("asked to change unknown IPVS object {id:?}"));
                     }
                 }
-                let result = if self.lvs.ensure(&self.config) {
+                let result = if available {
                     self.lvs.apply(&self.config, &ops)
                 } else {
                     OpResult::Unavailable

@@ -48,14 +48,16 @@ fn index_of(cfg: &Config) -> HashMap<ObjId, Obj> {
     m
 }
 
-/// Is the id a virtual or real server of this configuration?
-pub fn known(cfg: &Config, id: ObjId) -> bool {
-    cfg.virtual_servers
-        .iter()
-        .any(|vs| vs_id(vs) == id || vs.real_servers.iter().any(|rs| rs_id(vs, rs) == id))
-}
-
 impl Lvs {
+    /// Where an id points in the running configuration: (virtual server, real server).
+    /// Valid once `ensure` or `configure` has seen the configuration.
+    pub fn locate(&self, id: ObjId) -> Option<(usize, Option<usize>)> {
+        match self.index.get(&id)? {
+            Obj::Vs(v) => Some((*v, None)),
+            Obj::Rs(v, r) => Some((*v, Some(*r))),
+        }
+    }
+
     /// Connect and read the kernel's table, once; `false` when the kernel has no IPVS.
     pub fn ensure(&mut self, cfg: &Config) -> bool {
         if !self.tried {
