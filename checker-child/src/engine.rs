@@ -125,6 +125,9 @@ struct Check {
     warmup: Duration,
     /// MISC_CHECK `misc_dynamic`: an exit status 2..255 sets the weight to status - 2.
     dynamic: bool,
+    /// The check whose probe this one shares, or the checks sharing this one's.
+    leader: Option<usize>,
+    followers: Vec<usize>,
 }
 
 #[derive(Default)]
@@ -309,7 +312,11 @@ impl Engine {
         }
         // Each checker first runs after a random delay in [0, warmup] (warmup defaults to
         // delay_loop), as keepalived's register_checkers_thread.
+        e.share();
         for i in 0..e.checks.len() {
+            if e.checks[i].leader.is_some() {
+                continue;
+            }
             let warm = e.checks[i].warmup;
             let d = e.random_upto(warm);
             e.schedule(i, now + d);
@@ -327,6 +334,49 @@ impl Engine {
         let mut actions = vec![Action::Ipvs(ops)];
         actions.extend(out);
         (e, actions)
+    }
+
+    /// Identical probes (same target, request and timing, same starting state) run once:
+    /// the first is the leader, the others follow its results.
+    fn share(&mut self) {
+        let mut leaders: HashMap<String, usize> = HashMap::new();
+        for i in 0..self.checks.len() {
+            let c = &self.checks[i];
+            let Some(p) = &c.probe else { continue };
+            if matches!(p, Probe::Misc { .. }) {
+                continue;
+            }
+            let key = format!(
+                "{p:?}|{:?}|{}|{:?}|{:?}|{:?}|{}|{}|{}",
+                c.delay_loop,
+                c.retry,
+                c.delay_before_retry,
+                c.timeout,
+                c.warmup,
+                c.up,
+                c.has_run,
+                c.retry_it
+            );
+            match leaders.get(&key) {
+                Some(&l) => {
+                    self.checks[i].leader = Some(l);
+                    self.checks[l].followers.push(i);
+                }
+                None => {
+                    leaders.insert(key, i);
+                }
+            }
+        }
+    }
+
+    /// (checks, probes actually run) — shared probes run once.
+    pub fn probe_count(&self) -> (usize, usize) {
+        let leaders = self
+            .checks
+            .iter()
+            .filter(|c| c.probe.is_some() && c.leader.is_none())
+            .count();
+        (self.checks.len(), leaders)
     }
 
     fn random_upto(&mut self, d: Duration) -> Duration {
@@ -376,12 +426,26 @@ impl Engine {
         out
     }
 
-    /// A probe ended. `detail` says why it failed.
+    /// A probe ended. `detail` says why it failed. Checks that share the probe get the same
+    /// verdict (each its own lines and state); only the leader is scheduled again.
     pub fn result(&mut self, check: usize, ok: bool, detail: &str, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
-        let Some(c) = self.checks.get_mut(check) else {
+        if check >= self.checks.len() || self.checks[check].leader.is_some() {
             return out;
-        };
+        }
+        let next = self.verdict(check, ok, detail, &mut out);
+        self.schedule(check, now + next);
+        let followers = std::mem::take(&mut self.checks[check].followers);
+        for &f in &followers {
+            self.verdict(f, ok, detail, &mut out);
+        }
+        self.checks[check].followers = followers;
+        out
+    }
+
+    /// keepalived's epilogue for one check: its new state, lines, and when it runs next.
+    fn verdict(&mut self, check: usize, ok: bool, detail: &str, out: &mut Vec<Action>) -> Duration {
+        let c = &mut self.checks[check];
         c.running = false;
         let was_up = c.up;
         let next;
@@ -455,11 +519,10 @@ impl Engine {
         c.has_run = true;
         let now_up = c.up;
         let rs = c.rs;
-        self.schedule(check, now + next);
         if was_up != now_up {
-            self.checker_changed(rs, now_up, &mut out);
+            self.checker_changed(rs, now_up, out);
         }
-        out
+        next
     }
 
     /// `update_svr_checker_state`: a real server is up while none of its checkers failed.
@@ -817,6 +880,8 @@ impl Check {
             running: false,
             warmup,
             dynamic: matches!(c.kind, CheckKind::Misc { dynamic: true, .. }),
+            leader: None,
+            followers: Vec::new(),
         }
     }
 }

@@ -405,3 +405,45 @@ fn every_network_checker_kind_is_run() {
         "a NAT server inherits the service port: {probes:?}"
     );
 }
+
+#[test]
+fn identical_probes_of_several_virtual_servers_run_once() {
+    let t0 = Instant::now();
+    let mut body = String::new();
+    for port in [80, 81, 82] {
+        body.push_str(&format!(
+            "virtual_server 10.99.0.10 {port} {{\n delay_loop 5\n lb_algo rr\n lb_kind DR\n protocol TCP\n\
+             real_server 10.99.1.2 {port} {{\n TCP_CHECK {{\n connect_port 8080\n warmup 0\n }}\n }}\n}}\n"
+        ));
+    }
+    // A different port is another probe.
+    body.push_str("virtual_server 10.99.0.11 80 {\n delay_loop 5\n lb_algo rr\n lb_kind DR\n protocol TCP\n real_server 10.99.1.2 80 {\n TCP_CHECK {\n warmup 0\n }\n }\n}\n");
+    let (mut e, _) = Engine::load(&snap(&body), &[], t0, 7);
+    assert_eq!(e.probe_count(), (4, 2));
+    let act = e.tick(t0);
+    let runs: Vec<usize> = act
+        .iter()
+        .filter_map(|x| match x {
+            Action::Run { check, .. } => Some(*check),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(runs.len(), 2, "{act:?}");
+    let shared = runs[0];
+    let a = e.result(shared, false, "", t0);
+    assert_eq!(
+        ops(&a)
+            .iter()
+            .filter(|o| matches!(o, IpvsOp::DelDest { .. }))
+            .count(),
+        3,
+        "one probe, three real servers removed: {a:?}"
+    );
+    assert_eq!(
+        logs(&a)
+            .iter()
+            .filter(|l| l.starts_with("TCP_CHECK on service [10.99.1.2]:tcp:8080 failed."))
+            .count(),
+        3
+    );
+}
