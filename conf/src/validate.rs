@@ -452,11 +452,11 @@ fn complete_check(p: &mut Parser, b: &mut Build) {
                 }
             }
             for c in rs.checkers.iter_mut() {
-                if matches!(c.kind, CheckKind::Bfd { .. }) {
+                if matches!(c.kind, CheckKind::Bfd { .. } | CheckKind::File { .. }) {
                     p.diags.push(
                         Category::Warning,
                         None,
-                        format!("BFD_CHECK on real server {} is not run by keepalived-rs - the real server stays down", rs_name_pre(rs.addr, rs.port)),
+                        format!("{} on real server {} is not run by keepalived-rs - the real server stays down", c.kind.keyword(), rs_name_pre(rs.addr, rs.port)),
                     );
                 }
                 if let CheckKind::Http { urls, .. } = &c.kind {

@@ -26,6 +26,11 @@ pub fn kept(cfg: &Config) -> Vec<Capability> {
     {
         v.push(Capability::CAP_SYS_NICE);
     }
+    // mlockall past RLIMIT_MEMLOCK (8 MiB by default) needs it: without it a child's lock
+    // only worked while the binary happened to map less than that.
+    if g.vrrp_no_swap || g.checker_no_swap {
+        v.push(Capability::CAP_IPC_LOCK);
+    }
     v
 }
 
