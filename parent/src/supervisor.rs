@@ -622,6 +622,7 @@ impl Supervisor {
         // The first checker of this daemon starts from what the kernel already holds (a
         // daemon started again over its own table changes nothing); a restarted one from
         // what its predecessor reported.
+        self.lvs.apply_globals(&self.config);
         let resume = if self.rs_states.is_empty() && self.lvs.ensure(&self.config) {
             self.lvs.kernel_states(&self.config)
         } else {
@@ -903,12 +904,16 @@ impl Supervisor {
                 if !self.known_instance(st.instance) {
                     return Err(format!("reported unknown instance {:?}", st.instance));
                 }
+                self.sync_daemon_follows(&st);
                 self.instance_states.retain(|s| s.instance != st.instance);
                 self.instance_states.push(st);
             }
             VrrpToParent::FullState(list) => {
                 if let Some(bad) = list.iter().find(|s| !self.known_instance(s.instance)) {
                     return Err(format!("reported unknown instance {:?}", bad.instance));
+                }
+                for st in &list {
+                    self.sync_daemon_follows(st);
                 }
                 self.instance_states = list;
             }
@@ -1486,6 +1491,28 @@ impl Supervisor {
                     r.preference
                 );
             }
+        }
+    }
+
+    /// An `lvs_sync_daemon` tied to a VRRP instance is master while that instance is.
+    fn sync_daemon_follows(&mut self, st: &InstanceState) {
+        let Some(name) = self
+            .config
+            .global
+            .lvs_sync_daemon
+            .as_ref()
+            .and_then(|s| s.instance.clone())
+        else {
+            return;
+        };
+        let is_it = self
+            .config
+            .instances
+            .iter()
+            .any(|v| v.name == name && conf::project::instance_id(v) == st.instance);
+        if is_it {
+            let master = st.state == ipc::VrrpState::Master;
+            self.lvs.instance_state(&self.config, &name, master);
         }
     }
 

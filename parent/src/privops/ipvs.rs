@@ -27,11 +27,32 @@ const CMD_NEW_DEST: u8 = 5;
 const CMD_SET_DEST: u8 = 6;
 const CMD_DEL_DEST: u8 = 7;
 const CMD_GET_DEST: u8 = 8;
+const CMD_NEW_DAEMON: u8 = 9;
+const CMD_DEL_DAEMON: u8 = 10;
+const CMD_SET_CONFIG: u8 = 12;
+const CMD_GET_CONFIG: u8 = 13;
 const GENL_VERSION: u8 = 1;
 
 // First-level attributes.
 const CMD_ATTR_SERVICE: u16 = 1;
 const CMD_ATTR_DEST: u16 = 2;
+const CMD_ATTR_DAEMON: u16 = 3;
+const CMD_ATTR_TIMEOUT_TCP: u16 = 4;
+const CMD_ATTR_TIMEOUT_TCP_FIN: u16 = 5;
+const CMD_ATTR_TIMEOUT_UDP: u16 = 6;
+
+// Sync daemon attributes.
+const DAEMON_STATE: u16 = 1;
+const DAEMON_MCAST_IFN: u16 = 2;
+const DAEMON_SYNC_ID: u16 = 3;
+const DAEMON_SYNC_MAXLEN: u16 = 4;
+const DAEMON_MCAST_GROUP: u16 = 5;
+const DAEMON_MCAST_GROUP6: u16 = 6;
+const DAEMON_MCAST_PORT: u16 = 7;
+const DAEMON_MCAST_TTL: u16 = 8;
+/// IP_VS_STATE_MASTER / IP_VS_STATE_BACKUP.
+pub const SYNC_MASTER: u32 = 1;
+pub const SYNC_BACKUP: u32 = 2;
 
 // Service attributes.
 const SVC_AF: u16 = 1;
@@ -682,6 +703,85 @@ impl Ipvs {
     pub fn del_dest(&mut self, s: &Service, d: &Dest) -> Result<(), NlError> {
         match self.cmd(dest_msg(CMD_DEL_DEST, s, d, false), NlmF::empty()) {
             Err(e) if e.errno == libc::ENOENT || e.errno == libc::ESRCH => Ok(()),
+            r => r.map(drop),
+        }
+    }
+}
+
+/// The connection sync daemon's settings (`lvs_sync_daemon`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncDaemon {
+    pub ifname: String,
+    pub syncid: u32,
+    pub maxlen: Option<u16>,
+    pub port: Option<u16>,
+    pub ttl: Option<u8>,
+    pub group: Option<IpAddr>,
+}
+
+pub fn daemon_msg(cmd: u8, state: u32, d: Option<&SyncDaemon>) -> Vec<u8> {
+    let mut n = Vec::new();
+    put(&mut n, DAEMON_STATE, &state.to_ne_bytes());
+    if let Some(d) = d {
+        put_str(&mut n, DAEMON_MCAST_IFN, &d.ifname);
+        put(&mut n, DAEMON_SYNC_ID, &d.syncid.to_ne_bytes());
+        if let Some(m) = d.maxlen {
+            put(&mut n, DAEMON_SYNC_MAXLEN, &m.to_ne_bytes());
+        }
+        match d.group {
+            Some(IpAddr::V4(g)) => put(&mut n, DAEMON_MCAST_GROUP, &g.octets()),
+            Some(IpAddr::V6(g)) => put(&mut n, DAEMON_MCAST_GROUP6, &g.octets()),
+            None => {}
+        }
+        if let Some(p) = d.port {
+            put(&mut n, DAEMON_MCAST_PORT, &p.to_be_bytes());
+        }
+        if let Some(t) = d.ttl {
+            put(&mut n, DAEMON_MCAST_TTL, &[t]);
+        }
+    }
+    let mut a = Vec::new();
+    put_nested(&mut a, CMD_ATTR_DAEMON, &n);
+    genl(cmd, &a)
+}
+
+/// IPVS connection timeouts in seconds: TCP, TCP FIN, UDP (0 = unchanged when setting).
+pub type Timeouts = (u32, u32, u32);
+
+pub fn timeouts_msg(t: Timeouts) -> Vec<u8> {
+    let mut a = Vec::new();
+    put(&mut a, CMD_ATTR_TIMEOUT_TCP, &t.0.to_ne_bytes());
+    put(&mut a, CMD_ATTR_TIMEOUT_TCP_FIN, &t.1.to_ne_bytes());
+    put(&mut a, CMD_ATTR_TIMEOUT_UDP, &t.2.to_ne_bytes());
+    genl(CMD_SET_CONFIG, &a)
+}
+
+impl Ipvs {
+    pub fn get_timeouts(&mut self) -> Result<Timeouts, NlError> {
+        let r = self.cmd(genl(CMD_GET_CONFIG, &[]), NlmF::empty())?;
+        let body = r.first().ok_or_else(|| err("no IPVS config reply"))?;
+        let a = attrs(body.body.get(4..).unwrap_or(&[]));
+        Ok((
+            u32_ne(get(&a, CMD_ATTR_TIMEOUT_TCP)).unwrap_or(0),
+            u32_ne(get(&a, CMD_ATTR_TIMEOUT_TCP_FIN)).unwrap_or(0),
+            u32_ne(get(&a, CMD_ATTR_TIMEOUT_UDP)).unwrap_or(0),
+        ))
+    }
+
+    pub fn set_timeouts(&mut self, t: Timeouts) -> Result<(), NlError> {
+        self.cmd(timeouts_msg(t), NlmF::empty()).map(drop)
+    }
+
+    pub fn start_daemon(&mut self, state: u32, d: &SyncDaemon) -> Result<(), NlError> {
+        match self.cmd(daemon_msg(CMD_NEW_DAEMON, state, Some(d)), NlmF::empty()) {
+            Err(e) if e.errno == libc::EEXIST => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
+    pub fn stop_daemon(&mut self, state: u32) -> Result<(), NlError> {
+        match self.cmd(daemon_msg(CMD_DEL_DAEMON, state, None), NlmF::empty()) {
+            Err(e) if e.errno == libc::ESRCH || e.errno == libc::ENOENT => Ok(()),
             r => r.map(drop),
         }
     }

@@ -35,6 +35,10 @@ pub struct Lvs {
     report_next: bool,
     /// `changes` when the configuration was taken (its removals count towards the report).
     changes_at_config: u64,
+    /// The kernel's connection timeouts before `lvs_timeouts` changed them (restored at stop).
+    saved_timeouts: Option<ipvs::Timeouts>,
+    /// Sync daemons we started: (state, settings).
+    syncd: Vec<(u32, ipvs::SyncDaemon)>,
 }
 
 fn index_of(cfg: &Config) -> HashMap<ObjId, Obj> {
@@ -345,11 +349,87 @@ impl Lvs {
         }
     }
 
+    /// `lvs_timeouts` and an `lvs_sync_daemon` not tied to a VRRP instance, at start and
+    /// reload (keepalived's checker start: the syncd runs as master and backup).
+    pub fn apply_globals(&mut self, cfg: &Config) {
+        if !self.ensure(cfg) {
+            return;
+        }
+        let g = &cfg.global;
+        if let Some((tcp, fin, udp)) = g.lvs_timeouts {
+            let Some(nl) = self.nl.as_mut() else { return };
+            if self.saved_timeouts.is_none() {
+                self.saved_timeouts = nl.get_timeouts().ok();
+            }
+            let want = (tcp.unwrap_or(0), fin.unwrap_or(0), udp.unwrap_or(0));
+            if let Err(e) = nl.set_timeouts(want) {
+                crate::log!("IPVS: unable to set lvs_timeouts: {e}");
+            }
+        }
+        let want = sync_daemon(cfg);
+        let tied = g.lvs_sync_daemon.as_ref().is_some_and(|s| s.instance.is_some());
+        // Settings changed or gone: stop what runs.
+        if self.syncd.iter().any(|(_, d)| Some(d) != want.as_ref()) || (want.is_some() && tied) {
+            self.stop_syncd(None);
+        }
+        if let (Some(d), false) = (want, tied) {
+            for state in [ipvs::SYNC_MASTER, ipvs::SYNC_BACKUP] {
+                self.start_syncd(state, &d);
+            }
+        }
+    }
+
+    fn start_syncd(&mut self, state: u32, d: &ipvs::SyncDaemon) {
+        if self.syncd.iter().any(|(s, x)| *s == state && x == d) {
+            return;
+        }
+        let Some(nl) = self.nl.as_mut() else { return };
+        match nl.start_daemon(state, d) {
+            Ok(()) => self.syncd.push((state, d.clone())),
+            Err(e) => crate::log!("IPVS: unable to start the sync daemon on {}: {e}", d.ifname),
+        }
+    }
+
+    /// Stop the sync daemons in `state` (all with None).
+    fn stop_syncd(&mut self, state: Option<u32>) {
+        let Some(nl) = self.nl.as_mut() else { return };
+        for (s, d) in std::mem::take(&mut self.syncd) {
+            if state.is_some_and(|x| x != s) {
+                self.syncd.push((s, d));
+                continue;
+            }
+            if let Err(e) = nl.stop_daemon(s) {
+                crate::log!("IPVS: unable to stop the sync daemon: {e}");
+            }
+        }
+    }
+
+    /// A VRRP instance changed state: an `lvs_sync_daemon` tied to it follows (master while
+    /// it is MASTER, backup otherwise), as keepalived's VRRP child drives it.
+    pub fn instance_state(&mut self, cfg: &Config, instance: &str, master: bool) {
+        let Some(sd) = &cfg.global.lvs_sync_daemon else { return };
+        if sd.instance.as_deref() != Some(instance) || !self.ensure(cfg) {
+            return;
+        }
+        let Some(d) = sync_daemon(cfg) else { return };
+        let (on, off) = if master {
+            (ipvs::SYNC_MASTER, ipvs::SYNC_BACKUP)
+        } else {
+            (ipvs::SYNC_BACKUP, ipvs::SYNC_MASTER)
+        };
+        self.stop_syncd(Some(off));
+        self.start_syncd(on, &d);
+    }
+
     /// Stop: every service of the running configuration goes (its destinations with it),
     /// whether we created it or adopted it.
     pub fn release(&mut self, cfg: &Config) {
         if self.nl.is_none() {
             return;
+        }
+        self.stop_syncd(None);
+        if let (Some(t), Some(nl)) = (self.saved_timeouts.take(), self.nl.as_mut()) {
+            let _ = nl.set_timeouts(t);
         }
         for vs in &cfg.virtual_servers {
             for s in ipvs::services_of(vs, &cfg.vs_groups) {
@@ -357,6 +437,25 @@ impl Lvs {
             }
         }
     }
+}
+
+/// The sync daemon the configuration asks for; syncid defaults to the tied instance's VRID.
+fn sync_daemon(cfg: &Config) -> Option<ipvs::SyncDaemon> {
+    let s = cfg.global.lvs_sync_daemon.as_ref()?;
+    let vrid = s.instance.as_ref().and_then(|name| {
+        cfg.instances
+            .iter()
+            .find(|v| &v.name == name)
+            .map(|v| v.vrid as u32)
+    });
+    Some(ipvs::SyncDaemon {
+        ifname: s.interface.clone(),
+        syncid: s.syncid.or(vrid).unwrap_or(0),
+        maxlen: s.maxlen.map(|m| m.min(u16::MAX as u32) as u16),
+        port: s.port,
+        ttl: s.ttl,
+        group: s.group,
+    })
 }
 
 /// The destination a virtual server's `sorry_server` stands for in service `svc`.
