@@ -41,6 +41,9 @@ pub struct CheckerChild {
     engine: Engine,
     /// Network probes in flight, by token offset.
     flights: HashMap<usize, Flight>,
+    /// Their deadlines (stale entries are skipped), and those not yet registered.
+    deadlines: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, usize)>>,
+    unregistered: Vec<usize>,
     next_token: usize,
     /// MISC_CHECK requests to the parent: req_id -> check.
     misc: HashMap<u64, usize>,
@@ -60,6 +63,8 @@ impl CheckerChild {
             snapshot: None,
             engine: Engine::default(),
             flights: HashMap::new(),
+            deadlines: Default::default(),
+            unregistered: Vec::new(),
             next_token: 0,
             misc: HashMap::new(),
             next_req: 1,
@@ -124,6 +129,9 @@ impl CheckerChild {
                     } => match Flight::start(check, probe, timeout, now) {
                         Ok(f) => {
                             self.next_token += 1;
+                            self.deadlines
+                                .push(std::cmp::Reverse((f.deadline, self.next_token)));
+                            self.unregistered.push(self.next_token);
                             self.flights.insert(self.next_token, f);
                         }
                         Err(e) => more.extend(self.engine.result(check, false, &e, now)),
@@ -148,6 +156,8 @@ impl CheckerChild {
             }
         }
         self.flights.clear();
+        self.deadlines.clear();
+        self.unregistered.clear();
         self.misc.clear();
         let states: Vec<RsState> = states.into_values().collect();
         let seed = now.elapsed().as_nanos() as u64
@@ -279,7 +289,7 @@ impl ChildProtocol for CheckerChild {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let flights = self.flights.values().map(|f| f.deadline).min();
+        let flights = self.deadlines.peek().map(|d| d.0 .0);
         let pending = (!self.pending.is_empty()).then(Instant::now);
         [
             self.engine.next_deadline(),
@@ -294,13 +304,15 @@ impl ChildProtocol for CheckerChild {
 
     fn tick(&mut self, now: Instant) -> Vec<CheckerToParent> {
         let mut out = std::mem::take(&mut self.pending);
-        let expired: Vec<usize> = self
-            .flights
-            .iter()
-            .filter(|(_, f)| f.deadline <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in expired {
+        while let Some(&std::cmp::Reverse((t, k))) = self.deadlines.peek() {
+            if t > now {
+                break;
+            }
+            self.deadlines.pop();
+            // Stale: the probe ended, or moved on to its next URL with a new deadline.
+            if self.flights.get(&k).is_none_or(|f| f.deadline != t) {
+                continue;
+            }
             if let Some(f) = self.flights.remove(&k) {
                 let (ok, why) = match f.on_deadline() {
                     Ok(()) => (true, String::new()),
@@ -321,9 +333,12 @@ impl ChildProtocol for CheckerChild {
 
     fn register(&mut self, registry: &mio::Registry) {
         let mut failed = Vec::new();
-        for (k, f) in self.flights.iter_mut().filter(|(_, f)| f.needs_register()) {
+        for k in std::mem::take(&mut self.unregistered) {
+            let Some(f) = self.flights.get_mut(&k) else {
+                continue;
+            };
             if let Err(e) = f.register(registry, mio::Token(OWN_TOKEN_BASE + k)) {
-                failed.push((*k, e.to_string()));
+                failed.push((k, e.to_string()));
             }
         }
         let now = Instant::now();
@@ -348,7 +363,13 @@ impl ChildProtocol for CheckerChild {
         let Some(f) = self.flights.get_mut(&k) else {
             return out;
         };
-        if let Outcome::Done(r) = f.step(now) {
+        let outcome = f.step(now);
+        if f.needs_register() {
+            // Its next URL, on a new connection with a new deadline.
+            self.unregistered.push(k);
+            self.deadlines.push(std::cmp::Reverse((f.deadline, k)));
+        }
+        if let Outcome::Done(r) = outcome {
             if let Some(f) = self.flights.remove(&k) {
                 let (ok, why) = match r {
                     Ok(()) => (true, String::new()),

@@ -202,6 +202,14 @@ fn child_main(role: &str, c: &cli::Cli) -> ExitCode {
             log!("Unable to lock memory: {e}");
         }
     }
+    if role == ipc::sandbox::Role::Checker {
+        // One descriptor per probe in flight: at 10,000 checks and a slow network that is
+        // far past the default 1024 (keepalived raises it too).
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard.min(1 << 20), hard);
+        }
+    }
     let extra = match role {
         ipc::sandbox::Role::Vrrp => vrrp_child::SYSCALLS,
         ipc::sandbox::Role::Checker => checker_child::SYSCALLS,

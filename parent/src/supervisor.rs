@@ -423,6 +423,13 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
     }
 
     /// Timers: ping, pong deadline, delayed restart.
+    /// Restart the pong deadline of a ping in flight (the parent itself was busy).
+    fn forgive(&mut self, now: Instant) {
+        if self.ping_sent.is_some() {
+            self.ping_sent = Some(now);
+        }
+    }
+
     fn tick(&mut self, poll: &Poll, now: Instant, args: &[String]) {
         if let Some(t) = self.restart_at {
             if t <= now && self.pid.is_none() && !self.stopping {
@@ -736,9 +743,16 @@ impl Supervisor {
                     _ => {}
                 }
             }
+            let busy_from = Instant::now();
             self.service_vrrp();
             self.service_checker();
             let now = Instant::now();
+            // A long piece of our own work (10,000 IPVS changes) is no child's fault: their
+            // answers may be waiting unread, so their pong deadlines start again.
+            if now - busy_from > Duration::from_secs(1) {
+                self.vrrp.forgive(now);
+                self.checker.forgive(now);
+            }
             for r in self.scripts.iter_mut() {
                 r.enforce(now);
             }

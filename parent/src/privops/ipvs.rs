@@ -673,38 +673,86 @@ impl Ipvs {
         Ok(table)
     }
 
-    pub fn add_service(&mut self, s: &Service) -> Result<(), NlError> {
-        self.cmd(service_msg(CMD_NEW_SERVICE, s, true), NlmF::empty())
-            .map(drop)
-    }
-
-    pub fn set_service(&mut self, s: &Service) -> Result<(), NlError> {
-        self.cmd(service_msg(CMD_SET_SERVICE, s, true), NlmF::empty())
-            .map(drop)
-    }
-
-    pub fn del_service(&mut self, s: &Service) -> Result<(), NlError> {
-        match self.cmd(service_msg(CMD_DEL_SERVICE, s, false), NlmF::empty()) {
-            Err(e) if e.errno == libc::ESRCH || e.errno == libc::ENOENT => Ok(()),
-            r => r.map(drop),
+    /// Many requests at once: up to `BATCH` per send, then each one's ACK or error, in order
+    /// (the kernel handles the messages of one send one after the other).
+    pub fn batch(&mut self, bodies: Vec<Vec<u8>>) -> Vec<Result<(), NlError>> {
+        const BATCH: usize = 128;
+        let mut out = Vec::with_capacity(bodies.len());
+        for chunk in bodies.chunks(BATCH) {
+            let first = self.seq.wrapping_add(1);
+            let mut buf = Vec::with_capacity(chunk.len() * 128);
+            for b in chunk {
+                self.seq = self.seq.wrapping_add(1);
+                buf.extend_from_slice(&((16 + b.len()) as u32).to_ne_bytes());
+                buf.extend_from_slice(&self.family.to_ne_bytes());
+                buf.extend_from_slice(
+                    &((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes(),
+                );
+                buf.extend_from_slice(&self.seq.to_ne_bytes());
+                buf.extend_from_slice(&0u32.to_ne_bytes());
+                buf.extend_from_slice(b);
+                while !buf.len().is_multiple_of(4) {
+                    buf.push(0);
+                }
+            }
+            let mut res: Vec<Option<Result<(), NlError>>> =
+                (0..chunk.len()).map(|_| None).collect();
+            // SAFETY: send on the socket's own descriptor, from a buffer we own.
+            let n = unsafe {
+                libc::send(
+                    std::os::fd::AsRawFd::as_raw_fd(&self.sock),
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    0,
+                )
+            };
+            if n < 0 || n as usize != buf.len() {
+                let e = std::io::Error::last_os_error();
+                out.extend((0..chunk.len()).map(|_| Err(err(format!("netlink send: {e}")))));
+                continue;
+            }
+            let mut left = chunk.len();
+            while left > 0 {
+                let iter = match self.sock.recv::<u16, Buffer>() {
+                    Ok((iter, _)) => iter,
+                    Err(e) => {
+                        for r in res.iter_mut().filter(|r| r.is_none()) {
+                            *r = Some(Err(err(format!("netlink recv: {e}"))));
+                        }
+                        break;
+                    }
+                };
+                for m in iter {
+                    let Ok(m) = m else { continue };
+                    let m: Nlmsghdr<u16, Buffer> = m;
+                    let i = m.nl_seq().wrapping_sub(first) as usize;
+                    let Some(slot) = res.get_mut(i) else { continue };
+                    let r = match m.nl_payload() {
+                        NlPayload::Ack(_) => Ok(()),
+                        NlPayload::Err(e) => {
+                            let errno = -*e.error();
+                            Err(NlError {
+                                errno,
+                                text: format!(
+                                    "{} ({errno})",
+                                    std::io::Error::from_raw_os_error(errno)
+                                ),
+                            })
+                        }
+                        _ => continue,
+                    };
+                    if slot.is_none() {
+                        left -= 1;
+                    }
+                    *slot = Some(r);
+                }
+            }
+            out.extend(
+                res.into_iter()
+                    .map(|r| r.unwrap_or_else(|| Err(err("no answer")))),
+            );
         }
-    }
-
-    pub fn add_dest(&mut self, s: &Service, d: &Dest) -> Result<(), NlError> {
-        self.cmd(dest_msg(CMD_NEW_DEST, s, d, true), NlmF::empty())
-            .map(drop)
-    }
-
-    pub fn set_dest(&mut self, s: &Service, d: &Dest) -> Result<(), NlError> {
-        self.cmd(dest_msg(CMD_SET_DEST, s, d, true), NlmF::empty())
-            .map(drop)
-    }
-
-    pub fn del_dest(&mut self, s: &Service, d: &Dest) -> Result<(), NlError> {
-        match self.cmd(dest_msg(CMD_DEL_DEST, s, d, false), NlmF::empty()) {
-            Err(e) if e.errno == libc::ENOENT || e.errno == libc::ESRCH => Ok(()),
-            r => r.map(drop),
-        }
+        out
     }
 }
 

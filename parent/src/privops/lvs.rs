@@ -39,6 +39,8 @@ pub struct Lvs {
     saved_timeouts: Option<ipvs::Timeouts>,
     /// Sync daemons we started: (state, settings).
     syncd: Vec<(u32, ipvs::SyncDaemon)>,
+    /// Commands waiting for `flush`: (command, what, body).
+    queued: Vec<(u8, String, Vec<u8>)>,
 }
 
 fn index_of(cfg: &Config) -> HashMap<ObjId, Obj> {
@@ -109,6 +111,7 @@ impl Lvs {
                 }
             }
         }
+        self.flush();
     }
 
     /// What the kernel already holds for the configuration's real servers, as states a
@@ -192,6 +195,9 @@ impl Lvs {
                 failed = Some(format!("{op:?}"));
             }
         }
+        if !self.flush() && failed.is_none() {
+            failed = Some(format!("{} IPVS operations", ops.len()));
+        }
         if std::mem::take(&mut self.report_next) {
             // One line per configuration: how much of the table was already there.
             let (svcs, dests) = self
@@ -244,109 +250,111 @@ impl Lvs {
         f(self, vs, rs, &svcs)
     }
 
-    /// Run one netlink command; log a failure as keepalived does.
-    fn run(
-        &mut self,
-        cmd: u8,
-        what: &str,
-        f: impl FnOnce(&mut Ipvs) -> Result<(), super::addr::NlError>,
-    ) -> bool {
+    /// Queue one netlink command. The mirror is updated as if it succeeds; `flush` sends the
+    /// queue in batches and reads the kernel's table again if anything failed.
+    fn queue(&mut self, cmd: u8, what: String, body: Vec<u8>) {
+        self.queued.push((cmd, what, body));
+    }
+
+    /// Send what is queued; `false` if any command failed (logged as keepalived does).
+    fn flush(&mut self) -> bool {
+        let queued = std::mem::take(&mut self.queued);
+        if queued.is_empty() {
+            return true;
+        }
         let Some(nl) = self.nl.as_mut() else {
             return false;
         };
-        match f(nl) {
-            Ok(()) => {
-                self.changes += 1;
-                true
-            }
-            Err(e) => {
-                crate::log!(
-                    "IPVS cmd {}({cmd}) error: {} ({what})",
-                    ipvs::cmd_name(cmd),
-                    e.text
-                );
-                false
-            }
-        }
-    }
-
-    fn put_service(&mut self, s: &Service) -> bool {
-        match self.mirror.get(&s.key) {
-            Some((have, _)) if have == s => true,
-            Some(_) => {
-                let ok = self.run(ipvs::SET_SERVICE, &s.key.to_string(), |nl| {
-                    nl.set_service(s)
-                });
-                if ok {
-                    if let Some(e) = self.mirror.get_mut(&s.key) {
-                        e.0 = s.clone();
-                    }
+        let (meta, bodies): (Vec<(u8, String)>, Vec<Vec<u8>>) =
+            queued.into_iter().map(|(c, w, b)| ((c, w), b)).unzip();
+        let results = nl.batch(bodies);
+        let mut ok = true;
+        for ((cmd, what), r) in meta.iter().zip(results) {
+            match r {
+                Ok(()) => self.changes += 1,
+                // As keepalived: an add of what exists, a delete of what is gone, is done.
+                Err(e)
+                    if (e.errno == libc::EEXIST
+                        && matches!(*cmd, ipvs::NEW_SERVICE | ipvs::NEW_DEST))
+                        || ((e.errno == libc::ENOENT || e.errno == libc::ESRCH)
+                            && matches!(*cmd, ipvs::DEL_SERVICE | ipvs::DEL_DEST)) => {}
+                Err(e) => {
+                    ok = false;
+                    crate::log!(
+                        "IPVS cmd {}({cmd}) error: {} ({what})",
+                        ipvs::cmd_name(*cmd),
+                        e.text
+                    );
                 }
-                ok
-            }
-            None => {
-                let ok = self.run(ipvs::NEW_SERVICE, &s.key.to_string(), |nl| {
-                    nl.add_service(s)
-                });
-                if ok {
-                    self.mirror.insert(s.key, (s.clone(), BTreeMap::new()));
-                }
-                ok
             }
         }
-    }
-
-    fn del_service(&mut self, s: &Service) {
-        if !self.mirror.contains_key(&s.key) {
-            return;
-        }
-        if self.run(ipvs::DEL_SERVICE, &s.key.to_string(), |nl| {
-            nl.del_service(s)
-        }) {
-            self.mirror.remove(&s.key);
-        }
-    }
-
-    fn put_dest(&mut self, s: &Service, d: &Dest) -> bool {
-        if !self.put_service(s) {
-            return false;
-        }
-        let what = format!("{}:{} in {}", d.addr, d.port, s.key);
-        let have = self.mirror.get(&s.key).and_then(|e| e.1.get(&d.key()));
-        let (cmd, ok) = match have {
-            Some(h) if h == d => return true,
-            Some(_) => (
-                ipvs::SET_DEST,
-                self.run(ipvs::SET_DEST, &what, |nl| nl.set_dest(s, d)),
-            ),
-            None => (
-                ipvs::NEW_DEST,
-                self.run(ipvs::NEW_DEST, &what, |nl| nl.add_dest(s, d)),
-            ),
-        };
-        let _ = cmd;
-        if ok {
-            if let Some(e) = self.mirror.get_mut(&s.key) {
-                e.1.insert(d.key(), d.clone());
+        if !ok {
+            // The mirror assumed success: take the kernel's word for it again.
+            if let Some(Ok(t)) = self.nl.as_mut().map(|nl| nl.dump()) {
+                self.mirror = t;
             }
         }
         ok
     }
 
-    fn del_dest_key(&mut self, key: SvcKey, d: (IpAddr, u16)) {
-        let Some((svc, dest)) = self
-            .mirror
-            .get(&key)
-            .and_then(|(s, ds)| Some((s.clone(), ds.get(&d)?.clone())))
-        else {
-            return;
-        };
-        let what = format!("{}:{} in {}", d.0, d.1, key);
-        if self.run(ipvs::DEL_DEST, &what, |nl| nl.del_dest(&svc, &dest)) {
-            if let Some(e) = self.mirror.get_mut(&key) {
-                e.1.remove(&d);
+    fn put_service(&mut self, s: &Service) -> bool {
+        match self.mirror.get_mut(&s.key) {
+            Some((have, _)) if have == s => {}
+            Some((have, _)) => {
+                *have = s.clone();
+                self.queue(
+                    ipvs::SET_SERVICE,
+                    s.key.to_string(),
+                    ipvs::service_msg(ipvs::SET_SERVICE, s, true),
+                );
+            }
+            None => {
+                self.mirror.insert(s.key, (s.clone(), BTreeMap::new()));
+                self.queue(
+                    ipvs::NEW_SERVICE,
+                    s.key.to_string(),
+                    ipvs::service_msg(ipvs::NEW_SERVICE, s, true),
+                );
             }
         }
+        true
+    }
+
+    fn del_service(&mut self, s: &Service) {
+        if self.mirror.remove(&s.key).is_some() {
+            self.queue(
+                ipvs::DEL_SERVICE,
+                s.key.to_string(),
+                ipvs::service_msg(ipvs::DEL_SERVICE, s, false),
+            );
+        }
+    }
+
+    fn put_dest(&mut self, s: &Service, d: &Dest) -> bool {
+        self.put_service(s);
+        let Some((svc, dests)) = self.mirror.get_mut(&s.key) else {
+            return false;
+        };
+        let cmd = match dests.get(&d.key()) {
+            Some(h) if h == d => return true,
+            Some(_) => ipvs::SET_DEST,
+            None => ipvs::NEW_DEST,
+        };
+        dests.insert(d.key(), d.clone());
+        let body = ipvs::dest_msg(cmd, svc, d, true);
+        self.queue(cmd, format!("{}:{} in {}", d.addr, d.port, s.key), body);
+        true
+    }
+
+    fn del_dest_key(&mut self, key: SvcKey, d: (IpAddr, u16)) {
+        let Some((svc, dests)) = self.mirror.get_mut(&key) else {
+            return;
+        };
+        let Some(dest) = dests.remove(&d) else {
+            return;
+        };
+        let body = ipvs::dest_msg(ipvs::DEL_DEST, svc, &dest, false);
+        self.queue(ipvs::DEL_DEST, format!("{}:{} in {}", d.0, d.1, key), body);
     }
 
     /// `lvs_timeouts` and an `lvs_sync_daemon` not tied to a VRRP instance, at start and
@@ -367,7 +375,10 @@ impl Lvs {
             }
         }
         let want = sync_daemon(cfg);
-        let tied = g.lvs_sync_daemon.as_ref().is_some_and(|s| s.instance.is_some());
+        let tied = g
+            .lvs_sync_daemon
+            .as_ref()
+            .is_some_and(|s| s.instance.is_some());
         // Settings changed or gone: stop what runs.
         if self.syncd.iter().any(|(_, d)| Some(d) != want.as_ref()) || (want.is_some() && tied) {
             self.stop_syncd(None);
@@ -407,7 +418,9 @@ impl Lvs {
     /// A VRRP instance changed state: an `lvs_sync_daemon` tied to it follows (master while
     /// it is MASTER, backup otherwise), as keepalived's VRRP child drives it.
     pub fn instance_state(&mut self, cfg: &Config, instance: &str, master: bool) {
-        let Some(sd) = &cfg.global.lvs_sync_daemon else { return };
+        let Some(sd) = &cfg.global.lvs_sync_daemon else {
+            return;
+        };
         if sd.instance.as_deref() != Some(instance) || !self.ensure(cfg) {
             return;
         }
@@ -436,6 +449,7 @@ impl Lvs {
                 self.del_service(&s);
             }
         }
+        self.flush();
     }
 }
 
