@@ -400,10 +400,13 @@ impl Engine {
     }
 
     /// Checks that are due start now.
+    /// Checks that are due start now, at most `MAX_STARTS` per call (a loop that fell
+    /// behind catches up in slices and keeps answering the parent in between).
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        const MAX_STARTS: usize = 256;
         let mut out = Vec::new();
         while let Some(&Reverse((t, i))) = self.heap.peek() {
-            if t > now {
+            if t > now || out.len() >= MAX_STARTS {
                 break;
             }
             self.heap.pop();

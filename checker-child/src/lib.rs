@@ -355,7 +355,7 @@ impl ChildProtocol for CheckerChild {
     fn event(
         &mut self,
         token: usize,
-        _ev: &mio::event::Event,
+        ev: &mio::event::Event,
         now: Instant,
     ) -> Vec<CheckerToParent> {
         let k = token - OWN_TOKEN_BASE;
@@ -363,7 +363,7 @@ impl ChildProtocol for CheckerChild {
         let Some(f) = self.flights.get_mut(&k) else {
             return out;
         };
-        let outcome = f.step(now);
+        let outcome = f.step(now, ev.is_writable());
         if f.needs_register() {
             // Its next URL, on a new connection with a new deadline.
             self.unregistered.push(k);

@@ -168,8 +168,8 @@ pub enum Outcome {
 }
 
 fn socket(target: SocketAddr, bind: Option<SocketAddr>, ty: Type) -> std::io::Result<Socket> {
-    let s = Socket::new(Domain::for_address(target), ty, None)?;
-    s.set_nonblocking(true)?;
+    // Non-blocking and close-on-exec from the start: no fcntl calls per probe.
+    let s = Socket::new(Domain::for_address(target), ty.nonblocking().cloexec(), None)?;
     if let Some(b) = bind {
         s.bind(&b.into())?;
     }
@@ -324,11 +324,11 @@ impl Flight {
         }
     }
 
-    /// Drive the probe after an event.
-    pub fn step(&mut self, now: Instant) -> Outcome {
+    /// Drive the probe after an event (`writable`: the event said so).
+    pub fn step(&mut self, now: Instant, writable: bool) -> Outcome {
         match &mut self.sock {
             Sock::Udp(_) => self.step_dgram(),
-            Sock::Tcp(_) => self.step_stream(now),
+            Sock::Tcp(_) => self.step_stream(now, writable),
         }
     }
 
@@ -406,7 +406,7 @@ impl Flight {
         }
     }
 
-    fn step_stream(&mut self, now: Instant) -> Outcome {
+    fn step_stream(&mut self, now: Instant, writable: bool) -> Outcome {
         let Sock::Tcp(stream) = &mut self.sock else {
             return Outcome::Pending;
         };
@@ -417,16 +417,13 @@ impl Flight {
                         Ok(Some(e)) | Err(e) => return io_err("connect", e),
                         Ok(None) => {}
                     }
-                    match stream.peer_addr() {
-                        Ok(_) => {}
-                        Err(e) if e.kind() == ErrorKind::NotConnected => return Outcome::Pending,
-                        Err(e) => return io_err("connect", e),
+                    // The connect completed when the socket turned writable without an error.
+                    if !writable {
+                        return Outcome::Pending;
                     }
                     match &self.probe {
-                        Probe::Tcp { .. } => {
-                            let _ = stream.shutdown(std::net::Shutdown::Both);
-                            return Outcome::Done(Ok(()));
-                        }
+                        // Closing is enough (the drop sends the FIN).
+                        Probe::Tcp { .. } => return Outcome::Done(Ok(())),
                         Probe::Http {
                             urls,
                             host,

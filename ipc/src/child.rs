@@ -97,7 +97,7 @@ pub fn run<P: ChildProtocol>(
         CHANNEL,
         Interest::READABLE | Interest::WRITABLE,
     )?;
-    let mut events = Events::with_capacity(1024);
+    let mut events = Events::with_capacity(256);
     ch.send(&proto.hello())?;
     let mut greeted = false;
     let mut watched: Vec<std::os::fd::RawFd> = Vec::new();
