@@ -88,6 +88,8 @@ struct Vs {
     sorry: Option<bool>,
     sorry_name: String,
     quorum_scripts: (bool, bool),
+    /// `omega`: at shutdown, notify_down for servers still up and quorum_down.
+    omega: bool,
     quorum: u32,
     hysteresis: u32,
     quorum_up: bool,
@@ -257,6 +259,7 @@ impl Engine {
                     .map(|(a, p)| svc_name(a, p, vs.protocol))
                     .unwrap_or_default(),
                 quorum_scripts: (vs.quorum_up.is_some(), vs.quorum_down.is_some()),
+                omega: vs.omega.unwrap_or(false),
                 quorum: vs.quorum.max(1),
                 hysteresis: vs.hysteresis,
                 quorum_up: false,
@@ -701,17 +704,24 @@ impl Engine {
             .collect()
     }
 
-    /// keepalived's lines at stop, one per real server.
-    pub fn shutdown_lines(&self) -> Vec<String> {
-        self.rss
-            .iter()
-            .map(|r| {
-                format!(
-                    "Shutting down service {} from VS {}",
-                    r.name, self.vss[r.vs].name
-                )
-            })
-            .collect()
+    /// Stop: keepalived's line per real server, and with `omega` the notify_down of every
+    /// server still up and the quorum_down of every virtual server that had its quorum.
+    pub fn shutdown(&self) -> Vec<Action> {
+        let mut out = Vec::new();
+        for r in &self.rss {
+            let vs = &self.vss[r.vs];
+            out.push(Action::Log(format!(
+                "Shutting down service {} from VS {}",
+                r.name, vs.name
+            )));
+            if vs.omega && r.up && r.notify.1 {
+                out.push(Action::Script(ScriptRef::RsNotify { rs: r.id, up: false }));
+            }
+        }
+        for vs in self.vss.iter().filter(|v| v.omega && v.quorum_up && v.quorum_scripts.1) {
+            out.push(Action::Script(ScriptRef::Quorum { vs: vs.id, up: false }));
+        }
+        out
     }
 
     pub fn counts(&self) -> (usize, usize, usize) {

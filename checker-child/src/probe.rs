@@ -182,9 +182,11 @@ fn socket(target: SocketAddr, bind: Option<SocketAddr>, ty: Type) -> std::io::Re
 }
 
 fn connect(target: SocketAddr, bind: Option<SocketAddr>) -> std::io::Result<TcpStream> {
-    Ok(TcpStream::from_std(
-        socket(target, bind, Type::STREAM)?.into(),
-    ))
+    let s = socket(target, bind, Type::STREAM)?;
+    // Close with a reset, as HAProxy's checks do: no FIN handshake and no TIME_WAIT socket
+    // left on the director per check (10,000 checks every 5 s keep ~20,000 of them).
+    s.set_linger(Some(Duration::ZERO))?;
+    Ok(TcpStream::from_std(s.into()))
 }
 
 fn target_of(p: &Probe) -> Option<(SocketAddr, Option<SocketAddr>)> {

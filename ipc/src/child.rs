@@ -47,6 +47,12 @@ pub trait ChildProtocol {
     fn event(&mut self, _token: usize, _ev: &mio::event::Event, _now: Instant) -> Vec<Self::Tx> {
         Vec::new()
     }
+    /// At most one turn of the loop per this much time: events and due timers gather and
+    /// are handled together (fewer wake-ups for a child that starts thousands of probes a
+    /// second; its timers get this much slack).
+    fn quantum(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// First token of the sources a protocol registers itself (`ChildProtocol::register`).
@@ -101,6 +107,8 @@ pub fn run<P: ChildProtocol>(
     ch.send(&proto.hello())?;
     let mut greeted = false;
     let mut watched: Vec<std::os::fd::RawFd> = Vec::new();
+    // The channel is read until it would block, and again only after it says readable.
+    let mut chan_ready = true;
     loop {
         // Watch the child's own descriptors (sockets handed over, for instance).
         let want = proto.fds();
@@ -126,7 +134,9 @@ pub fn run<P: ChildProtocol>(
         }
         let now = Instant::now();
         for ev in events.iter() {
-            if ev.token().0 >= OWN_TOKEN_BASE {
+            if ev.token() == CHANNEL && (ev.is_readable() || ev.is_read_closed() || ev.is_error()) {
+                chan_ready = true;
+            } else if ev.token().0 >= OWN_TOKEN_BASE {
                 for m in proto.event(ev.token().0, ev, now) {
                     ch.send(&m)?;
                 }
@@ -141,7 +151,11 @@ pub fn run<P: ChildProtocol>(
             ch.send(&m)?;
         }
         ch.flush()?;
-        while let Some(msg) = ch.recv()? {
+        while chan_ready {
+            let Some(msg) = ch.recv()? else {
+                chan_ready = false;
+                break;
+            };
             if !greeted {
                 let Some(h) = proto.peer_hello(&msg) else {
                     return Err(ChildError::Handshake("first message is not Hello".into()));
@@ -186,6 +200,13 @@ pub fn run<P: ChildProtocol>(
                     }
                     return Ok(());
                 }
+            }
+        }
+        ch.flush()?;
+        if let Some(q) = proto.quantum() {
+            let spent = now.elapsed();
+            if spent < q {
+                std::thread::sleep(q - spent);
             }
         }
     }

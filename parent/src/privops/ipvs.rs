@@ -31,6 +31,7 @@ const CMD_NEW_DAEMON: u8 = 9;
 const CMD_DEL_DAEMON: u8 = 10;
 const CMD_SET_CONFIG: u8 = 12;
 const CMD_GET_CONFIG: u8 = 13;
+const CMD_FLUSH: u8 = 17;
 const GENL_VERSION: u8 = 1;
 
 // First-level attributes.
@@ -805,6 +806,11 @@ pub fn timeouts_msg(t: Timeouts) -> Vec<u8> {
 }
 
 impl Ipvs {
+    /// Every service and destination of the kernel's table (`lvs_flush`).
+    pub fn flush_all(&mut self) -> Result<(), NlError> {
+        self.cmd(genl(CMD_FLUSH, &[]), NlmF::empty()).map(drop)
+    }
+
     pub fn get_timeouts(&mut self) -> Result<Timeouts, NlError> {
         let r = self.cmd(genl(CMD_GET_CONFIG, &[]), NlmF::empty())?;
         let body = r.first().ok_or_else(|| err("no IPVS config reply"))?;

@@ -71,6 +71,12 @@ impl Lvs {
             match Ipvs::connect() {
                 Ok(Some(mut nl)) => {
                     crate::log!("Initializing ipvs");
+                    if cfg.global.lvs_flush {
+                        // Asked for in so many words: the whole table goes at start.
+                        if let Err(e) = nl.flush_all() {
+                            crate::log!("IPVS: lvs_flush failed: {e}");
+                        }
+                    }
                     match nl.dump() {
                         Ok(t) => self.mirror = t,
                         Err(e) => crate::log!("IPVS: unable to read the kernel's table: {e}"),
@@ -443,6 +449,17 @@ impl Lvs {
         self.stop_syncd(None);
         if let (Some(t), Some(nl)) = (self.saved_timeouts.take(), self.nl.as_mut()) {
             let _ = nl.set_timeouts(t);
+        }
+        // `lvs_flush_on_stop` alone empties the whole table in one command; `VS` (or not
+        // set) removes the configuration's services, created or adopted.
+        if cfg.global.lvs_flush_on_stop.as_deref() == Some("") {
+            if let Some(nl) = self.nl.as_mut() {
+                match nl.flush_all() {
+                    Ok(()) => self.mirror.clear(),
+                    Err(e) => crate::log!("IPVS: lvs_flush_on_stop failed: {e}"),
+                }
+            }
+            return;
         }
         for vs in &cfg.virtual_servers {
             for s in ipvs::services_of(vs, &cfg.vs_groups) {
