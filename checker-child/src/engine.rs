@@ -715,11 +715,21 @@ impl Engine {
                 r.name, vs.name
             )));
             if vs.omega && r.up && r.notify.1 {
-                out.push(Action::Script(ScriptRef::RsNotify { rs: r.id, up: false }));
+                out.push(Action::Script(ScriptRef::RsNotify {
+                    rs: r.id,
+                    up: false,
+                }));
             }
         }
-        for vs in self.vss.iter().filter(|v| v.omega && v.quorum_up && v.quorum_scripts.1) {
-            out.push(Action::Script(ScriptRef::Quorum { vs: vs.id, up: false }));
+        for vs in self
+            .vss
+            .iter()
+            .filter(|v| v.omega && v.quorum_up && v.quorum_scripts.1)
+        {
+            out.push(Action::Script(ScriptRef::Quorum {
+                vs: vs.id,
+                up: false,
+            }));
         }
         out
     }

@@ -169,7 +169,11 @@ pub enum Outcome {
 
 fn socket(target: SocketAddr, bind: Option<SocketAddr>, ty: Type) -> std::io::Result<Socket> {
     // Non-blocking and close-on-exec from the start: no fcntl calls per probe.
-    let s = Socket::new(Domain::for_address(target), ty.nonblocking().cloexec(), None)?;
+    let s = Socket::new(
+        Domain::for_address(target),
+        ty.nonblocking().cloexec(),
+        None,
+    )?;
     if let Some(b) = bind {
         s.bind(&b.into())?;
     }

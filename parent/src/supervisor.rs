@@ -559,6 +559,9 @@ pub struct Supervisor {
     rs_states: Vec<RsState>,
     /// The IPVS table, reconciled with the kernel's.
     lvs: crate::privops::lvs::Lvs,
+    /// What the kernel held for our real servers when the daemon started (the first
+    /// checker starts from it).
+    kernel_resume: Option<Vec<RsState>>,
     stopping: Option<Instant>,
     rtnl: Option<crate::privops::addr::Rtnl>,
     /// Scripts running, and what their end means.
@@ -602,6 +605,7 @@ impl Supervisor {
             instance_states: Vec::new(),
             rs_states: Vec::new(),
             lvs: Default::default(),
+            kernel_resume: None,
             stopping: None,
             rtnl: None,
             scripts: Vec::new(),
@@ -630,11 +634,19 @@ impl Supervisor {
         // daemon started again over its own table changes nothing); a restarted one from
         // what its predecessor reported.
         self.lvs.apply_globals(&self.config);
-        let resume = if self.rs_states.is_empty() && self.lvs.ensure(&self.config) {
+        let resume = if !self.rs_states.is_empty() {
+            self.rs_states.clone()
+        } else if let Some(first) = self.kernel_resume.take() {
+            first
+        } else if self.lvs.ensure(&self.config) {
             self.lvs.kernel_states(&self.config)
         } else {
-            self.rs_states.clone()
+            Vec::new()
         };
+        // Taken once: a later checker starts from what was reported, or the kernel's table.
+        if self.kernel_resume.is_none() {
+            self.kernel_resume = Some(Vec::new());
+        }
         ParentToChecker::Snapshot {
             generation: self.generation,
             snapshot: Box::new(self.config.for_checker()),
@@ -777,6 +789,10 @@ impl Supervisor {
             if self.stopping.is_none() {
                 self.vrrp.tick(&self.poll, now, &args);
                 self.checker.tick(&self.poll, now, &args);
+                if self.checker.pid.is_some() && self.kernel_resume.is_none() {
+                    // The start-up table goes in while the children start.
+                    self.kernel_resume = Some(self.lvs.start(&self.config));
+                }
             }
             let all_ready = (!self.s.run_vrrp || self.vrrp.ready)
                 && (!self.s.run_checker || self.checker.ready);

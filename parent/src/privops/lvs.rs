@@ -148,6 +148,49 @@ impl Lvs {
         out
     }
 
+    /// Start-up: the table keepalived's checker programs before any check has run, put in
+    /// place by the parent at once (the checker then only moves it). Services already in the
+    /// kernel are adopted with their real servers as they are (a daemon started again over
+    /// its own table); missing ones are added with every real server that starts up
+    /// (without `alpha`; with `alpha` and `inhibit_on_failure`, at weight 0). Returns the
+    /// states the first checker starts from, read before anything was added.
+    pub fn start(&mut self, cfg: &Config) -> Vec<RsState> {
+        if cfg.virtual_servers.is_empty() || !self.ensure(cfg) {
+            return Vec::new();
+        }
+        let resume = self.kernel_states(cfg);
+        let present: BTreeSet<SvcKey> = self.mirror.keys().copied().collect();
+        for vs in &cfg.virtual_servers {
+            for s in ipvs::services_of(vs, &cfg.vs_groups) {
+                self.put_service(&s);
+                if present.contains(&s.key) {
+                    continue;
+                }
+                for rs in &vs.real_servers {
+                    let alpha = rs.checkers.iter().any(|c| {
+                        c.retry.alpha.or(rs.defaults.alpha).or(vs.defaults.alpha) == Some(true)
+                    });
+                    let inhibit = rs
+                        .defaults
+                        .inhibit_on_failure
+                        .or(vs.defaults.inhibit_on_failure)
+                        .unwrap_or(false);
+                    match (alpha, inhibit) {
+                        (false, _) => {
+                            self.put_dest(&s, &ipvs::dest_of(vs, rs, &s, rs.weight));
+                        }
+                        (true, true) => {
+                            self.put_dest(&s, &ipvs::dest_of(vs, rs, &s, 0));
+                        }
+                        (true, false) => {}
+                    }
+                }
+            }
+        }
+        self.flush();
+        resume
+    }
+
     /// Apply a checker's request. Every id was checked against `cfg` by the caller.
     pub fn apply(&mut self, cfg: &Config, ops: &[IpvsOp]) -> OpResult {
         if self.nl.is_none() {
@@ -366,7 +409,10 @@ impl Lvs {
     /// `lvs_timeouts` and an `lvs_sync_daemon` not tied to a VRRP instance, at start and
     /// reload (keepalived's checker start: the syncd runs as master and backup).
     pub fn apply_globals(&mut self, cfg: &Config) {
-        if !self.ensure(cfg) {
+        let g = &cfg.global;
+        let wanted =
+            g.lvs_timeouts.is_some() || g.lvs_sync_daemon.is_some() || !self.syncd.is_empty();
+        if !wanted || !self.ensure(cfg) {
             return;
         }
         let g = &cfg.global;
