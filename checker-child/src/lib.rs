@@ -37,7 +37,8 @@ pub const IDENT: &str = "Keepalived_healthcheckers";
 pub struct CheckerChild {
     log: fn(&str),
     generation: u64,
-    snapshot: Option<Box<CheckerSnapshot>>,
+    /// A snapshot was loaded (a later one is a reload).
+    loaded: bool,
     engine: Engine,
     /// Network probes in flight, by token offset.
     flights: HashMap<usize, Flight>,
@@ -60,7 +61,7 @@ impl CheckerChild {
         CheckerChild {
             log,
             generation: 0,
-            snapshot: None,
+            loaded: false,
             engine: Engine::default(),
             flights: HashMap::new(),
             deadlines: Default::default(),
@@ -150,7 +151,7 @@ impl CheckerChild {
     ) -> Vec<CheckerToParent> {
         // A reload keeps every real server's state: the running engine's, over the parent's.
         let mut states: HashMap<_, RsState> = resume.into_iter().map(|s| (s.rs, s)).collect();
-        if self.snapshot.is_some() {
+        if self.loaded {
             for s in self.engine.states() {
                 states.insert(s.rs, s);
             }
@@ -168,7 +169,10 @@ impl CheckerChild {
                 .unwrap_or(1);
         let (engine, actions) = Engine::load(&snapshot, &states, now, seed);
         self.engine = engine;
-        self.snapshot = Some(snapshot);
+        // The engine holds what the checks need; the snapshot itself can go.
+        drop(snapshot);
+        self.loaded = true;
+        trim_heap();
         let mut out = Vec::new();
         self.act(actions, now, &mut out);
         out.push(CheckerToParent::FullState(self.engine.states()));
@@ -386,6 +390,15 @@ impl ChildProtocol for CheckerChild {
             }
         }
         out
+    }
+}
+
+/// Give freed heap back to the system (glibc keeps it otherwise): loading a large snapshot
+/// leaves megabytes of it.
+fn trim_heap() {
+    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
