@@ -79,6 +79,11 @@ pub enum Action {
     State(RsState),
     /// A notify or quorum script, run by the parent.
     Script(ScriptRef),
+    /// An `smtp_alert` mail (keepalived's subject and body).
+    Mail {
+        subject: String,
+        body: String,
+    },
 }
 
 struct Vs {
@@ -90,6 +95,7 @@ struct Vs {
     quorum_scripts: (bool, bool),
     /// `omega`: at shutdown, notify_down for servers still up and quorum_down.
     omega: bool,
+    smtp_alert: bool,
     quorum: u32,
     hysteresis: u32,
     quorum_up: bool,
@@ -106,6 +112,7 @@ struct Rs {
     failed: usize,
     /// notify_up, notify_down configured.
     notify: (bool, bool),
+    smtp_alert: bool,
 }
 
 struct Check {
@@ -140,6 +147,10 @@ pub struct Engine {
     /// (due, check): stale entries are skipped when popped.
     heap: BinaryHeap<Reverse<(Instant, usize)>>,
     rng: u64,
+    /// `[router_id]` of mail subjects; mails only when a server and recipients are set.
+    router_id: String,
+    mail: bool,
+    no_checker_emails: bool,
 }
 
 fn dur(us: Option<u64>, default_s: u64) -> Duration {
@@ -242,6 +253,9 @@ impl Engine {
     ) -> (Self, Vec<Action>) {
         let mut e = Engine {
             rng: seed | 1,
+            router_id: snap.router_id.clone().unwrap_or_default(),
+            mail: snap.smtp_server.is_some() && !snap.notification_email.is_empty(),
+            no_checker_emails: snap.no_checker_emails,
             ..Default::default()
         };
         let resumed: HashMap<ObjId, &RsState> = resume.iter().map(|s| (s.rs, s)).collect();
@@ -260,6 +274,8 @@ impl Engine {
                     .unwrap_or_default(),
                 quorum_scripts: (vs.quorum_up.is_some(), vs.quorum_down.is_some()),
                 omega: vs.omega.unwrap_or(false),
+                // keepalived: a virtual server mails only when asked to ...
+                smtp_alert: vs.defaults.smtp_alert.or(snap.smtp_alert).unwrap_or(false),
                 quorum: vs.quorum.max(1),
                 hysteresis: vs.hysteresis,
                 quorum_up: false,
@@ -302,6 +318,8 @@ impl Engine {
                     inhibit,
                     failed,
                     notify: (rs.notify_up.is_some(), rs.notify_down.is_some()),
+                    // ... a real server unless told not to (its backwards-compatible default).
+                    smtp_alert: rs.defaults.smtp_alert.or(snap.smtp_alert).unwrap_or(true),
                 });
                 if up {
                     ops.push(IpvsOp::AddDest {
@@ -526,13 +544,14 @@ impl Engine {
         let now_up = c.up;
         let rs = c.rs;
         if was_up != now_up {
-            self.checker_changed(rs, now_up, out);
+            let kind = c.keyword;
+            self.checker_changed(rs, now_up, kind, out);
         }
         next
     }
 
     /// `update_svr_checker_state`: a real server is up while none of its checkers failed.
-    fn checker_changed(&mut self, r: usize, up: bool, out: &mut Vec<Action>) {
+    fn checker_changed(&mut self, r: usize, up: bool, kind: &str, out: &mut Vec<Action>) {
         let rs = &mut self.rss[r];
         let before = rs.failed == 0;
         if up {
@@ -541,6 +560,29 @@ impl Engine {
             rs.failed += 1;
         }
         let after = rs.failed == 0;
+        if self.mail && rs.smtp_alert && (before != after || !self.no_checker_emails) {
+            let what = match kind {
+                "TCP_CHECK" => "TCP CHECK",
+                "UDP_CHECK" => "UDP CHECK",
+                "DNS_CHECK" => "DNS_CHECK:",
+                "PING_CHECK" => "ICMP CHECK",
+                "MISC_CHECK" => "MISC CHECK",
+                _ => "CHECK",
+            };
+            out.push(Action::Mail {
+                subject: format!(
+                    "[{}] Realserver {} of virtual server {} - {}",
+                    self.router_id,
+                    rs.name,
+                    self.vss[rs.vs].name,
+                    if after { "UP" } else { "DOWN" }
+                ),
+                body: format!(
+                    "=> {what} {} on service <=",
+                    if up { "succeed" } else { "failed" }
+                ),
+            });
+        }
         if before == after {
             return;
         }
@@ -615,6 +657,26 @@ impl Engine {
                 q.saturating_sub(h),
                 vs.name
             )));
+        }
+        if vs.smtp_alert && self.mail {
+            let line = match (gained, init) {
+                (true, true) => "Starting with quorum up",
+                (true, false) => "Gained quorum",
+                (false, true) => "Starting with quorum down",
+                (false, false) => "Lost quorum",
+            };
+            out.push(Action::Mail {
+                subject: format!(
+                    "[{}] Virtualserver {} - {}",
+                    self.router_id,
+                    vs.name,
+                    if gained { "UP" } else { "DOWN" }
+                ),
+                body: format!(
+                    "=> {line} {q}+{h}={} <= {sum} <=",
+                    if gained { q + h } else { q.saturating_sub(h) }
+                ),
+            });
         }
         if let Some(inhibit) = sorry {
             let name = format!("{} to VS {}", vs.sorry_name, vs.name);

@@ -52,6 +52,8 @@ pub struct CheckerChild {
     unavailable_logged: bool,
     /// Messages produced where the loop could not take them (a failed registration).
     pending: Vec<CheckerToParent>,
+    /// Where smtp_alert mails go: server, from, to, helo.
+    mail: Option<(std::net::SocketAddr, String, Vec<String>, String)>,
     /// PING_CHECK echoes, on the ICMP sockets from the parent.
     pinger: ping::Pinger,
 }
@@ -71,6 +73,7 @@ impl CheckerChild {
             next_req: 1,
             unavailable_logged: false,
             pending: Vec::new(),
+            mail: None,
             pinger: ping::Pinger::default(),
         }
     }
@@ -89,6 +92,7 @@ impl CheckerChild {
                 match a {
                     Action::Log(l) => (self.log)(&l),
                     Action::State(s) => out.push(CheckerToParent::RsChanged(s)),
+                    Action::Mail { subject, body } => self.send_mail(subject, body, now),
                     Action::Script(script) => {
                         let req_id = self.req();
                         out.push(CheckerToParent::RunScript { req_id, script });
@@ -167,6 +171,32 @@ impl CheckerChild {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(1);
+        self.mail = match (
+            &snapshot.smtp_server,
+            snapshot.notification_email.is_empty(),
+        ) {
+            (Some((host, port)), false) => match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => Some((
+                    std::net::SocketAddr::new(ip, *port),
+                    snapshot
+                        .notification_email_from
+                        .clone()
+                        .unwrap_or_else(|| "keepalived@localhost".into()),
+                    snapshot.notification_email.clone(),
+                    snapshot
+                        .smtp_helo_name
+                        .clone()
+                        .unwrap_or_else(|| "localhost".into()),
+                )),
+                Err(_) => {
+                    (self.log)(&format!(
+                        "smtp_server {host} is not an address: no smtp_alert mail (the checker resolves no names)"
+                    ));
+                    None
+                }
+            },
+            _ => None,
+        };
         let (engine, actions) = Engine::load(&snapshot, &states, now, seed);
         self.engine = engine;
         // The engine holds what the checks need; the snapshot itself can go.
@@ -177,6 +207,57 @@ impl CheckerChild {
         self.act(actions, now, &mut out);
         out.push(CheckerToParent::FullState(self.engine.states()));
         out
+    }
+
+    fn send_mail(&mut self, subject: String, body: String, now: Instant) {
+        let Some((server, from, to, helo)) = self.mail.clone() else {
+            return;
+        };
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let conv = ipc::smtp::Conversation::new(ipc::smtp::Mail {
+            helo,
+            from,
+            to,
+            subject,
+            body,
+            date: ipc::smtp::rfc822(secs),
+        });
+        match Flight::mail(server, conv, std::time::Duration::from_secs(30), now) {
+            Ok(f) => {
+                self.next_token += 1;
+                self.deadlines
+                    .push(std::cmp::Reverse((f.deadline, self.next_token)));
+                self.unregistered.push(self.next_token);
+                self.flights.insert(self.next_token, f);
+            }
+            Err(e) => (self.log)(&format!("SMTP connection ERROR to {server}: {e}")),
+        }
+    }
+
+    /// A flight ended: a probe's verdict goes to the engine, a mail's to the log.
+    fn landed(
+        &mut self,
+        check: usize,
+        r: Result<(), String>,
+        now: Instant,
+        out: &mut Vec<CheckerToParent>,
+    ) {
+        if check == probe::MAIL {
+            match r {
+                Ok(()) => (self.log)("SMTP alert successfully sent."),
+                Err(e) => (self.log)(&format!("SMTP alert not sent: {e}")),
+            }
+            return;
+        }
+        let (ok, why) = match r {
+            Ok(()) => (true, String::new()),
+            Err(e) => (false, e),
+        };
+        let actions = self.engine.result(check, ok, &why, now);
+        self.act(actions, now, out);
     }
 
     fn dump(&self) -> String {
@@ -324,12 +405,8 @@ impl ChildProtocol for CheckerChild {
                 continue;
             }
             if let Some(f) = self.flights.remove(&k) {
-                let (ok, why) = match f.on_deadline() {
-                    Ok(()) => (true, String::new()),
-                    Err(e) => (false, e),
-                };
-                let actions = self.engine.result(f.check, ok, &why, now);
-                self.act(actions, now, &mut out);
+                let r = f.on_deadline();
+                self.landed(f.check, r, now, &mut out);
             }
         }
         for check in self.pinger.expired(now) {
@@ -381,12 +458,7 @@ impl ChildProtocol for CheckerChild {
         }
         if let Outcome::Done(r) = outcome {
             if let Some(f) = self.flights.remove(&k) {
-                let (ok, why) = match r {
-                    Ok(()) => (true, String::new()),
-                    Err(e) => (false, e),
-                };
-                let actions = self.engine.result(f.check, ok, &why, now);
-                self.act(actions, now, &mut out);
+                self.landed(f.check, r, now, &mut out);
             }
         }
         out

@@ -137,6 +137,8 @@ enum Phase {
     DgramWait {
         id: u16,
     },
+    /// An smtp_alert mail.
+    Mail(Box<ipc::smtp::Conversation>),
     /// SSL_GET: the request and the reply through TLS.
     Tls {
         conn: Box<rustls::ClientConnection>,
@@ -148,6 +150,9 @@ enum Sock {
     Tcp(TcpStream),
     Udp(UdpSocket),
 }
+
+/// The `check` of a flight that carries a mail, not a probe.
+pub const MAIL: usize = usize::MAX;
 
 pub struct Flight {
     pub check: usize,
@@ -256,24 +261,34 @@ pub fn udp_reply_ok(pat: &[Option<u8>], min: usize, max: usize, r: &[u8]) -> Res
     Ok(())
 }
 
-/// The SMTP reply code of a complete reply in `buf` (last line `NNN ` or `NNN\r\n`).
-fn smtp_code(buf: &[u8]) -> Option<u16> {
-    let text = std::str::from_utf8(buf).ok()?;
-    if !text.ends_with("\r\n") && !text.ends_with('\n') {
-        return None;
-    }
-    let last = text.lines().rfind(|l| !l.is_empty())?;
-    if last.len() >= 4 && last.as_bytes()[3] == b'-' {
-        return None;
-    }
-    last.get(..3)?.parse().ok()
-}
-
 fn io_err(what: &str, e: std::io::Error) -> Outcome {
     Outcome::Done(Err(format!("{what}: {e}")))
 }
 
 impl Flight {
+    /// An `smtp_alert` mail to `server` (its own flight, `check` = `MAIL`).
+    pub fn mail(
+        server: SocketAddr,
+        conv: ipc::smtp::Conversation,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<Self, String> {
+        let stream = connect(server, None).map_err(|e| format!("connect: {e}"))?;
+        Ok(Flight {
+            check: MAIL,
+            deadline: now + timeout,
+            timeout,
+            probe: Probe::Tcp {
+                target: server,
+                bind: None,
+            },
+            url: 0,
+            sock: Sock::Tcp(stream),
+            phase: Phase::Mail(Box::new(conv)),
+            registered: false,
+        })
+    }
+
     /// Start a network probe; an immediate failure is returned as `Err`.
     pub fn start(
         check: usize,
@@ -468,6 +483,34 @@ impl Flight {
                         _ => return Outcome::Done(Err("internal".into())),
                     }
                 }
+                Phase::Mail(conv) => {
+                    let mut buf = [0u8; 1024];
+                    let n = match stream.read(&mut buf) {
+                        Ok(0) => {
+                            let sent = conv.sent();
+                            return Outcome::Done(if sent {
+                                Ok(())
+                            } else {
+                                Err("the server closed the connection".into())
+                            });
+                        }
+                        Ok(n) => n,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Outcome::Pending,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        Err(e) => return io_err("read", e),
+                    };
+                    match conv.feed(&buf[..n]) {
+                        Ok(ipc::smtp::Step::Wait) => {}
+                        Ok(ipc::smtp::Step::Send(b)) => {
+                            // Short commands on a fresh connection: the socket buffer takes them.
+                            if let Err(e) = stream.write_all(&b) {
+                                return io_err("write", e);
+                            }
+                        }
+                        Ok(ipc::smtp::Step::Done) => return Outcome::Done(Ok(())),
+                        Err(e) => return Outcome::Done(Err(e)),
+                    }
+                }
                 Phase::Smtp { stage, inbuf } => {
                     let mut buf = [0u8; 1024];
                     match stream.read(&mut buf) {
@@ -480,7 +523,7 @@ impl Flight {
                     if inbuf.len() > 8192 {
                         return Outcome::Done(Err("reply too long".into()));
                     }
-                    let Some(code) = smtp_code(inbuf) else {
+                    let Some(code) = ipc::smtp::reply_code(inbuf) else {
                         continue;
                     };
                     inbuf.clear();
@@ -591,10 +634,11 @@ mod tests {
 
     #[test]
     fn smtp_replies_complete_on_the_last_line() {
-        assert_eq!(smtp_code(b"220 mail ESMTP\r\n"), Some(220));
-        assert_eq!(smtp_code(b"250-mail\r\n"), None);
-        assert_eq!(smtp_code(b"250-mail\r\n250 OK\r\n"), Some(250));
-        assert_eq!(smtp_code(b"220 partial"), None);
+        use ipc::smtp::reply_code;
+        assert_eq!(reply_code(b"220 mail ESMTP\r\n"), Some(220));
+        assert_eq!(reply_code(b"250-mail\r\n"), None);
+        assert_eq!(reply_code(b"250-mail\r\n250 OK\r\n"), Some(250));
+        assert_eq!(reply_code(b"220 partial"), None);
     }
 
     #[test]

@@ -447,3 +447,41 @@ fn identical_probes_of_several_virtual_servers_run_once() {
         3
     );
 }
+
+#[test]
+fn smtp_alert_mails_as_keepalived() {
+    let t0 = Instant::now();
+    let body = format!(
+        "global_defs {{\n router_id lb1\n notification_email {{\n ops@lab\n }}\n smtp_server 10.99.9.9 25\n}}\n{}",
+        vs("", TCP).replace(" lb_algo rr\n", " lb_algo rr\n smtp_alert\n")
+    );
+    let (mut e, a) = Engine::load(&snap(&body), &[], t0, 7);
+    let mails = |a: &[Action]| -> Vec<(String, String)> {
+        a.iter()
+            .filter_map(|x| match x {
+                Action::Mail { subject, body } => Some((subject.clone(), body.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        mails(&a),
+        vec![(
+            "[lb1] Virtualserver [10.99.0.10]:tcp:80 - UP".to_string(),
+            "=> Starting with quorum up 1+0=1 <= 3 <=".to_string()
+        )]
+    );
+    let c = runs(&mut e, t0);
+    let a = e.result(c, false, "", t0);
+    let m = mails(&a);
+    assert_eq!(
+        m[0].0,
+        "[lb1] Realserver [10.99.1.2]:tcp:80 of virtual server [10.99.0.10]:tcp:80 - DOWN"
+    );
+    assert_eq!(m[0].1, "=> TCP CHECK failed on service <=");
+    assert_eq!(m[1].0, "[lb1] Virtualserver [10.99.0.10]:tcp:80 - DOWN");
+    // Without a server or recipients nothing is mailed.
+    let (mut e, _) = Engine::load(&snap(&vs("", TCP)), &[], t0, 7);
+    let c = runs(&mut e, t0);
+    assert!(mails(&e.result(c, false, "", t0)).is_empty());
+}

@@ -113,6 +113,11 @@ pub struct CheckerSnapshot {
     pub smtp_server: Option<(String, u16)>,
     pub notification_email: Vec<String>,
     pub router_id: Option<String>,
+    pub notification_email_from: Option<String>,
+    pub smtp_helo_name: Option<String>,
+    /// `smtp_alert_checker`, else `smtp_alert`.
+    pub smtp_alert: Option<bool>,
+    pub no_checker_emails: bool,
 }
 
 fn strip(s: &mut Option<Script>) {
@@ -218,6 +223,10 @@ impl Config {
             smtp_server: self.global.smtp_server.clone(),
             notification_email: self.global.notification_email.clone(),
             router_id: self.global.router_id.clone(),
+            notification_email_from: self.global.notification_email_from.clone(),
+            smtp_helo_name: self.global.smtp_helo_name.clone(),
+            smtp_alert: self.global.smtp_alert_checker.or(self.global.smtp_alert),
+            no_checker_emails: self.global.no_checker_emails,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod child;
 pub mod codec;
 pub mod msg;
 pub mod sandbox;
+pub mod smtp;
 
 pub use channel::{Channel, ChannelError};
 pub use msg::*;

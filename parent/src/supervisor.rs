@@ -647,9 +647,16 @@ impl Supervisor {
         if self.kernel_resume.is_none() {
             self.kernel_resume = Some(Vec::new());
         }
+        let mut snapshot = self.config.for_checker();
+        // keepalived's router_id defaults to the host name (mail subjects carry it).
+        if snapshot.router_id.is_none() {
+            snapshot.router_id = nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok());
+        }
         ParentToChecker::Snapshot {
             generation: self.generation,
-            snapshot: Box::new(self.config.for_checker()),
+            snapshot: Box::new(snapshot),
             resume,
         }
     }
