@@ -6,7 +6,8 @@
 #      tarball under ${XDG_CACHE_HOME:-$HOME/.cache}/keepalived-rs/ with the few .debs steps
 #      4 and 5 need, so a rerun works offline), dpkg -i of the package in a chroot, and there:
 #      keepalived --version, keepalived -t on the shipped config, genhash --help and a real
-#      genhash fetch, the three users, the registered conffiles, the enabled unit
+#      genhash fetch, the three users, the registered conffiles, the enabled unit; then
+#      purge and install again over a keepalived.conf of the user's: kept, no prompt
 #   4. systemd-analyze verify on the installed unit, in the chroot (systemd, procps and
 #      man-db installed there after our package, offline from the cache)
 #   5. systemd-analyze security --offline=yes on ours and on Debian keepalived's unit (from
@@ -193,6 +194,20 @@ for f in /etc/keepalived/keepalived.conf /etc/default/keepalived; do
 done
 check "keepalived.service enabled (multi-user.target.wants)" \
     "$([[ -L $CHROOT/etc/systemd/system/multi-user.target.wants/keepalived.service ]]; echo $?)"
+
+# A user who already has a keepalived.conf (Debian's keepalived ships none, only a .sample)
+# keeps it, without a conffile prompt (stdin is not a terminal here: a prompt fails dpkg),
+# and gets ours as .dpkg-dist.
+mine='# my own keepalived.conf, from before keepalived-rs'
+with_proc dpkg --purge keepalived-rs >>"$WORK/dpkg.log" 2>&1
+mkdir -p "$CHROOT/etc/keepalived"
+echo "$mine" >"$CHROOT/etc/keepalived/keepalived.conf"
+with_proc dpkg -i /tmp/keepalived-rs.deb </dev/null >"$WORK/dpkg2.log" 2>&1 && rc=0 || rc=$?
+[[ $rc == 0 ]] || cat "$WORK/dpkg2.log"
+check "dpkg -i over an existing keepalived.conf: no prompt" "$rc"
+check "the existing keepalived.conf is kept, ours is keepalived.conf.dpkg-dist" \
+    "$([[ $(cat "$CHROOT/etc/keepalived/keepalived.conf") == "$mine" ]] &&
+        cmp -s "$CHROOT/etc/keepalived/keepalived.conf.dpkg-dist" "$ROOT/dist/keepalived.conf"; echo $?)"
 
 # --- 4. systemd-analyze verify, where the unit's binaries and man pages are installed ------
 with_proc apt-get install -y -q --no-download --no-install-recommends "${LATER[@]}" >"$WORK/later.log" 2>&1 ||
