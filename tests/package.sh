@@ -7,7 +7,8 @@
 #      4 and 5 need, so a rerun works offline), dpkg -i of the package in a chroot, and there:
 #      keepalived --version, keepalived -t on the shipped config, genhash --help and a real
 #      genhash fetch, the three users, the registered conffiles, the enabled unit; then
-#      purge and install again over a keepalived.conf of the user's: kept, no prompt
+#      purge, install Debian's keepalived and a keepalived.conf of the user's, and dpkg -i
+#      ours over them: Debian's goes, the user's file is kept, no prompt
 #   4. systemd-analyze verify on the installed unit, in the chroot (systemd, procps and
 #      man-db installed there after our package, offline from the cache)
 #   5. systemd-analyze security --offline=yes on ours and on Debian keepalived's unit (from
@@ -63,6 +64,8 @@ trap cleanup EXIT
 
 passed=0 failed=0
 in_root() { chroot "$CHROOT" "$@"; }
+# pkg_field PKG FIELD: a dpkg-query field of PKG in the chroot (empty if unknown).
+pkg_field() { in_root dpkg-query -W -f="\${$2}" "$1" 2>/dev/null || true; }
 # with_proc CMD...: run CMD in the chroot with a fresh proc mounted (apt and dpkg want it).
 with_proc() {
     mount -t proc proc "$CHROOT/proc"
@@ -133,7 +136,9 @@ CACHE_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/keepalived-rs
 # Fetched into the cached root, installed only after our package (whose postinst must work
 # without systemd-sysusers): what steps 4 to 6 need. The list names the cache.
 LATER=(systemd procps man-db iproute2)
-CACHE=$CACHE_DIR/debootstrap-minbase-$RELEASE-$ARCH-$(echo "${LATER[*]}" | md5sum | cut -c1-8).tar.gz
+# Debian's keepalived, which a user replaces with ours (step 3).
+FETCH=("${LATER[@]}" keepalived)
+CACHE=$CACHE_DIR/debootstrap-minbase-$RELEASE-$ARCH-$(echo "${FETCH[*]}" | md5sum | cut -c1-8).tar.gz
 
 mkdir -p "$CHROOT"
 if [[ -f $CACHE ]]; then
@@ -144,7 +149,7 @@ else
     debootstrap --variant=minbase "$RELEASE" "$CHROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
         { tail -n 20 "$WORK/debootstrap.log" >&2; exit 2; }
     [[ -z $(mounts_below) ]] || { echo "package: debootstrap left mounts behind" >&2; exit 2; }
-    with_proc apt-get install -y -q --download-only --no-install-recommends "${LATER[@]}" >/dev/null
+    with_proc apt-get install -y -q --download-only --no-install-recommends "${FETCH[@]}" >/dev/null
     mkdir -p "$CHROOT/var/cache/keepalived-rs-test"
     with_proc sh -c 'cd /var/cache/keepalived-rs-test && apt-get download -q keepalived' >/dev/null 2>&1
     mkdir -p "$CACHE_DIR"
@@ -162,8 +167,7 @@ with_proc dpkg -i /tmp/keepalived-rs.deb >"$WORK/dpkg.log" 2>&1 ||
     with_proc apt-get install -y -q -f >>"$WORK/dpkg.log" 2>&1 || rc=$?
 [[ $rc == 0 ]] || cat "$WORK/dpkg.log"
 check "dpkg -i in a fresh $RELEASE minbase chroot" "$rc"
-# shellcheck disable=SC2016 # dpkg-query's format, not the shell's
-st=$(in_root dpkg-query -W -f='${db:Status-Status}' keepalived-rs 2>/dev/null || true)
+st=$(pkg_field keepalived-rs db:Status-Status)
 check "keepalived-rs is installed (status: ${st:-none})" "$([[ $st == installed ]]; echo $?)"
 
 out=$(in_root keepalived --version 2>&1) && rc=0 || rc=$?
@@ -199,27 +203,34 @@ for u in keepalived-vrrp keepalived-check keepalived_script; do
     check "user $u exists: system uid, no login shell (${ent:-missing})" \
         "$([[ -n $ent && $uid -lt 1000 && $ent == *:/usr/sbin/nologin ]]; echo $?)"
 done
-# shellcheck disable=SC2016
-conffiles=$(in_root dpkg-query -W -f='${Conffiles}' keepalived-rs)
+conffiles=$(pkg_field keepalived-rs Conffiles)
 for f in /etc/keepalived/keepalived.conf /etc/default/keepalived; do
     check "conffile $f registered" "$([[ $conffiles == *" $f "* ]]; echo $?)"
 done
 check "keepalived.service enabled (multi-user.target.wants)" \
     "$([[ -L $CHROOT/etc/systemd/system/multi-user.target.wants/keepalived.service ]]; echo $?)"
 
-# A user who already has a keepalived.conf (Debian's keepalived ships none, only a .sample)
-# keeps it, without a conffile prompt (stdin is not a terminal here: a prompt fails dpkg),
-# and gets ours as .dpkg-dist.
+# The drop-in case: a host running Debian's keepalived with its own keepalived.conf (Debian
+# ships none, only a .sample) gets ours with dpkg -i. Debian's package goes (Conflicts,
+# Replaces), the file is kept without a conffile prompt (stdin is not a terminal: a prompt
+# fails dpkg), ours lands as keepalived.conf.dpkg-dist.
 mine='# my own keepalived.conf, from before keepalived-rs'
 with_proc dpkg --purge keepalived-rs >>"$WORK/dpkg.log" 2>&1
-mkdir -p "$CHROOT/etc/keepalived"
+with_proc apt-get install -y -q --no-download --no-install-recommends keepalived >>"$WORK/dpkg.log" 2>&1 ||
+    { tail -n 20 "$WORK/dpkg.log" >&2; exit 2; }
+echo "     over: $(in_root keepalived --version 2>&1 | sed -n 1p)"
 echo "$mine" >"$CHROOT/etc/keepalived/keepalived.conf"
 with_proc dpkg -i /tmp/keepalived-rs.deb </dev/null >"$WORK/dpkg2.log" 2>&1 && rc=0 || rc=$?
 [[ $rc == 0 ]] || cat "$WORK/dpkg2.log"
-check "dpkg -i over an existing keepalived.conf: no prompt" "$rc"
-check "the existing keepalived.conf is kept, ours is keepalived.conf.dpkg-dist" \
+check "dpkg -i over Debian's keepalived and a keepalived.conf of the user's: no prompt" "$rc"
+st=$(pkg_field keepalived db:Status-Status)
+check "Debian's keepalived is gone (status: ${st:-none}), /usr/sbin/keepalived is ours" \
+    "$([[ $st != installed && $(in_root keepalived --version 2>&1) == Keepalived-rs* ]]; echo $?)"
+check "the user's keepalived.conf is kept, ours is keepalived.conf.dpkg-dist" \
     "$([[ $(cat "$CHROOT/etc/keepalived/keepalived.conf") == "$mine" ]] &&
         cmp -s "$CHROOT/etc/keepalived/keepalived.conf.dpkg-dist" "$ROOT/dist/keepalived.conf"; echo $?)"
+conffiles=$(pkg_field keepalived-rs Conffiles)
+check "/etc/default/keepalived is now our conffile" "$([[ $conffiles == *" /etc/default/keepalived "* ]]; echo $?)"
 
 # --- 4. systemd-analyze verify, where the unit's binaries and man pages are installed ------
 echo "--- 4. systemd-analyze verify (at ${SECONDS}s)"
@@ -247,7 +258,7 @@ mkdir -p "$WORK/debian"
 for f in "$WORK"/debian/{lib,usr/lib}/systemd/system/keepalived.service; do
     [[ -f $f ]] && theirs_unit=$f
 done
-ours=$(exposure "$CHROOT/usr/lib/systemd/system/keepalived.service")
+ours=$(exposure "$CHROOT/lib/systemd/system/keepalived.service")
 [[ -z $theirs_unit ]] || theirs=$(exposure "$theirs_unit")
 echo "exposure: keepalived-rs ${ours:-?}, Debian keepalived ${theirs:-?} ($(basename "${debian_deb:-none}"))"
 check "our unit's exposure (${ours:-?}) is lower than Debian keepalived's (${theirs:-?})" \
