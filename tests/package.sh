@@ -17,7 +17,8 @@
 #      nothing reaches the host's), a VRRP instance with a track and a notify script; the
 #      service starts (READY), takes the VIP, has the parent's privileges, runs the script as
 #      keepalived_script, reloads without moving the VIP or restarting a child, dumps into its
-#      private /tmp, and stops with the VIP and the pid links gone
+#      private /tmp, is restarted once by an upgrade (dpkg -i again), and stops with the VIP
+#      and the pid links gone
 # Prints one line per check and `package: N passed, M failed`.
 #
 # Usage: sudo tests/package.sh [DEB]   (DEB: a package already built; default: build it)
@@ -313,6 +314,7 @@ vrrp_instance VI_1 {
 }
 CONF
 rm -f "$CHROOT/usr/sbin/policy-rc.d"
+cp "$DEB" "$CHROOT/var/cache/keepalived-rs-test/keepalived-rs.deb"
 
 systemd-nspawn -q --register=no --keep-unit --machine="$MACHINE" -D "$CHROOT" --private-network -b \
     </dev/null >"$WORK/nspawn.log" 2>&1 &
@@ -370,6 +372,18 @@ if [[ $booted == 0 ]]; then
     for _ in $(seq 50); do in_box test -s "/proc/$main/root/tmp/keepalived.data" && break; sleep 0.1; done
     in_box test -s "/proc/$main/root/tmp/keepalived.data" && rc=0 || rc=$?
     check "SIGUSR1: keepalived.data in the service's /tmp (/proc/PID/root/tmp)" "$rc"
+
+    # An upgrade (the same package again: postinst configure with the old version) restarts
+    # the running daemon once, as Debian's keepalived does, and keeps the configuration.
+    conf_before=$(md5sum <"$CHROOT/etc/keepalived/keepalived.conf")
+    in_box dpkg -i /var/cache/keepalived-rs-test/keepalived-rs.deb </dev/null >"$WORK/upgrade.log" 2>&1 && rc=0 || rc=$?
+    [[ $rc == 0 ]] || cat "$WORK/upgrade.log"
+    new_main=$(in_box systemctl show -p MainPID --value keepalived.service)
+    for _ in $(seq 100); do vip_present && break; sleep 0.1; done
+    check "upgrade: dpkg -i exits 0, the daemon restarted (pid $main -> $new_main), VIP back, config untouched" \
+        "$([[ $rc == 0 && $new_main != "$main" && $new_main != 0 ]] && vip_present &&
+            [[ $(md5sum <"$CHROOT/etc/keepalived/keepalived.conf") == "$conf_before" ]]; echo $?)"
+    main=$new_main
 
     in_box systemctl stop keepalived.service && rc=0 || rc=$?
     gone=1
