@@ -220,6 +220,9 @@ with_proc dpkg --purge keepalived-rs >>"$WORK/dpkg.log" 2>&1
 with_proc apt-get install -y -q --no-download --no-install-recommends keepalived >>"$WORK/dpkg.log" 2>&1 ||
     { tail -n 20 "$WORK/dpkg.log" >&2; exit 2; }
 echo "     over: $(in_root keepalived --version 2>&1 | sed -n 1p)"
+theirs_digest=$(in_root keepalived --genhash -s 127.0.0.1 -p "$(cat "$WORK/port")" -u /page 2>&1) || true
+check "Debian keepalived's genhash gives the same digest as ours (${theirs_digest%%$'\n'*})" \
+    "$([[ $theirs_digest == "$want" ]]; echo $?)"
 echo "$mine" >"$CHROOT/etc/keepalived/keepalived.conf"
 with_proc dpkg -i /tmp/keepalived-rs.deb </dev/null >"$WORK/dpkg2.log" 2>&1 && rc=0 || rc=$?
 [[ $rc == 0 ]] || cat "$WORK/dpkg2.log"
