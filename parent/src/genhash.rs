@@ -244,7 +244,7 @@ pub fn hex(digest: &[u8]) -> String {
 }
 
 /// keepalived's `dump_buffer` layout: offset, 16 bytes in hex (a `-` after 8), the printable
-/// ones as text.
+/// ones as text, a short last row padded.
 fn dump(buf: &[u8]) -> String {
     let mut out = String::new();
     for (i, row) in buf.chunks(16).enumerate() {
@@ -259,12 +259,10 @@ fn dump(buf: &[u8]) -> String {
             }
         }
         out.push_str("   ");
-        out.extend(row.iter().map(|&b| {
-            if (0x20..=0x7e).contains(&b) {
-                b as char
-            } else {
-                '.'
-            }
+        out.extend((0..16).map(|j| match row.get(j) {
+            Some(&b) if (0x20..=0x7e).contains(&b) => b as char,
+            Some(_) => '.',
+            None => ' ',
         }));
         out.push('\n');
     }
@@ -367,19 +365,21 @@ pub fn main(prog: &str, args: Vec<OsString>, am_genhash: bool) -> ExitCode {
     };
     let digest = Md5::digest(body);
     if o.verbose {
+        // keepalived's verbose layout (check_http.c): titled hex dumps of header, body, digest.
+        let title = |t: &str| format!("-----------------------[{t}]-----------------------\n");
+        print!("{}{}", title("    HTTP Header Buffer    "), dump(head));
         print!(
-            "-----------------------[    HTTP Header Buffer    ]-----------------------\n{}",
+            "{}{}\n",
+            title(" HTTP Header Ascii Buffer "),
             String::from_utf8_lossy(head)
         );
+        print!("{}{}", title("        HTML Buffer        "), dump(body));
         print!(
-            "-----------------------[        HTML Buffer        ]-----------------------\n{}",
-            dump(body)
-        );
-        print!(
-            "\n-----------------------[    HTML hash resulting    ]-----------------------\n{}",
+            "\n{}{}",
+            title("    HTML hash resulting    "),
             dump(&digest)
         );
-        println!("-----------------------[ HTML hash final resulting ]-----------------------");
+        print!("{}", title(" HTML hash final resulting "));
     }
     println!("{}", hex(&digest));
     if o.verbose {
@@ -493,7 +493,7 @@ mod tests {
         assert_eq!(
             dump(b"0123456789abcdefXY"),
             "0000  30 31 32 33 34 35 36 37 - 38 39 61 62 63 64 65 66   0123456789abcdef\n\
-             0016  58 59                   -                           XY\n"
+             0016  58 59                   -                           XY              \n"
         );
     }
 
