@@ -368,8 +368,8 @@ pub fn main(prog: &str, args: Vec<OsString>, am_genhash: bool) -> ExitCode {
         // keepalived's verbose layout (check_http.c): titled hex dumps of header, body, digest.
         let title = |t: &str| format!("-----------------------[{t}]-----------------------\n");
         print!("{}{}", title("    HTTP Header Buffer    "), dump(head));
-        print!(
-            "{}{}\n",
+        println!(
+            "{}{}",
             title(" HTTP Header Ascii Buffer "),
             String::from_utf8_lossy(head)
         );
