@@ -95,3 +95,13 @@ wait_vip() {
 now_ms() {
     date +%s%3N
 }
+
+# check NAME STATUS: one check, passed when STATUS is 0; counts in the caller's `passed` and
+# `failed` (set them to 0 first) and prints `ok   NAME` or `FAIL NAME`.
+check() {
+    if [[ $2 == 0 ]]; then
+        passed=$((passed + 1)); echo "ok   $1"
+    else
+        failed=$((failed + 1)); echo "FAIL $1"
+    fi
+}

@@ -27,13 +27,6 @@ trap cleanup EXIT
 make_netns "$NS"
 
 passed=0 failed=0
-check() { # check NAME CONDITION-EXIT-STATUS
-    if [[ $2 == 0 ]]; then
-        passed=$((passed + 1)); echo "ok   $1"
-    else
-        failed=$((failed + 1)); echo "FAIL $1"
-    fi
-}
 
 cat >"$TMP/keepalived.conf" <<CONF
 global_defs {

@@ -102,12 +102,13 @@ const LONGS: &[(&str, char)] = &[
     ("no-swap", '\u{5}'),
 ];
 
-fn long_to_short(name: &str) -> Option<char> {
-    if let Some((_, c)) = LONGS.iter().find(|(n, _)| *n == name) {
+/// The short option a long one stands for in `table`, as getopt_long finds it: the exact name,
+/// else an unambiguous prefix.
+pub fn long_to_short(table: &[(&str, char)], name: &str) -> Option<char> {
+    if let Some((_, c)) = table.iter().find(|(n, _)| *n == name) {
         return Some(*c);
     }
-    // getopt_long accepts unambiguous prefixes.
-    let m: Vec<_> = LONGS.iter().filter(|(n, _)| n.starts_with(name)).collect();
+    let m: Vec<_> = table.iter().filter(|(n, _)| n.starts_with(name)).collect();
     (m.len() == 1).then(|| m[0].1)
 }
 
@@ -137,7 +138,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, CliError> {
         };
         let (opt, shown) = match arg {
             Arg::Short(ch) => (ch, format!("-{ch}")),
-            Arg::Long(name) => match long_to_short(name) {
+            Arg::Long(name) => match long_to_short(LONGS, name) {
                 Some(ch) => (ch, format!("--{name}")),
                 None => return Err(CliError::Unknown(format!("--{name}"))),
             },

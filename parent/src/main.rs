@@ -5,6 +5,7 @@
 //! child with `--role vrrp|checker`.
 
 mod cli;
+mod genhash;
 #[macro_use]
 mod log;
 mod notify;
@@ -29,11 +30,16 @@ fn main() -> ExitCode {
         .first()
         .and_then(|a| std::path::Path::new(a).file_name())
         .map(|s| s.to_string_lossy().into_owned());
-    if prog.as_deref() == Some("genhash")
-        || args.get(1).is_some_and(|a| a == "-T" || a == "--genhash")
-    {
-        eprintln!("genhash is not implemented yet");
-        return ExitCode::from(EXIT_FATAL);
+    // keepalived runs its genhash when called by that name, or with -T as the first option.
+    let shown = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if prog.as_deref() == Some("genhash") {
+        return genhash::main(&shown, args.into_iter().skip(1).collect(), true);
+    }
+    if args.get(1).is_some_and(|a| a == "-T" || a == "--genhash") {
+        return genhash::main(&shown, args.into_iter().skip(2).collect(), false);
     }
     let c = match cli::parse(args) {
         Ok(c) => c,
