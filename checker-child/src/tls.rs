@@ -155,3 +155,36 @@ pub fn drive(
         }
     }
 }
+
+/// A blocking TLS stream (`genhash -S`): the same client settings as SSL_GET's.
+pub struct BlockingTls(rustls::StreamOwned<ClientConnection, std::net::TcpStream>);
+
+impl BlockingTls {
+    pub fn new(
+        sni: Option<&str>,
+        peer: SocketAddr,
+        stream: std::net::TcpStream,
+    ) -> Result<Self, String> {
+        let conn = client(sni, Some(peer), &[])?;
+        Ok(BlockingTls(rustls::StreamOwned::new(conn, stream)))
+    }
+}
+
+impl Read for BlockingTls {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf) {
+            // Closed without close_notify: the end of the reply, as keepalived reads it.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(0),
+            r => r,
+        }
+    }
+}
+
+impl Write for BlockingTls {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}

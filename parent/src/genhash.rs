@@ -4,7 +4,7 @@
 //! Options, request and output follow keepalived 2.2.7's built-in genhash
 //! (`keepalived/check/check_genhash.c`, the request template in `check_http.c`) plus `-r` and
 //! `-H` of the older stand-alone genhash. One blocking connection with a timeout: this is a
-//! one-shot command-line tool, not part of the daemon. SSL (`-S`) is not supported yet.
+//! one-shot command-line tool, not part of the daemon. With `-S` it speaks TLS with SSL_GET's settings (certificates not verified, as keepalived's).
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -180,7 +180,7 @@ Commands:
 
 Options:
 Either long or short options are allowed.
-   --use-ssl         -S       Use SSL connection to remote server (not supported yet).
+   --use-ssl         -S       Use SSL connection to remote server.
    --use-sni         -I       Use SNI during SSL handshake (uses virtualhost setting; see -V).
    --server          -s       Use the specified remote server address.
    --port            -p       Use the specified remote server port.
@@ -269,8 +269,11 @@ fn dump(buf: &[u8]) -> String {
     out
 }
 
-/// Connect (with the fwmark, if any), send the request, read to EOF or to the end of a
-/// `Content-Length` body.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// Connect (with the fwmark, if any), send the request (through TLS with `-S`), read to EOF
+/// or to the end of a `Content-Length` body.
 pub fn fetch(o: &Options, addr: SocketAddr, req: &str) -> Result<Vec<u8>, String> {
     use socket2::{Domain, Socket, Type};
     let fail =
@@ -287,11 +290,25 @@ pub fn fetch(o: &Options, addr: SocketAddr, req: &str) -> Result<Vec<u8>, String
         None => sock.connect(&addr.into()),
     }
     .map_err(|e| fail("Connection to", e))?;
-    let mut stream: TcpStream = sock.into();
-    stream
-        .set_read_timeout(timeout)
-        .and_then(|_| stream.set_write_timeout(timeout))
+    let tcp: TcpStream = sock.into();
+    tcp.set_read_timeout(timeout)
+        .and_then(|_| tcp.set_write_timeout(timeout))
         .map_err(|e| fail("Cannot set timeouts for", e))?;
+    let mut stream: Box<dyn ReadWrite> = if o.ssl {
+        // -I sends the virtualhost (or the address) as SNI, as SSL_GET's enable_sni.
+        let sni = o.sni.then(|| {
+            o.virtualhost
+                .clone()
+                .unwrap_or_else(|| addr.ip().to_string())
+        });
+        Box::new(checker_child::tls::BlockingTls::new(
+            sni.as_deref(),
+            addr,
+            tcp,
+        )?)
+    } else {
+        Box::new(tcp)
+    };
     stream
         .write_all(req.as_bytes())
         .map_err(|e| fail("Cannot send get request to", e))?;
@@ -345,10 +362,6 @@ pub fn main(prog: &str, args: Vec<OsString>, am_genhash: bool) -> ExitCode {
         eprint!("{}", usage(prog, am_genhash));
         return ExitCode::from(1);
     };
-    if o.ssl || o.sni {
-        eprintln!("genhash: SSL (-S, -I) is not supported yet by keepalived-rs");
-        return ExitCode::from(1);
-    }
     let addr = SocketAddr::new(ip, port);
     let start = Instant::now();
     let req = request(path, addr, o.virtualhost.as_deref(), o.protocol);
