@@ -368,6 +368,7 @@ impl ChildProtocol for CheckerChild {
                 out.push(CheckerToParent::Stopped);
                 Step::Exit(out)
             }
+            ParentToChecker::Handover => Step::Exit(vec![CheckerToParent::Stopped]),
             ParentToChecker::Hello(_) | ParentToChecker::Sockets { .. } => {
                 Step::Continue(Vec::new())
             }

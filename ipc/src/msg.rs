@@ -168,6 +168,8 @@ pub enum ParentToChecker {
         kind: DumpKind,
     },
     Stop,
+    /// Exit without shutdown actions: a new checker takes over (`--restart-checker`).
+    Handover,
 }
 
 /// One change to the kernel's IPVS table, by configuration id.

@@ -42,6 +42,8 @@ pub struct Cli {
     pub role: Option<String>,
     /// `--caps`: print the running daemon's privilege table.
     pub caps: bool,
+    /// `--restart-checker`: ask the running daemon to restart its checker child only.
+    pub restart_checker: bool,
     /// `--no-swap` (internal, children): lock memory before dropping privileges.
     pub no_swap: bool,
     pub stray: Vec<String>,
@@ -99,6 +101,7 @@ const LONGS: &[(&str, char)] = &[
     ("help", 'h'),
     ("role", '\u{3}'),
     ("caps", '\u{4}'),
+    ("restart-checker", '\u{6}'),
     ("no-swap", '\u{5}'),
 ];
 
@@ -203,6 +206,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, CliError> {
             'h' => c.help = true,
             '\u{3}' => c.role = Some(value(&mut p)?),
             '\u{4}' => c.caps = true,
+            '\u{6}' => c.restart_checker = true,
             '\u{5}' => c.no_swap = true,
             _ => return Err(CliError::Unknown(shown)),
         }
@@ -225,6 +229,8 @@ pub fn signum(name: &str) -> Option<i32> {
         "STATS" => libc::SIGUSR2,
         "STATS_CLEAR" => libc::SIGRTMAX() - 1,
         "JSON" => libc::SIGRTMIN() + 2,
+        // Ours: keepalived has no way to restart only the checker.
+        "RESTART_CHECKER" => libc::SIGRTMIN() + 4,
         _ => return None,
     })
 }
@@ -258,7 +264,9 @@ pub const USAGE: &str = "Usage: keepalived [OPTION...]
                                 or any lines beginning @^ that do match.
                                 The config-id defaults to the node name if option not used
       --caps                   Show uid and capabilities of the running daemon's processes
-      --signum=SIGFUNC         Return signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON
+      --restart-checker        Restart only the running daemon's health checker (IPVS and
+                               VRRP untouched); --signum=RESTART_CHECKER is its signal
+      --signum=SIGFUNC         Return signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON, RESTART_CHECKER
   -t, --config-test[=LOG_FILE] Check the configuration for obvious errors, output to
                                 stderr by default
   -v, --version                Display the version number

@@ -54,6 +54,9 @@ fn main() -> ExitCode {
     if c.caps {
         return caps_report(&c);
     }
+    if c.restart_checker {
+        return restart_checker(&c);
+    }
     if c.help {
         print!("{}", cli::USAGE);
         return ExitCode::SUCCESS;
@@ -256,6 +259,32 @@ fn enter(role: ipc::sandbox::Role, extra: &[i64], parent: nix::unistd::Pid) -> R
 }
 
 /// `--caps`: uid and capability sets of every live keepalived-rs process, from the pid files.
+/// `--restart-checker`: signal the running parent (by its pid file) to restart its checker.
+fn restart_checker(c: &cli::Cli) -> ExitCode {
+    let file = c
+        .pid_file
+        .clone()
+        .unwrap_or_else(|| "/run/keepalived.pid".to_string());
+    let Some(pid) = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    else {
+        eprintln!("no running keepalived-rs found (pid file {file})");
+        return ExitCode::from(EXIT_FATAL);
+    };
+    let sig = cli::signum("RESTART_CHECKER").unwrap_or(libc::SIGRTMIN() + 4);
+    // SAFETY: kill with a pid read from the daemon's pid file and a real-time signal number.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        eprintln!(
+            "keepalived-rs (pid {pid}): {}",
+            std::io::Error::last_os_error()
+        );
+        return ExitCode::from(EXIT_FATAL);
+    }
+    println!("asked keepalived-rs (pid {pid}) to restart its health checker");
+    ExitCode::SUCCESS
+}
+
 fn caps_report(c: &cli::Cli) -> ExitCode {
     let pid_of = |f: Option<&String>, default: &str| {
         let f = f.cloned().unwrap_or_else(|| default.to_string());

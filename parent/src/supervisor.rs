@@ -99,6 +99,13 @@ pub trait ToChild: Serialize {
     fn hello() -> Self;
     fn ping(seq: u64) -> Self;
     fn stop() -> Self;
+    /// Finish so that a new child takes over (no shutdown actions).
+    fn handover() -> Self
+    where
+        Self: Sized,
+    {
+        Self::stop()
+    }
 }
 
 pub enum Common<'a> {
@@ -155,6 +162,9 @@ impl ToChild for ParentToChecker {
     fn stop() -> Self {
         ParentToChecker::Stop
     }
+    fn handover() -> Self {
+        ParentToChecker::Handover
+    }
 }
 
 /// One supervised child.
@@ -173,6 +183,8 @@ pub struct Slot<Tx, Rx> {
     backoff: Duration,
     restart_at: Option<Instant>,
     stopping: bool,
+    /// An operator asked for a restart of this child: respawn it when it is gone.
+    restart_requested: bool,
     /// Scheduling asked for by the config (`*_rt_priority`, `*_rlimit_rttime`, `*_priority`).
     pub sched: Sched,
     /// `vrrp_no_swap` / `checker_no_swap`: the child locks its memory before the drop.
@@ -249,6 +261,7 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
             backoff: Duration::ZERO,
             restart_at: None,
             stopping: false,
+            restart_requested: false,
             sched: Sched::default(),
             no_swap: false,
             recent_restarts: Vec::new(),
@@ -376,6 +389,14 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
         if self.stopping {
             return true;
         }
+        if std::mem::take(&mut self.restart_requested) {
+            self.restart_at = Some(Instant::now());
+            log!(
+                "{} child process stopped on request: starting a new one",
+                self.label()
+            );
+            return true;
+        }
         if !respawn {
             return false;
         }
@@ -403,6 +424,13 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
             self.restart_at = Some(Instant::now() + self.backoff);
         }
         true
+    }
+
+    /// Orderly stop of this child only, and a new one as soon as it is gone (not counted as
+    /// a crash).
+    fn restart(&mut self, poll: &Poll) {
+        self.restart_requested = true;
+        self.send(poll, &Tx::handover());
     }
 
     /// Orderly stop: no more restarts; ask the child to finish.
@@ -665,6 +693,7 @@ impl Supervisor {
     pub fn run(mut self) -> i32 {
         let sig_json = libc::SIGRTMIN() + 2;
         let sig_stats_clear = libc::SIGRTMAX() - 1;
+        let sig_restart_checker = libc::SIGRTMIN() + 4;
         let mut signals = match Signals::new([
             SIGCHLD,
             SIGHUP,
@@ -674,6 +703,7 @@ impl Supervisor {
             SIGUSR2,
             sig_json,
             sig_stats_clear,
+            sig_restart_checker,
         ]) {
             Ok(s) => s,
             Err(e) => {
@@ -759,6 +789,7 @@ impl Supervisor {
                     SIGUSR2 => self.request_dump(DumpKind::Stats),
                     s if s == sig_json => self.request_dump(DumpKind::Json),
                     s if s == sig_stats_clear => self.request_dump(DumpKind::Stats),
+                    s if s == sig_restart_checker => self.restart_checker(),
                     _ => {}
                 }
             }
@@ -1621,6 +1652,21 @@ impl Supervisor {
             self.generation
         );
         crate::notify::sd_notify("READY=1");
+    }
+
+    /// The operator's `keepalived --restart-checker`: an orderly stop of the checker child
+    /// and a new one at once, given the last real-server states (IPVS and VRRP untouched).
+    fn restart_checker(&mut self) {
+        if self.stopping.is_some() || !self.s.run_checker {
+            return;
+        }
+        match self.checker.pid {
+            Some(pid) => {
+                log!("Restarting the Healthcheck child process (pid {pid}) on request");
+                self.checker.restart(&self.poll);
+            }
+            None => log!("Restart of the Healthcheck child process requested: none is running"),
+        }
     }
 
     fn request_dump(&mut self, kind: DumpKind) {
