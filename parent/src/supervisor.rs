@@ -728,6 +728,11 @@ impl Supervisor {
             self.set_static_addresses();
             self.set_interfaces();
         }
+        if self.s.run_checker {
+            // The start-up table goes in before the children start (a few milliseconds
+            // of netlink batches even at 10,000 real servers).
+            self.kernel_resume = Some(self.lvs.start(&self.config));
+        }
         let args = self.s.child_args.clone();
         self.script_default = crate::scripts::default_identity(&self.config);
         // A child we do not run has no pid file (a stale one would name another process).
@@ -827,10 +832,6 @@ impl Supervisor {
             if self.stopping.is_none() {
                 self.vrrp.tick(&self.poll, now, &args);
                 self.checker.tick(&self.poll, now, &args);
-                if self.checker.pid.is_some() && self.kernel_resume.is_none() {
-                    // The start-up table goes in while the children start.
-                    self.kernel_resume = Some(self.lvs.start(&self.config));
-                }
             }
             let all_ready = (!self.s.run_vrrp || self.vrrp.ready)
                 && (!self.s.run_checker || self.checker.ready);

@@ -677,18 +677,24 @@ impl Ipvs {
     /// Many requests at once: up to `BATCH` per send, then each one's ACK or error, in order
     /// (the kernel handles the messages of one send one after the other).
     pub fn batch(&mut self, bodies: Vec<Vec<u8>>) -> Vec<Result<(), NlError>> {
-        const BATCH: usize = 128;
+        const BATCH: usize = 256;
         let mut out = Vec::with_capacity(bodies.len());
         for chunk in bodies.chunks(BATCH) {
             let first = self.seq.wrapping_add(1);
             let mut buf = Vec::with_capacity(chunk.len() * 128);
-            for b in chunk {
+            for (i, b) in chunk.iter().enumerate() {
                 self.seq = self.seq.wrapping_add(1);
+                // Only the last request of a chunk asks for an ACK: the kernel handles the
+                // messages of one send in order, so its ACK says every earlier one is done,
+                // and a failed one still answers with its error.
+                let flags = if i + 1 == chunk.len() {
+                    libc::NLM_F_REQUEST | libc::NLM_F_ACK
+                } else {
+                    libc::NLM_F_REQUEST
+                };
                 buf.extend_from_slice(&((16 + b.len()) as u32).to_ne_bytes());
                 buf.extend_from_slice(&self.family.to_ne_bytes());
-                buf.extend_from_slice(
-                    &((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes(),
-                );
+                buf.extend_from_slice(&(flags as u16).to_ne_bytes());
                 buf.extend_from_slice(&self.seq.to_ne_bytes());
                 buf.extend_from_slice(&0u32.to_ne_bytes());
                 buf.extend_from_slice(b);
@@ -712,12 +718,13 @@ impl Ipvs {
                 out.extend((0..chunk.len()).map(|_| Err(err(format!("netlink send: {e}")))));
                 continue;
             }
-            let mut left = chunk.len();
-            while left > 0 {
+            let last = chunk.len() - 1;
+            while res[last].is_none() {
                 let iter = match self.sock.recv::<u16, Buffer>() {
                     Ok((iter, _)) => iter,
                     Err(e) => {
-                        for r in res.iter_mut().filter(|r| r.is_none()) {
+                        // Unknown outcome for the whole chunk: the caller re-reads the table.
+                        for r in res.iter_mut() {
                             *r = Some(Err(err(format!("netlink recv: {e}"))));
                         }
                         break;
@@ -742,16 +749,11 @@ impl Ipvs {
                         }
                         _ => continue,
                     };
-                    if slot.is_none() {
-                        left -= 1;
-                    }
                     *slot = Some(r);
                 }
             }
-            out.extend(
-                res.into_iter()
-                    .map(|r| r.unwrap_or_else(|| Err(err("no answer")))),
-            );
+            // No answer before the last one's ACK means done.
+            out.extend(res.into_iter().map(|r| r.unwrap_or(Ok(()))));
         }
         out
     }
@@ -838,6 +840,15 @@ impl Ipvs {
             Err(e) if e.errno == libc::ESRCH || e.errno == libc::ENOENT => Ok(()),
             r => r.map(drop),
         }
+    }
+}
+
+/// The C library's text for an errno, as keepalived prints it (no "(os error N)").
+pub fn strerror(errno: i32) -> String {
+    let t = std::io::Error::from_raw_os_error(errno).to_string();
+    match t.find(" (os error") {
+        Some(i) => t[..i].to_string(),
+        None => t,
     }
 }
 

@@ -330,9 +330,10 @@ impl Lvs {
                 Err(e) => {
                     ok = false;
                     crate::log!(
-                        "IPVS cmd {}({cmd}) error: {} ({what})",
+                        "IPVS cmd {}({cmd}) error: {}({}) ({what})",
                         ipvs::cmd_name(*cmd),
-                        e.text
+                        ipvs::strerror(e.errno),
+                        e.errno
                     );
                 }
             }
