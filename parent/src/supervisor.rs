@@ -600,6 +600,12 @@ pub struct Supervisor {
     notify: std::collections::HashMap<ObjId, NotifyQueue>,
     /// Instances whose VIPs we set (removed again at stop).
     vips_set: Vec<ObjId>,
+    /// Since when no VRRP child has been ready (while we hold VIPs): past the instances'
+    /// Master_Down_Interval the VIPs go, so two hosts never answer for one address for long.
+    vrrp_gone_since: Option<Instant>,
+    /// VRRP child deaths since then, and since when the current one is ready.
+    vrrp_deaths: u32,
+    vrrp_ready_since: Option<Instant>,
     statics_set: bool,
     /// VMAC interfaces we created, and sysctls we changed (undone at stop).
     vmacs: Vec<String>,
@@ -641,6 +647,9 @@ impl Supervisor {
             startup_pending: false,
             notify: Default::default(),
             vips_set: Vec::new(),
+            vrrp_gone_since: None,
+            vrrp_deaths: 0,
+            vrrp_ready_since: None,
             statics_set: false,
             vmacs: Vec::new(),
             sysctls: Default::default(),
@@ -761,6 +770,7 @@ impl Supervisor {
             .chain([
                 self.startup_pending.then(Instant::now),
                 self.notify_deadline(),
+                self.vips_orphan_deadline(),
             ])
             .flatten()
             .min();
@@ -828,6 +838,25 @@ impl Supervisor {
                 if self.s.run_checker {
                     self.checker.restart_at = Some(now);
                 }
+            }
+            // A VRRP child that stays ready for a Master_Down_Interval ends a crash sequence.
+            if self.vrrp.ready {
+                let since = *self.vrrp_ready_since.get_or_insert(now);
+                if now >= since + self.vips_mdi().unwrap_or(Duration::ZERO) {
+                    self.vrrp_gone_since = None;
+                    self.vrrp_deaths = 0;
+                }
+            } else {
+                self.vrrp_ready_since = None;
+            }
+            if self.vips_orphan_deadline().is_some_and(|d| now >= d) {
+                // One crash and a child back in time: it resumed MASTER and advertises.
+                // A crash loop, or no child: the VIPs go.
+                if !self.vrrp.ready || self.vrrp_deaths >= 2 {
+                    self.release_orphan_vips();
+                }
+                self.vrrp_gone_since = None;
+                self.vrrp_deaths = 0;
             }
             if self.stopping.is_none() {
                 self.vrrp.tick(&self.poll, now, &args);
@@ -901,6 +930,10 @@ impl Supervisor {
             }
             let respawn = self.s.respawn && self.stopping.is_none();
             if self.vrrp.pid == Some(pid) {
+                if self.stopping.is_none() {
+                    self.vrrp_gone_since.get_or_insert(Instant::now());
+                    self.vrrp_deaths += 1;
+                }
                 ok &= self.vrrp.exited(&self.poll, &text, respawn);
             } else if self.checker.pid == Some(pid) {
                 ok &= self.checker.exited(&self.poll, &text, respawn);
@@ -1653,6 +1686,51 @@ impl Supervisor {
             self.generation
         );
         crate::notify::sd_notify("READY=1");
+    }
+
+    /// When the VIPs we hold must go if no VRRP child is ready by then: the largest
+    /// Master_Down_Interval of their instances (3 adverts + skew, RFC 5798 §6.1) after the
+    /// last child died — by then the peer has taken over.
+    fn vips_orphan_deadline(&self) -> Option<Instant> {
+        Some(self.vrrp_gone_since? + self.vips_mdi()?)
+    }
+
+    /// The largest Master_Down_Interval of the instances whose VIPs we hold.
+    fn vips_mdi(&self) -> Option<Duration> {
+        let mdi_cs = self
+            .config
+            .instances
+            .iter()
+            .filter(|v| self.vips_set.contains(&conf::project::instance_id(v)))
+            .map(|v| {
+                let adv = v.advert_int as u64;
+                3 * adv + (256 - v.priority as u64) * adv / 256
+            })
+            .max()?;
+        Some(Duration::from_millis(mdi_cs * 10))
+    }
+
+    /// No VRRP child came back within Master_Down_Interval (a crash loop): release the
+    /// VIPs as keepalived's master would, and let the next child start as BACKUP.
+    fn release_orphan_vips(&mut self) {
+        for id in self.vips_set.clone() {
+            let name = self
+                .config
+                .instances
+                .iter()
+                .find(|v| conf::project::instance_id(v) == id)
+                .map(|v| v.name.clone())
+                .unwrap_or_default();
+            log!("({name}) removing VIPs.");
+            if let Err(e) = self.set_vips(id, false) {
+                log!("({name}) {e}");
+            }
+            for st in self.instance_states.iter_mut().filter(|s| s.instance == id) {
+                if st.state == ipc::VrrpState::Master {
+                    st.state = ipc::VrrpState::Backup;
+                }
+            }
+        }
     }
 
     /// The operator's `keepalived --restart-checker`: an orderly stop of the checker child
