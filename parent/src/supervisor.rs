@@ -606,6 +606,9 @@ pub struct Supervisor {
     /// VRRP child deaths since then, and since when the current one is ready.
     vrrp_deaths: u32,
     vrrp_ready_since: Option<Instant>,
+    /// Instances whose VIPs were on the interfaces when we started (a killed daemon's):
+    /// kept if the instance comes up MASTER, removed if it comes up BACKUP or FAULT.
+    stale_vips: Vec<ObjId>,
     statics_set: bool,
     /// VMAC interfaces we created, and sysctls we changed (undone at stop).
     vmacs: Vec<String>,
@@ -650,6 +653,7 @@ impl Supervisor {
             vrrp_gone_since: None,
             vrrp_deaths: 0,
             vrrp_ready_since: None,
+            stale_vips: Vec::new(),
             statics_set: false,
             vmacs: Vec::new(),
             sysctls: Default::default(),
@@ -734,6 +738,7 @@ impl Supervisor {
             Err(e) => log!("Unable to open the netlink command channel: {e}"),
         }
         if self.s.run_vrrp {
+            self.find_stale_vips();
             self.set_static_addresses();
             self.set_interfaces();
         }
@@ -1009,6 +1014,7 @@ impl Supervisor {
                     return Err(format!("reported unknown instance {:?}", st.instance));
                 }
                 self.sync_daemon_follows(&st);
+                self.settle_stale_vips(&st)?;
                 self.instance_states.retain(|s| s.instance != st.instance);
                 self.instance_states.push(st);
             }
@@ -1018,6 +1024,7 @@ impl Supervisor {
                 }
                 for st in &list {
                     self.sync_daemon_follows(st);
+                    self.settle_stale_vips(st)?;
                 }
                 self.instance_states = list;
             }
@@ -1598,6 +1605,44 @@ impl Supervisor {
         }
     }
 
+    /// Start-up: VIPs of our instances already on the interfaces were left by a daemon that
+    /// was killed. Held until the instance says what it is.
+    fn find_stale_vips(&mut self) {
+        let present = crate::privops::ifinfo::present_addresses();
+        for v in &self.config.instances {
+            if v.vips.iter().any(|a| present.contains(&a.addr)) {
+                log!("({}) its VIPs are on the interfaces already: kept if it comes up MASTER, removed otherwise", v.name);
+                self.stale_vips.push(conf::project::instance_id(v));
+            }
+        }
+    }
+
+    /// The first state of an instance whose VIPs were left by a killed daemon decides them.
+    fn settle_stale_vips(&mut self, st: &InstanceState) -> Result<(), String> {
+        if !self.stale_vips.contains(&st.instance) {
+            return Ok(());
+        }
+        match st.state {
+            ipc::VrrpState::Master => self.stale_vips.retain(|i| *i != st.instance),
+            ipc::VrrpState::Backup | ipc::VrrpState::Fault | ipc::VrrpState::Stop => {
+                // An address owner (priority 255) passes BACKUP on its way to MASTER.
+                let owner = self
+                    .config
+                    .instances
+                    .iter()
+                    .any(|v| conf::project::instance_id(v) == st.instance && v.priority == 255);
+                if owner && st.state == ipc::VrrpState::Backup {
+                    return Ok(());
+                }
+                self.stale_vips.retain(|i| *i != st.instance);
+                // set_vips logs keepalived's "(VI_1) removing VIPs."
+                self.set_vips(st.instance, false)?;
+            }
+            ipc::VrrpState::Init => {}
+        }
+        Ok(())
+    }
+
     /// An `lvs_sync_daemon` tied to a VRRP instance is master while that instance is.
     fn sync_daemon_follows(&mut self, st: &InstanceState) {
         let Some(name) = self
@@ -1721,7 +1766,6 @@ impl Supervisor {
                 .find(|v| conf::project::instance_id(v) == id)
                 .map(|v| v.name.clone())
                 .unwrap_or_default();
-            log!("({name}) removing VIPs.");
             if let Err(e) = self.set_vips(id, false) {
                 log!("({name}) {e}");
             }

@@ -51,3 +51,18 @@ pub fn read(cfg: &Config) -> Vec<IfInfo> {
     }
     out
 }
+
+/// Every address configured on this host's interfaces (to find VIPs a killed daemon left).
+pub fn present_addresses() -> std::collections::HashSet<IpAddr> {
+    let mut out = std::collections::HashSet::new();
+    let Ok(addrs) = getifaddrs() else { return out };
+    for a in addrs {
+        let Some(addr) = a.address else { continue };
+        if let Some(v4) = addr.as_sockaddr_in() {
+            out.insert(IpAddr::V4(v4.ip()));
+        } else if let Some(v6) = addr.as_sockaddr_in6() {
+            out.insert(IpAddr::V6(v6.ip()));
+        }
+    }
+    out
+}
