@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): the checker and IPVS at scale, ours and Debian's keepalived 2.2.7
+# side by side in one qemu VM run (tests/ipvs/vm.sh: Debian's cloud kernel under TCG).
+#
+# Usage: sudo tests/bench-ipvs.sh [OUR_BINARY]
+#   OUR_BINARY  default: target/release/keepalived (built if missing)
+# Environment:
+#   CONFIGS  space-separated NxM (virtual x real servers), default "100x10 500x20"
+#   RUNS     runs per daemon and configuration (default 3)
+#   STEADY   seconds of steady state sampled per run (default 20)
+#
+# Per run: start -> every real server in the kernel (ms); then, after one delay_loop, STEADY s:
+# checks completed per second (counted by the real servers: one accept per TCP_CHECK), CPU
+# per completed check (parent + checker, us, emulated CPU), CPU (% of one vCPU), RSS of all
+# the daemon's processes; SIGTERM -> process gone and IPVS empty (ms). Printed as median
+# [min-max] over the runs. TCG is 15-35x slower than the host and shared with whatever else
+# runs: compare the two columns, not the absolute figures.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+OURS=${1:-$ROOT/target/release/keepalived}
+CONFIGS=${CONFIGS:-"100x10 500x20"}
+RUNS=${RUNS:-3}
+STEADY=${STEADY:-20}
+((EUID == 0)) || { echo "bench-ipvs: run as root (qemu, apt-get download)" >&2; exit 2; }
+if [[ ! -x $OURS ]]; then
+    (cd "$ROOT" && cargo build --release -p keepalived)
+fi
+command -v cc >/dev/null || { echo "bench-ipvs: needs a C compiler with static libc (build-essential)" >&2; exit 2; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-ipvs.XXXXXX")
+trap 'rm -rf --one-file-system "$WORK"' EXIT
+mkdir -p "$WORK/payload" "$WORK/out"
+cp "$ROOT/tests/ipvs/bench/run.sh" "$WORK/payload/"
+cc -O2 -Wall -static -o "$WORK/payload/acceptd" "$ROOT/tests/ipvs/bench/acceptd.c"
+
+bash "$ROOT/tests/ipvs/vm.sh" --smp 2 --mem 2048 --timeout 3600 --bin "$OURS" \
+    --out "$WORK/out" "$WORK/payload" "$CONFIGS" "$RUNS" "$STEADY" >"$WORK/console.log" 2>&1 || {
+    tail -30 "$WORK/console.log"
+    echo "bench-ipvs: the VM run failed" >&2
+    exit 1
+}
+grep '^#' "$WORK/out/bench.txt" || true
+# RESULT who config programmed_ms checks/s cpu_us/check cpu% rss_kb stop_ms vs_left
+awk '
+function stat(key,    n, i, j, t, v, out) {
+    n = split(vals[key], v, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+    if (n == 0) return "-"
+    out = v[int((n + 1) / 2)]
+    if (n > 1) out = out " [" v[1] "-" v[n] "]"
+    return out
+}
+$1 == "RESULT" {
+    who = $2; c = $3; seen[c] = 1
+    for (f = 4; f <= 10; f++) vals[c SUBSEP who SUBSEP f] = vals[c SUBSEP who SUBSEP f] " " $f
+}
+END {
+    split("start -> all real servers in IPVS (ms)|checks completed per second|CPU per completed check (us)|CPU (% of one vCPU)|RSS of all processes (kB)|SIGTERM -> gone, IPVS empty (ms)|services left after stop", name, "|")
+    for (c in seen) {
+        printf "\n%s\n%-42s %-26s %-26s\n", c, "", "keepalived-rs", "keepalived 2.2.7"
+        for (f = 4; f <= 10; f++)
+            printf "%-42s %-26s %-26s\n", name[f - 3], stat(c SUBSEP "ours" SUBSEP f), stat(c SUBSEP "keepalived" SUBSEP f)
+    }
+}' "$WORK/out/bench.txt"

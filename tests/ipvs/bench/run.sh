@@ -1,0 +1,106 @@
+#!/bin/sh
+# The IPVS benchmark's payload (POSIX sh; run inside the VM by tests/ipvs/vm.sh, see
+# tests/bench-ipvs.sh): ours and Debian's keepalived in turn on the same configurations,
+# RUNS times each, figures to /out/bench.txt.
+#
+# Args: CONFIGS RUNS STEADY_S   e.g. "100x10 500x20" 3 20
+set -u
+CONFIGS=${1:-"100x10 500x20"}
+RUNS=${2:-3}
+STEADY=${3:-20}
+OURS=/usr/local/sbin/keepalived-rs
+THEIRS=/usr/sbin/keepalived
+OUT=/out/bench.txt
+: > "$OUT"
+mkdir -p /out
+
+now_ms() { read -r up _ < /proc/uptime; echo "${up%.*}${up#*.}0"; }
+say() { echo "$*"; echo "$*" >> "$OUT"; }
+rs_in_ipvs() { grep -c -- '->' /proc/net/ip_vs | awk '{print $1 - 1}'; }   # minus the header line
+vs_in_ipvs() { grep -c -E '^(TCP|UDP|FWM) ' /proc/net/ip_vs; }
+ticks() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }   # utime+stime, 1/100 s
+rss_kb() { [ -n "$1" ] && [ -r "/proc/$1/status" ] && awk '/^VmRSS:/ {print $2}' "/proc/$1/status" || echo 0; }
+children_of() { for p in /proc/[0-9]*; do [ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"; done; }
+
+# Real servers: every one has its own address in 10.99.128.0/17, routed through a veth
+# into netns "rs", where the whole prefix is local (AnyIP) and acceptd accepts on port 80.
+echo 1 > /proc/sys/net/ipv4/ip_forward
+ip netns add rs
+ip link add vlb type veth peer name vrs netns rs
+ip addr add 10.99.1.1/30 dev vlb; ip link set vlb up
+ip -n rs addr add 10.99.1.2/30 dev vrs; ip -n rs link set vrs up; ip -n rs link set lo up
+ip route add 10.99.128.0/17 via 10.99.1.2
+ip -n rs route add local 10.99.128.0/17 dev lo
+ip netns exec rs sh -c 'echo 65535 > /proc/sys/net/core/somaxconn; echo 65535 > /proc/sys/net/ipv4/tcp_max_syn_backlog'
+ip netns exec rs ./acceptd /tmp/accepted 80 > /tmp/acceptd.log 2>&1 &
+ACCEPTD=$!
+i=0; while ! grep -q listening /tmp/acceptd.log 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+
+# gen N M: N virtual servers x M real servers, one TCP_CHECK each, delay_loop 5.
+gen() {
+    awk -v n="$1" -v m="$2" 'BEGIN {
+        r = 0
+        for (i = 0; i < n; i++) {
+            printf "virtual_server 10.99.%d.%d 80 {\n delay_loop 5\n lb_algo wlc\n lb_kind NAT\n protocol TCP\n", 64 + int(i / 250), i % 250 + 1
+            for (j = 0; j < m; j++) {
+                printf " real_server 10.99.%d.%d 80 {\n  weight 1\n  TCP_CHECK {\n   connect_timeout 3\n  }\n }\n", 128 + int(r / 250), r % 250 + 1
+                r++
+            }
+            print "}"
+        }
+    }'
+}
+
+# one WHO CONF TOTAL: start, time until every real server is in IPVS, STEADY s of steady
+# state, stop; prints "WHO CONFIG programmed_ms checks_per_s cpu_us_per_check cpu_pct rss_kb stop_ms"
+one() {
+    who=$1 conf=$2 total=$3 label=$4
+    [ "$who" = ours ] && bin=$OURS || bin=$THEIRS
+    t0=$(now_ms)
+    "$bin" --dont-fork --log-console --no-syslog --check -f "$conf" -p /run/b.pid -c /run/b.check.pid \
+        > "/tmp/$who.log" 2>&1 &
+    pid=$!
+    prog=-1
+    while [ $(( $(now_ms) - t0 )) -lt 120000 ]; do
+        if [ "$(rs_in_ipvs)" -ge "$total" ]; then prog=$(( $(now_ms) - t0 )); break; fi
+        sleep 0.02
+    done
+    sleep 5   # let the first round of checks (spread over warmup = delay_loop) pass
+    checker=$(cat /run/b.check.pid 2>/dev/null)
+    c0=$(ticks "$checker"); p0=$(ticks "$pid"); a0=$(cat /tmp/accepted); s0=$(now_ms)
+    sleep "$STEADY"
+    c1=$(ticks "$checker"); p1=$(ticks "$pid"); a1=$(cat /tmp/accepted); s1=$(now_ms)
+    el=$((s1 - s0)); checks=$((a1 - a0)); cpu=$(( (c1 - c0) + (p1 - p0) ))
+    rss=$(rss_kb "$pid"); for ch in $(children_of "$pid"); do rss=$((rss + $(rss_kb "$ch"))); done
+    t2=$(now_ms)
+    kill -TERM "$pid"
+    while kill -0 "$pid" 2>/dev/null || [ "$(vs_in_ipvs)" -gt 0 ]; do
+        [ $(( $(now_ms) - t2 )) -gt 60000 ] && break
+        sleep 0.02
+    done
+    stop=$(( $(now_ms) - t2 ))
+    left=$(vs_in_ipvs)
+    wait "$pid" 2>/dev/null
+    # What went wrong, if anything: restarts, failed checks, the log's first lines.
+    restarts=$(grep -c -i "died\|not responding" "/tmp/$who.log")
+    failed=$(grep -c "failed" "/tmp/$who.log")
+    [ "$prog" -lt 0 ] && { echo "== $who never programmed the table; its log:"; head -20 "/tmp/$who.log"; }
+    say "NOTE $who $label restarts=$restarts failed_lines=$failed"
+    say "RESULT $who $label $prog $((checks * 1000 / el)) $(( cpu * 10000 / (checks + 1) )) $(( cpu * 1000 / el / 10 )) $rss $stop $left"
+    ipvsadm -C
+    rm -f /run/b.pid /run/b.check.pid
+}
+
+# (POSIX sh has no local variables: the loops below use names one() does not.)
+for cfg in $CONFIGS; do
+    n=${cfg%x*}; m=${cfg#*x}; all=$((n * m))
+    gen "$n" "$m" > "/tmp/bench-$cfg.conf"
+    say "# $cfg: $n virtual servers x $m real servers, $all TCP_CHECKs, delay_loop 5 ($((all / 5)) checks/s asked)"
+    run=1
+    while [ $run -le "$RUNS" ]; do
+        for daemon in ours keepalived; do one "$daemon" "/tmp/bench-$cfg.conf" "$all" "$cfg"; done
+        run=$((run + 1))
+    done
+done
+kill "$ACCEPTD" 2>/dev/null
+exit 0
