@@ -504,14 +504,7 @@ impl Engine {
             if c.up || !c.has_run {
                 c.retry_it += 1;
                 if c.retry_it > c.retry {
-                    out.push(Action::Log(if c.retry > 0 {
-                        format!(
-                            "{} on service {} failed after {} retries.{why}",
-                            c.keyword, c.name, c.retry
-                        )
-                    } else {
-                        format!("{} on service {} failed.{why}", c.keyword, c.name)
-                    }));
+                    out.push(Action::Log(c.failed_line(c.retry > 0, &why)));
                     c.up = false;
                     next = dead_wait;
                 } else {
@@ -526,14 +519,7 @@ impl Engine {
             next = c.delay_loop;
             c.retry_it = 0;
             if c.up || !c.has_run {
-                out.push(Action::Log(if c.retry > 0 && c.has_run {
-                    format!(
-                        "{} on service {} failed after {} retries.{why}",
-                        c.keyword, c.name, c.retry
-                    )
-                } else {
-                    format!("{} on service {} failed.{why}", c.keyword, c.name)
-                }));
+                out.push(Action::Log(c.failed_line(c.retry > 0 && c.has_run, &why)));
                 c.up = false;
             }
         } else {
@@ -802,6 +788,18 @@ impl Engine {
 }
 
 impl Check {
+    /// keepalived's failure line, with the retry count when retries were made.
+    fn failed_line(&self, after_retries: bool, why: &str) -> String {
+        if after_retries {
+            format!(
+                "{} on service {} failed after {} retries.{why}",
+                self.keyword, self.name, self.retry
+            )
+        } else {
+            format!("{} on service {} failed.{why}", self.keyword, self.name)
+        }
+    }
+
     fn new(
         vs: &VirtualServer,
         rs: &RealServer,

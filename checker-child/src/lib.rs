@@ -132,13 +132,7 @@ impl CheckerChild {
                         probe,
                         timeout,
                     } => match Flight::start(check, probe, timeout, now) {
-                        Ok(f) => {
-                            self.next_token += 1;
-                            self.deadlines
-                                .push(std::cmp::Reverse((f.deadline, self.next_token)));
-                            self.unregistered.push(self.next_token);
-                            self.flights.insert(self.next_token, f);
-                        }
+                        Ok(f) => self.launch(f),
                         Err(e) => more.extend(self.engine.result(check, false, &e, now)),
                     },
                 }
@@ -209,6 +203,15 @@ impl CheckerChild {
         out
     }
 
+    /// A new flight: its token, its deadline, registration before the next wait.
+    fn launch(&mut self, f: Flight) {
+        self.next_token += 1;
+        self.deadlines
+            .push(std::cmp::Reverse((f.deadline, self.next_token)));
+        self.unregistered.push(self.next_token);
+        self.flights.insert(self.next_token, f);
+    }
+
     fn send_mail(&mut self, subject: String, body: String, now: Instant) {
         let Some((server, from, to, helo)) = self.mail.clone() else {
             return;
@@ -226,13 +229,7 @@ impl CheckerChild {
             date: ipc::smtp::rfc822(secs),
         });
         match Flight::mail(server, conv, std::time::Duration::from_secs(30), now) {
-            Ok(f) => {
-                self.next_token += 1;
-                self.deadlines
-                    .push(std::cmp::Reverse((f.deadline, self.next_token)));
-                self.unregistered.push(self.next_token);
-                self.flights.insert(self.next_token, f);
-            }
+            Ok(f) => self.launch(f),
             Err(e) => (self.log)(&format!("SMTP connection ERROR to {server}: {e}")),
         }
     }

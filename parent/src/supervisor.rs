@@ -1214,16 +1214,21 @@ impl Supervisor {
             (path.clone(), t)
         };
         if !self.start_script(&path, &[], Some(t), ScriptEnd::Misc { req_id }) {
-            self.checker.send(
-                &self.poll,
-                &ParentToChecker::RunScriptResult {
-                    req_id,
-                    exit_status: None,
-                    timed_out: false,
-                },
-            );
+            self.answer_checker_script(req_id);
         }
         Ok(())
+    }
+
+    /// A checker's script request answered without a status (not run, or nothing waits).
+    fn answer_checker_script(&mut self, req_id: u64) {
+        self.checker.send(
+            &self.poll,
+            &ParentToChecker::RunScriptResult {
+                req_id,
+                exit_status: None,
+                timed_out: false,
+            },
+        );
     }
 
     /// A real server's notify_up/notify_down (`quorum` None) or a virtual server's
@@ -1264,14 +1269,7 @@ impl Supervisor {
         if let Some(s) = script {
             self.start_script(&s, &[], None, ScriptEnd::Detached);
         }
-        self.checker.send(
-            &self.poll,
-            &ParentToChecker::RunScriptResult {
-                req_id,
-                exit_status: None,
-                timed_out: false,
-            },
-        );
+        self.answer_checker_script(req_id);
         Ok(())
     }
 
