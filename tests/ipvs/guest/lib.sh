@@ -1,7 +1,8 @@
-# Helpers for tests/ipvs payloads: `. /etc/ipvs-vm/lib.sh` (POSIX sh; /bin/sh is dash).
-# shellcheck shell=sh disable=SC2034
+# Helpers for tests/ipvs payloads: `. /etc/ipvs-vm/lib.sh` (POSIX sh plus `local`; /bin/sh is dash).
+# shellcheck shell=dash disable=SC2034
 # (SC2034: LAST_PID, STOP_MS, CHANGES... are set for the payloads)
 #
+# Functions keep their variables local (dash has `local`).
 # Conventions: every process a helper starts is recorded by pid (STARTED_PIDS,
 # and the helper sets LAST_PID); stop them with stop_pids PID... (never by name).
 # Times are milliseconds since boot from /proc/uptime (10 ms resolution; under
@@ -26,6 +27,7 @@ ms_to_s() { printf '%d.%02d' $(( $1 / 1000 )) $(( ($1 % 1000) / 10 )); }
 # wait_until TIMEOUT_MS CMD...: poll CMD until it
 # succeeds (every 50 ms): 0, or 1 after TIMEOUT_MS. WAITED_MS is the time it took.
 wait_until() {
+    local _lim _t0
     _lim=$1; shift
     _t0=$(now_ms)
     while :; do
@@ -43,6 +45,7 @@ track() { LAST_PID=$1; STARTED_PIDS="$STARTED_PIDS $1"; }
 
 # stop_pids PID...: SIGTERM, up to 10 s for each to exit, then SIGKILL; reaps them.
 stop_pids() {
+    local _p _n
     for _p in "$@"; do kill -TERM "$_p" 2>/dev/null; done
     for _p in "$@"; do
         _n=0
@@ -67,13 +70,14 @@ stop_all() {
 # ------------------------------------------------------------------ network ---
 # A "site" is a load balancer namespace NAME and its real-server namespace
 # NAME-rs, joined by a veth pair. Every site has the same addressing:
-#   NAME    eth1 10.99.255.1/24, fd99::ffff:1/128, fe80::1
-#           10.99.0.0/17 via 10.99.255.2, fd99::/112 via fe80::2
-#   NAME-rs eth0 10.99.255.2/24, fe80::2; 10.99.0.0/17 and fd99::/112 are local
+#   NAME    eth1 10.99.255.1/24, fd99::1:0:1/128, fe80::1
+#           10.99.0.0/17 via 10.99.255.2, fd99::/96 via fe80::2
+#   NAME-rs eth0 10.99.255.2/24, fe80::2; 10.99.0.0/17 and fd99::/96 are local
 #           routes on lo (AnyIP: every real-server address exists, and a server
 #           is "down" when nothing listens on its ADDR:PORT -> RST), nonlocal bind on
 # so one config runs unchanged on every site. Only 10.99.0.0/16 and fd99::/64 are used.
 site_create() {
+    local _lb _rs _ns
     _lb=$1 _rs=$1-rs
     ip netns add "$_lb"
     ip netns add "$_rs"
@@ -85,16 +89,16 @@ site_create() {
     done
     ip -n "$_lb" addr add 10.99.255.1/24 dev eth1
     ip -n "$_lb" addr add fe80::1/64 dev eth1 nodad
-    ip -n "$_lb" addr add fd99::ffff:1/128 dev eth1 nodad
+    ip -n "$_lb" addr add fd99::1:0:1/128 dev eth1 nodad
     ip -n "$_lb" link set eth1 up
     ip -n "$_rs" addr add 10.99.255.2/24 dev eth0
     ip -n "$_rs" addr add fe80::2/64 dev eth0 nodad
     ip -n "$_rs" link set eth0 up
     ip -n "$_lb" route add 10.99.0.0/17 via 10.99.255.2
-    ip -n "$_lb" -6 route add fd99::/112 via fe80::2 dev eth1
+    ip -n "$_lb" -6 route add fd99::/96 via fe80::2 dev eth1
     ip -n "$_rs" route add local 10.99.0.0/17 dev lo
-    ip -n "$_rs" -6 route add local fd99::/112 dev lo
-    ip -n "$_rs" -6 route add fd99::ffff:1/128 via fe80::1 dev eth0
+    ip -n "$_rs" -6 route add local fd99::/96 dev lo
+    ip -n "$_rs" -6 route add fd99::1:0:1/128 via fe80::1 dev eth0
     ip netns exec "$_rs" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind'
 }
 
@@ -106,6 +110,7 @@ site_delete() { ip netns del "$1" 2>/dev/null; ip netns del "$1-rs" 2>/dev/null;
 
 # rs_http NS ADDR PORT DOCROOT: busybox httpd serving DOCROOT (known files)
 rs_http() {
+    local _hp
     case $2 in *:*) _hp="[$2]:$3" ;; *) _hp="$2:$3" ;; esac
     ip netns exec "$1" httpd -f -p "$_hp" -h "$4" >> "/tmp/rs-$1.log" 2>&1 &
     track $!
@@ -125,6 +130,7 @@ _rsd() {
 
 # rs_tls NS ADDR PORT DOCROOT CERT KEY: openssl s_server -WWW (files relative to DOCROOT)
 rs_tls() {
+    local _hp
     case $2 in *:*) _hp="[$2]:$3" ;; *) _hp="$2:$3" ;; esac
     (cd "$4" && exec ip netns exec "$1" openssl s_server -quiet -accept "$_hp" -WWW -cert "$5" -key "$6" \
         >> "/tmp/rs-$1.log" 2>&1 < /dev/null) &
@@ -135,6 +141,7 @@ rs_tls() {
 # _rs_ready NS ADDR PORT: the listener is in LISTEN state (its namespace's /proc/net/tcp[6])
 _rs_ready() { wait_until 10000 tcp_listening "$@" || { log "listener $2:$3 in $1 did not come up"; return 1; }; }
 tcp_listening() {
+    local _hx
     _hx=$(hexport "$3")
     ip netns exec "$1" cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
         awk -v p=":$_hx" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }'
@@ -154,6 +161,7 @@ ipvs_counts() {
 
 # hex4 A.B.C.D:PORT -> 0A630102:0050 (the form of /proc/net/ip_vs)
 hex4() {
+    local _a
     _a=${1%:*}
     # shellcheck disable=SC2046,SC2183
     printf '%02X%02X%02X%02X:%04X' $(echo "$_a" | tr . ' ') "${1##*:}"
@@ -162,13 +170,12 @@ hex4() {
 # rs_weight PROTO VIP:PORT RS:PORT: prints the real server's weight, or "absent",
 # from /proc/net/ip_vs of the current namespace (IPv4 only); no fork.
 rs_weight() {
-    _svc="$1 $(hex4 "$2")" _dst="-> $(hex4 "$3")" _in=0 _w=absent
-    while read -r _l; do
-        case $_l in
-            "$_svc "*) _in=1 ;;
-            TCP\ *|UDP\ *|SCTP\ *|FWM\ *) _in=0 ;;
-            "$_dst "*) # shellcheck disable=SC2086
-                [ $_in = 1 ] && { set -- $_l; _w=$4; } ;;
+    local _svc _dst _in _w _a _b _c _d _
+    _svc=$(hex4 "$2") _dst=$(hex4 "$3") _in=0 _w=absent
+    while read -r _a _b _c _d _; do
+        case $_a in
+            TCP|UDP|SCTP|FWM) if [ "$_a $_b" = "$1 $_svc" ]; then _in=1; else _in=0; fi ;;
+            "->") [ $_in = 1 ] && [ "$_b" = "$_dst" ] && _w=$_d ;;
         esac
     done < /proc/net/ip_vs
     echo "$_w"
@@ -182,6 +189,7 @@ watch_rs() {
     ip netns exec "$1" sh -c '. /etc/ipvs-vm/lib.sh; _watch "$@"' watch "$2" "$3" "$4" "$5" "$6" "$7" "$8"
 }
 _watch() {
+    local _w
     while :; do
         _w=$(rs_weight "$1" "$2" "$3")
         case $4,$_w in
@@ -199,6 +207,7 @@ _watch() {
 # appended to /tmp/TAG.log. WHO: ka = Debian's keepalived, ours = keepalived-rs.
 # LAST_PID is the daemon's (parent's) pid.
 daemon_start() {
+    local _bin _ns _tag _conf
     case $1 in
         ka) _bin=${KA_BIN:-keepalived} ;;
         ours) _bin=${OURS_BIN:-/usr/local/sbin/keepalived-rs} ;;
@@ -217,6 +226,7 @@ daemon_start() {
 # 0 if it exited within LIMIT_MS (default 60000), 1 if it had to be SIGKILLed.
 # STOP_MS is how long it took.
 daemon_stop() {
+    local _t0 _r
     _t0=$(now_ms)
     kill "-${2:-TERM}" "$1" 2>/dev/null
     if wait_until "${3:-60000}" _exited "$1"; then _r=0; else _r=1; kill -KILL "$1" 2>/dev/null; fi
@@ -238,6 +248,7 @@ _exited() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/
 # namespace: keep other daemons quiet while counting.
 TRACE=/sys/kernel/tracing
 changes_arm() {
+    local _f
     [ -w $TRACE/kprobe_events ] || { echo "changes_arm: no tracefs/kprobe_events" >&2; return 1; }
     echo 0 > $TRACE/tracing_on
     for _f in add_service edit_service add_dest edit_dest set_timeout; do
