@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/ipvs-vm.sh - our daemon against Debian's keepalived on real IPVS, in one qemu VM.
 #
-# Usage: tests/ipvs-vm.sh [--quick] [--out DIR] [--phases "P..."] [--vm-opt OPT]... BINARY [SCENARIO...]
+# Usage: tests/ipvs-vm.sh [--quick] [--break-ours] [--out DIR] [--phases "P..."] [--vm-opt OPT]... BINARY [SCENARIO...]
 #
 #   BINARY       our keepalived (e.g. target/debug/keepalived); /usr/sbin/keepalived
 #                makes "ours" Debian's keepalived too: a self-test of the harness
@@ -9,6 +9,8 @@
 #                default: all of them (--quick: the three seed-style ones)
 #   --quick      the seed-style scenarios, one round of each failure case, one
 #                10,000-RS stop (CI); the default is the full set
+#   --break-ours self-test of the harness: ours gets each scenario's config with one
+#                weight changed, so every scenario comparison must fail
 #   --out DIR    keep what the guest returns (tables, daemon logs, timing) in DIR
 #   --phases P   the phases after the scenarios, of "timing restart stop10k"
 #                (default all; "" for none)
@@ -30,11 +32,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T=$ROOT/tests/ipvs
 
-QUICK=0 OUT="" PHASES="timing restart stop10k" VMOPTS=()
+QUICK=0 BREAK="" OUT="" PHASES="timing restart stop10k" VMOPTS=()
 usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) QUICK=1; shift ;;
+        --break-ours) BREAK=,break; shift ;;
         --out) OUT=$2; shift 2 ;;
         --phases) PHASES=$2; shift 2 ;;
         --vm-opt) VMOPTS+=("$2"); shift 2 ;;
@@ -92,7 +95,7 @@ T0=$SECONDS
 set +e
 # shellcheck disable=SC2086  # (PHASES is a word list)
 "$T/vm.sh" --bin "$BIN" --timeout 1500 --log "$LOG" ${OUT:+--out "$OUT"} "${VMOPTS[@]+"${VMOPTS[@]}"}" \
-    "$P" "$MODE" "${SCENARIOS[@]}" -- ${PHASES:-none}
+    "$P" "$MODE$BREAK" "${SCENARIOS[@]}" -- ${PHASES:-none}
 rc=$?
 set -e
 pass=$(grep -ac '^ok - ' "$LOG" || true)
