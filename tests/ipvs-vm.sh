@@ -16,9 +16,10 @@
 #                (default all; "" for none)
 #   --vm-opt OPT pass OPT to tests/ipvs/vm.sh (repeatable; e.g. --vm-opt --keep)
 #
-# Needs root on the host only for nothing (qemu runs unprivileged), but the
-# tools of tests/ipvs/vm.sh, a C compiler with static libc (the rsd real-server
-# helper) and openssl (a TLS certificate for the SSL_GET scenarios).
+# Needs no root on the host (qemu runs unprivileged; everything privileged
+# happens in the guest), but the tools of tests/ipvs/vm.sh, a C compiler with
+# static libc (the rsd real-server helper) and openssl (a TLS certificate for
+# the SSL_GET scenarios). A full run takes ~8-9 min, --quick ~3 min.
 #
 # Inside the VM (tests/ipvs/payload/run.sh): sites "ka" and "ours" with the same
 # addresses; for each scenario both daemons run the same config, settle, and
@@ -29,6 +30,7 @@
 # "ipvs-vm: N passed, M failed"; the exit status is non-zero on any failure.
 
 set -euo pipefail
+{ # read the whole script before running it: editing it during a run is harmless
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T=$ROOT/tests/ipvs
 
@@ -110,3 +112,4 @@ fi
 echo "# wall time $((SECONDS - T0)) s"
 echo "ipvs-vm: $pass passed, $fail failed"
 [[ $fail = 0 ]]
+}

@@ -11,8 +11,9 @@
 # /etc/ipvs-vm/lib.sh (tests/ipvs/guest/lib.sh).
 #
 # Options:
-#   --bin PATH        our keepalived binary (default: $KEEPALIVED_RS); copied
-#                     with its shared libraries to /usr/local/sbin/keepalived-rs
+#   --bin PATH        our keepalived binary (default: $KEEPALIVED_RS); copied with
+#                     its shared libraries to /usr/local/sbin/keepalived-rs (debug
+#                     info stripped: a smaller initrd unpacks faster)
 #   --extra CMD       another host command to copy in with its libraries (repeatable)
 #   --out DIR         unpack the guest's /out into DIR
 #   --timeout S       overall limit for the VM, boot included (default 900); exit 124
