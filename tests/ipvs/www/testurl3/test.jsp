@@ -1,0 +1,2 @@
+<%@ page test.jsp of the keepalived-rs IPVS tests %>
+OK
