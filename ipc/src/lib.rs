@@ -9,6 +9,7 @@
 
 pub mod channel;
 pub mod child;
+pub mod clock;
 pub mod codec;
 pub mod msg;
 pub mod sandbox;

@@ -13,6 +13,8 @@ const SYSLOG_PATH: &str = "/dev/log";
 
 struct Sink {
     ident: String,
+    /// Seconds east of UTC, read once at start (a sandboxed child reads no zone files).
+    utc_offset: i64,
     facility: u8,
     console: bool,
     syslog: bool,
@@ -33,12 +35,46 @@ pub fn init(ident: &str, console: bool, syslog: bool, facility_arg: Option<u8>) 
     SINK.with(|s| {
         *s.borrow_mut() = Some(Sink {
             ident: ident.to_string(),
+            utc_offset: local_offset(),
             facility,
             console,
             syslog,
             sock: None,
         })
     });
+}
+
+/// The local time zone's offset from UTC now (what `localtime` would apply).
+fn local_offset() -> i64 {
+    // SAFETY: time and localtime_r write only into the locals given.
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            0
+        } else {
+            tm.tm_gmtoff
+        }
+    }
+}
+
+/// `ctime`-style local time: `Tue Dec  1 08:08:59 2026`.
+fn stamp(offset: i64) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+        + offset;
+    ctime(secs)
+}
+
+fn ctime(secs: i64) -> String {
+    use ipc::clock::{civil, DAYS, MONTHS};
+    let c = civil(secs);
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        DAYS[c.weekday], MONTHS[c.month], c.day, c.hour, c.min, c.sec, c.year
+    )
 }
 
 fn connect() -> Option<UnixDatagram> {
@@ -56,7 +92,8 @@ pub fn info(msg: &str) {
             return;
         };
         if sink.console {
-            eprintln!("{msg}");
+            // keepalived's console lines: "Tue Dec  1 08:08:59 2026: message".
+            eprintln!("{}: {msg}", stamp(sink.utc_offset));
         }
         if !sink.syslog {
             return;
@@ -84,4 +121,16 @@ pub fn info(msg: &str) {
 #[macro_export]
 macro_rules! log {
     ($($t:tt)*) => { $crate::log::info(&format!($($t)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ctime_as_keepalived_prints_it() {
+        assert_eq!(
+            super::ctime(1_796_083_200 + 8 * 3600 + 8 * 60 + 59),
+            "Tue Dec  1 08:08:59 2026"
+        );
+        assert_eq!(super::ctime(951_782_400), "Tue Feb 29 00:00:00 2000");
+    }
 }
