@@ -448,7 +448,7 @@ impl ChildProtocol for CheckerChild {
         let Some(f) = self.flights.get_mut(&k) else {
             return out;
         };
-        let outcome = f.step(now, ev.is_writable());
+        let outcome = f.step(now, ev.is_writable(), ev.is_error() || ev.is_write_closed());
         if f.needs_register() {
             // Its next URL, on a new connection with a new deadline.
             self.unregistered.push(k);

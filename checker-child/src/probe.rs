@@ -345,11 +345,11 @@ impl Flight {
         }
     }
 
-    /// Drive the probe after an event (`writable`: the event said so).
-    pub fn step(&mut self, now: Instant, writable: bool) -> Outcome {
+    /// Drive the probe after an event (`writable`, `errored`: what the event said).
+    pub fn step(&mut self, now: Instant, writable: bool, errored: bool) -> Outcome {
         match &mut self.sock {
             Sock::Udp(_) => self.step_dgram(),
-            Sock::Tcp(_) => self.step_stream(now, writable),
+            Sock::Tcp(_) => self.step_stream(now, writable, errored),
         }
     }
 
@@ -427,20 +427,24 @@ impl Flight {
         }
     }
 
-    fn step_stream(&mut self, now: Instant, writable: bool) -> Outcome {
+    fn step_stream(&mut self, now: Instant, writable: bool, errored: bool) -> Outcome {
         let Sock::Tcp(stream) = &mut self.sock else {
             return Outcome::Pending;
         };
         loop {
             match &mut self.phase {
                 Phase::Connecting => {
-                    match stream.take_error() {
-                        Ok(Some(e)) | Err(e) => return io_err("connect", e),
-                        Ok(None) => {}
-                    }
-                    // The connect completed when the socket turned writable without an error.
-                    if !writable {
-                        return Outcome::Pending;
+                    // The connect completed when the socket turned writable without an error
+                    // (epoll says so: no SO_ERROR read on the way that almost every check
+                    // takes); an error flag, or no writability, asks the socket itself.
+                    if !writable || errored {
+                        match stream.take_error() {
+                            Ok(Some(e)) | Err(e) => return io_err("connect", e),
+                            Ok(None) if errored => {
+                                return Outcome::Done(Err("connect: connection failed".into()))
+                            }
+                            Ok(None) => return Outcome::Pending,
+                        }
                     }
                     match &self.probe {
                         // Closing is enough (the drop sends the FIN).
