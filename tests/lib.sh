@@ -98,10 +98,15 @@ now_ms() {
 
 # check NAME STATUS: one check, passed when STATUS is 0; counts in the caller's `passed` and
 # `failed` (set them to 0 first) and prints `ok   NAME` or `FAIL NAME`.
+# check NAME RESULT [FILE]: count and print one check; on failure show FILE's last lines
+# (the daemon's log, say) so that a failure in CI can be read.
 check() {
     if [[ $2 == 0 ]]; then
         passed=$((passed + 1)); echo "ok   $1"
     else
         failed=$((failed + 1)); echo "FAIL $1"
+        if [[ -n ${3:-} && -f $3 ]]; then
+            tail -n 25 "$3" | sed 's/^/     | /'
+        fi
     fi
 }

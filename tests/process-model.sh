@@ -297,9 +297,9 @@ vrrp_instance VI_1 {
 CONF
 start routes 'Startup complete' KEEPALIVED_RS_TEST_FAULT=vrrp:add-vips
 check "static route and rule set at start (proto keepalived)" "$(ip -n "$NS" route show 10.99.50.0/24 | grep -qE 'dev eth1 proto (keepalived|18)' &&
-    ip -n "$NS" rule show | grep -q '^1000:.*from 10.99.60.0/24 lookup 100'; echo $?)"
+    ip -n "$NS" rule show | grep -q '^1000:.*from 10.99.60.0/24 lookup 100'; echo $?)" "$TMP/routes.log"
 check "virtual route and rule set with the VIPs" "$(wait_for 1 "$TMP/routes.log" '\(VI_1\) setting VIPs' 5 &&
-    ip -n "$NS" route show 10.99.70.0/24 | grep -q 'metric 5' && ip -n "$NS" rule show | grep -q '^2000:.*to 10.99.72.0/24 lookup 200'; echo $?)"
+    ip -n "$NS" route show 10.99.70.0/24 | grep -q 'metric 5' && ip -n "$NS" rule show | grep -q '^2000:.*to 10.99.72.0/24 lookup 200'; echo $?)" "$TMP/routes.log"
 stop routes
 check "stop removes routes and rules" "$(! ip -n "$NS" route show table all | grep -qE '10\.99\.(50|70)\.' && ! ip -n "$NS" rule show | grep -qE '^(1000|2000):'; echo $?)"
 
