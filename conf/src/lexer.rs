@@ -19,6 +19,24 @@ impl Token {
     }
 }
 
+/// A byte class as a table (one lookup per byte in the scanning loops).
+pub(crate) const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// The bytes `decomment` acts on.
+static DECOMMENT_SPECIAL: [bool; 256] = byte_set(b"\"\\#!");
+/// Word separators of `tokenize` (C's `isspace`).
+static SPACE: [bool; 256] = byte_set(b" \t\n\r\x0b\x0c");
+/// What ends an unquoted word.
+static WORD_END: [bool; 256] = byte_set(b" \t\n\r\x0b\x0c\"");
+
 /// Remove a `#`/`!` comment (outside double quotes), `\#`/`\!` escapes, and blanks at both ends;
 /// a trailing `\` is kept, glued to the last word (it marks a multi-line definition).
 pub fn decomment(raw: &str, diags: &mut Diagnostics, loc: Option<Loc>) -> String {
@@ -45,6 +63,13 @@ pub fn decomment_into(
     let mut seg = 0;
     let mut i = 0;
     while i < b.len() {
+        match b[i..].iter().position(|&c| DECOMMENT_SPECIAL[c as usize]) {
+            Some(n) => i += n,
+            None => {
+                i = b.len();
+                break;
+            }
+        }
         match b[i] {
             b'"' => {
                 quote = !quote;
@@ -89,10 +114,6 @@ pub fn decomment_into(
     }
 }
 
-fn is_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
-}
-
 /// Split a logical line into words: blanks separate, `"…"` is one word without its quotes.
 pub fn tokenize(line: &str, diags: &mut Diagnostics, loc: Option<Loc>) -> Vec<Token> {
     let mut out = Vec::new();
@@ -112,11 +133,9 @@ pub fn tokenize_into(
     let b = line.as_bytes();
     let mut i = 0;
     loop {
-        while i < b.len() && is_space(b[i]) {
-            i += 1;
-        }
-        if i >= b.len() {
-            break;
+        match b[i..].iter().position(|&c| !SPACE[c as usize]) {
+            Some(n) => i += n,
+            None => break,
         }
         if b[i] == b'"' {
             let start = i + 1;
@@ -140,9 +159,10 @@ pub fn tokenize_into(
             }
         } else {
             let start = i;
-            while i < b.len() && !is_space(b[i]) && b[i] != b'"' {
-                i += 1;
-            }
+            i = b[i..]
+                .iter()
+                .position(|&c| WORD_END[c as usize])
+                .map_or(b.len(), |n| i + n);
             out.push(Token {
                 start: start as u32,
                 end: i as u32,

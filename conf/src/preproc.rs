@@ -146,6 +146,9 @@ pub struct Preprocessor {
     pub file_error: bool,
 }
 
+/// The bytes `split_braces` looks for.
+static BRACE_OR_QUOTE: [bool; 256] = crate::lexer::byte_set(b"{}\"");
+
 fn is_blank(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }
@@ -664,15 +667,16 @@ impl Preprocessor {
             pos = Some(0);
         } else {
             let mut in_quote = false;
-            for (i, &b) in bytes.iter().enumerate() {
-                match b {
-                    b'"' => in_quote = !in_quote,
-                    b'{' | b'}' if !in_quote => {
-                        pos = Some(i);
-                        break;
-                    }
-                    _ => {}
+            let mut i = 0;
+            while let Some(n) = bytes[i..].iter().position(|&c| BRACE_OR_QUOTE[c as usize]) {
+                i += n;
+                if bytes[i] == b'"' {
+                    in_quote = !in_quote;
+                } else if !in_quote {
+                    pos = Some(i);
+                    break;
                 }
+                i += 1;
             }
         }
         if let Some(p) = pos {
