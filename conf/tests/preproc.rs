@@ -411,14 +411,19 @@ fn buffers_reused_across_lines_keep_each_line_exact() {
         .collect();
     // The second half of the split line starts with the character's last byte.
     assert_eq!(unknown, ["Unknown keyword '\u{fffd}'"], "{:?}", msgs(&l));
+    assert_eq!(line_col(&l, &unknown[0]), (2, 1));
+}
+
+/// Line and column of the diagnostic `msg`.
+fn line_col(l: &conf::Loaded, msg: &str) -> (u32, u32) {
     let d = l
         .diags
         .list
         .iter()
-        .find(|d| d.msg.starts_with("Unknown keyword"))
+        .find(|d| d.msg == msg)
         .expect("reported");
     let loc = d.loc.as_ref().expect("located");
-    assert_eq!((loc.line, loc.col), (2, 1));
+    (loc.line, loc.col)
 }
 
 /// Text after a `{` or `}` comes back as the next line, with its column.
@@ -426,12 +431,5 @@ fn buffers_reused_across_lines_keep_each_line_exact() {
 fn text_after_braces_keeps_its_column() {
     let l = parse("global_defs { router_id r1 } bogus_kw\n");
     assert_eq!(l.config.global.router_id.as_deref(), Some("r1"));
-    let d = l
-        .diags
-        .list
-        .iter()
-        .find(|d| d.msg == "Unknown keyword 'bogus_kw'")
-        .expect("reported");
-    let loc = d.loc.as_ref().expect("located");
-    assert_eq!((loc.line, loc.col), (1, 30));
+    assert_eq!(line_col(&l, "Unknown keyword 'bogus_kw'"), (1, 30));
 }
