@@ -132,11 +132,8 @@ pub fn tokenize_into(
     out.clear();
     let b = line.as_bytes();
     let mut i = 0;
-    loop {
-        match b[i..].iter().position(|&c| !SPACE[c as usize]) {
-            Some(n) => i += n,
-            None => break,
-        }
+    while let Some(n) = b[i..].iter().position(|&c| !SPACE[c as usize]) {
+        i += n;
         if b[i] == b'"' {
             let start = i + 1;
             match line[start..].find('"') {
