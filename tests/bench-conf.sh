@@ -9,6 +9,7 @@
 #   RUNS            timed runs per binary (default: 5)
 #   REF_KEEPALIVED  reference binary (default: /usr/sbin/keepalived)
 #   KEEP_CONF       if set, copy the generated config to this path
+#   BENCH_CONF      if set, measure this config instead of generating one
 #
 # The generated keepalived.conf (about 85,000 lines) has a global_defs block,
 # 500 vrrp_instance blocks (250 on eth0 and 250 on eth1, VRIDs 1..250 on each,
@@ -115,8 +116,14 @@ generate() {
 }
 
 CONF="$TMP/keepalived.conf"
-generate >"$CONF"
-echo "generated $CONF: $(wc -l <"$CONF") lines, $(wc -c <"$CONF") bytes"
+if [[ -n ${BENCH_CONF:-} ]]; then
+    [[ -f $BENCH_CONF ]] || die "BENCH_CONF '$BENCH_CONF' not found"
+    cp -- "$BENCH_CONF" "$CONF"
+    echo "using $BENCH_CONF: $(wc -l <"$CONF") lines, $(wc -c <"$CONF") bytes"
+else
+    generate >"$CONF"
+    echo "generated $CONF: $(wc -l <"$CONF") lines, $(wc -c <"$CONF") bytes"
+fi
 if [[ -n ${KEEP_CONF:-} ]]; then
     cp -- "$CONF" "$KEEP_CONF"
     echo "copied to $KEEP_CONF"

@@ -63,13 +63,10 @@ pub fn vs_group(p: &mut Parser, b: &mut Build, w: &Words) {
             continue;
         };
         let port = match e.get(1) {
-            Some(ps) => {
-                let ps = ps.to_string();
-                match p.unsigned(&ps, 0, 65535) {
-                    Some(n) => n as u16,
-                    None => continue,
-                }
-            }
+            Some(ps) => match p.unsigned(ps, 0, 65535) {
+                Some(n) => n as u16,
+                None => continue,
+            },
             None => 0,
         };
         g.entries.push(VsgEntry::Range { first, last, port });
@@ -128,18 +125,14 @@ pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
             VsKey::Group(s)
         }
         Some(a) => {
-            let a = a.to_string();
-            let Some(addr) = p.ip(&a) else {
+            let Some(addr) = p.ip(a) else {
                 return p.skip_block();
             };
             let port = match w.get(2) {
-                Some(ps) => {
-                    let ps = ps.to_string();
-                    match p.unsigned(&ps, 0, 65535) {
-                        Some(n) => n as u16,
-                        None => return p.skip_block(),
-                    }
-                }
+                Some(ps) => match p.unsigned(ps, 0, 65535) {
+                    Some(n) => n as u16,
+                    None => return p.skip_block(),
+                },
                 None => 0,
             };
             VsKey::Addr { addr, port }
@@ -280,19 +273,16 @@ pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
 }
 
 fn real_server(p: &mut Parser, w: &Words) -> Option<RealServer> {
-    let Some(a) = p.arg(w, 1).map(str::to_string) else {
+    let Some(a) = p.arg(w, 1) else {
         p.skip_block();
         return None;
     };
-    let Some(addr) = p.ip(&a) else {
+    let Some(addr) = p.ip(a) else {
         p.skip_block();
         return None;
     };
     let port = match w.get(2) {
-        Some(ps) => {
-            let ps = ps.to_string();
-            p.unsigned(&ps, 0, 65535).unwrap_or(0) as u16
-        }
+        Some(ps) => p.unsigned(ps, 0, 65535).unwrap_or(0) as u16,
         None => 0,
     };
     let mut rs = RealServer {

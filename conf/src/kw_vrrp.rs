@@ -153,9 +153,7 @@ pub fn sync_group(p: &mut Parser, b: &mut Build, w: &Words) {
             "group" => {
                 for e in p.value_block(w) {
                     p.loc = Some(e.line.loc());
-                    for t in &e.toks {
-                        g.group.push(t.text.clone());
-                    }
+                    g.group.extend(e.iter_from(0).map(str::to_string));
                 }
             }
             "track_interface" => g.track_interface = track_refs(p, w, 254),

@@ -3,88 +3,144 @@
 
 use crate::diag::{Category, Diagnostics, Loc};
 
-/// A word of a line and its 0-based byte offset in the logical line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A word of a line: its text is `line[start..end]` (a quoted word without its quotes), and
+/// `offset` is the 0-based byte offset where the word (its opening quote) starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Token {
-    pub text: String,
+    pub start: u32,
+    pub end: u32,
     pub offset: u32,
 }
+
+impl Token {
+    /// The word's text in the line it was taken from.
+    pub fn text<'l>(&self, line: &'l str) -> &'l str {
+        &line[self.start as usize..self.end as usize]
+    }
+}
+
+/// A byte class as a table (one lookup per byte in the scanning loops).
+pub(crate) const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// The bytes `decomment` acts on.
+static DECOMMENT_SPECIAL: [bool; 256] = byte_set(b"\"\\#!");
+/// Word separators of `tokenize` (C's `isspace`).
+static SPACE: [bool; 256] = byte_set(b" \t\n\r\x0b\x0c");
+/// What ends an unquoted word.
+static WORD_END: [bool; 256] = byte_set(b" \t\n\r\x0b\x0c\"");
 
 /// Remove a `#`/`!` comment (outside double quotes), `\#`/`\!` escapes, and blanks at both ends;
 /// a trailing `\` is kept, glued to the last word (it marks a multi-line definition).
 pub fn decomment(raw: &str, diags: &mut Diagnostics, loc: Option<Loc>) -> String {
+    let mut out = String::new();
+    decomment_into(raw, &mut out, diags, || loc);
+    out
+}
+
+/// [`decomment`] appending to `out` (a reused buffer); `loc` is asked for only if a
+/// diagnostic is written.
+pub fn decomment_into(
+    raw: &str,
+    out: &mut String,
+    diags: &mut Diagnostics,
+    loc: impl FnOnce() -> Option<Loc>,
+) {
     let s = raw.trim_start_matches([' ', '\t']);
     let b = s.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let base = out.len();
     let mut quote = false;
     let mut cont = false;
+    // Every byte that matters is ASCII, so the text between two of them is whole characters
+    // and is copied as one slice.
+    let mut seg = 0;
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        match c {
+        match b[i..].iter().position(|&c| DECOMMENT_SPECIAL[c as usize]) {
+            Some(n) => i += n,
+            None => {
+                i = b.len();
+                break;
+            }
+        }
+        match b[i] {
             b'"' => {
                 quote = !quote;
-                out.push(c);
                 i += 1;
             }
             b'\\' => {
                 if i + 1 < b.len() {
                     if !quote && (b[i + 1] == b'#' || b[i + 1] == b'!') {
-                        out.push(b[i + 1]);
-                    } else {
-                        out.push(c);
-                        out.push(b[i + 1]);
+                        // Drop the backslash, keep the escaped character.
+                        out.push_str(&s[seg..i]);
+                        seg = i + 1;
                     }
+                    // Otherwise both bytes stay; the second is never special.
                     i += 2;
                 } else {
+                    out.push_str(&s[seg..i]);
+                    seg = b.len();
                     cont = true;
                     i += 1;
                 }
             }
             b'#' | b'!' if !quote => break,
-            _ => {
-                out.push(c);
-                i += 1;
-            }
+            _ => i += 1,
         }
+    }
+    // `i` may be one past the end after an escape of the last character.
+    let end = i.min(b.len());
+    if seg < end {
+        out.push_str(&s[seg..end]);
     }
     // keepalived keeps toggling quotes after a comment starts; only an unterminated quote
     // before the comment matters in practice.
     if quote {
-        let shown = String::from_utf8_lossy(&out).into_owned();
-        diags.push(
-            Category::GeneralError,
-            loc,
-            format!("Unterminated quote '{shown}'"),
-        );
+        let shown = &out[base..];
+        let msg = format!("Unterminated quote '{shown}'");
+        diags.push(Category::GeneralError, loc(), msg);
     }
-    while out.last().is_some_and(|&c| c == b' ' || c == b'\t') {
-        out.pop();
-    }
+    let kept = out[base..].trim_end_matches([' ', '\t']).len();
+    out.truncate(base + kept);
     if cont {
-        out.push(b'\\');
+        out.push('\\');
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Split a logical line into words: blanks separate, `"…"` is one word without its quotes.
 pub fn tokenize(line: &str, diags: &mut Diagnostics, loc: Option<Loc>) -> Vec<Token> {
-    let b = line.as_bytes();
     let mut out = Vec::new();
+    tokenize_into(line, &mut out, diags, || loc);
+    out
+}
+
+/// [`tokenize`] into `out` (cleared first, a reused buffer); `loc` is asked for only if a
+/// diagnostic is written.
+pub fn tokenize_into(
+    line: &str,
+    out: &mut Vec<Token>,
+    diags: &mut Diagnostics,
+    loc: impl FnOnce() -> Option<Loc>,
+) {
+    out.clear();
+    let b = line.as_bytes();
     let mut i = 0;
-    loop {
-        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c') {
-            i += 1;
-        }
-        if i >= b.len() {
-            break;
-        }
+    while let Some(n) = b[i..].iter().position(|&c| !SPACE[c as usize]) {
+        i += n;
         if b[i] == b'"' {
             let start = i + 1;
             match line[start..].find('"') {
                 Some(end) => {
                     out.push(Token {
-                        text: line[start..start + end].to_string(),
+                        start: start as u32,
+                        end: (start + end) as u32,
                         offset: i as u32,
                     });
                     i = start + end + 1;
@@ -92,7 +148,7 @@ pub fn tokenize(line: &str, diags: &mut Diagnostics, loc: Option<Loc>) -> Vec<To
                 None => {
                     diags.push(
                         Category::UnmatchedQuote,
-                        loc,
+                        loc(),
                         format!("Unmatched quote: '{line}'"),
                     );
                     break;
@@ -100,21 +156,17 @@ pub fn tokenize(line: &str, diags: &mut Diagnostics, loc: Option<Loc>) -> Vec<To
             }
         } else {
             let start = i;
-            while i < b.len()
-                && !matches!(
-                    b[i],
-                    b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' | b'"'
-                )
-            {
-                i += 1;
-            }
+            i = b[i..]
+                .iter()
+                .position(|&c| WORD_END[c as usize])
+                .map_or(b.len(), |n| i + n);
             out.push(Token {
-                text: line[start..i].to_string(),
+                start: start as u32,
+                end: i as u32,
                 offset: start as u32,
             });
         }
     }
-    out
 }
 
 /// Shell-like words of a script line: `'…'` and `"…"` quoting, adjacent parts concatenated,
@@ -229,7 +281,8 @@ mod tests {
     #[test]
     fn tokens_and_quotes() {
         let t = tokenize("script \"/bin/x a\" b", &mut Diagnostics::default(), None);
-        let words: Vec<_> = t.iter().map(|t| t.text.as_str()).collect();
+        let line = "script \"/bin/x a\" b";
+        let words: Vec<_> = t.iter().map(|t| t.text(line)).collect();
         assert_eq!(words, ["script", "/bin/x a", "b"]);
         let mut d = Diagnostics::default();
         tokenize("a \"b", &mut d, None);

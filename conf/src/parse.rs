@@ -7,10 +7,11 @@
 //! `{ … }` is not skipped, so its `}` closes the enclosing block and errors cascade.
 
 use crate::diag::{Category, Diagnostics, Loc};
-use crate::lexer::{split_quoted_escaped, tokenize, Token};
+use crate::lexer::{split_quoted_escaped, tokenize_into, Token};
 use crate::model::{Script, Usecs};
 use crate::preproc::{Line, Preprocessor};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// A logical line split into words.
 #[derive(Clone, Debug)]
@@ -21,10 +22,10 @@ pub struct Words {
 
 impl Words {
     pub fn kw(&self) -> &str {
-        &self.toks[0].text
+        self.toks[0].text(&self.line.text)
     }
     pub fn get(&self, i: usize) -> Option<&str> {
-        self.toks.get(i).map(|t| t.text.as_str())
+        self.toks.get(i).map(|t| t.text(&self.line.text))
     }
     pub fn len(&self) -> usize {
         self.toks.len()
@@ -32,12 +33,12 @@ impl Words {
     pub fn is_empty(&self) -> bool {
         self.toks.is_empty()
     }
+    /// The words from `from` on.
+    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = &str> {
+        self.toks.iter().skip(from).map(|t| t.text(&self.line.text))
+    }
     pub fn rest(&self, from: usize) -> Vec<String> {
-        self.toks
-            .iter()
-            .skip(from)
-            .map(|t| t.text.clone())
-            .collect()
+        self.iter_from(from).map(str::to_string).collect()
     }
     /// The raw text after the keyword (script keywords re-parse it with shell-like rules).
     pub fn raw_after_kw(&self) -> &str {
@@ -57,7 +58,12 @@ pub struct Parser {
     level: usize,
     /// Location of the line being handled.
     pub loc: Option<Loc>,
+    /// Lines already handled, kept to be filled again (their buffers are reused).
+    spare: Vec<Words>,
 }
+
+/// How many handled lines `Parser` keeps for reuse (one per nesting level is enough).
+const SPARE_WORDS: usize = 16;
 
 pub type Handler<'h> = dyn FnMut(&mut Parser, &Words) -> bool + 'h;
 
@@ -68,19 +74,47 @@ impl Parser {
             diags: Diagnostics::default(),
             level: 0,
             loc: None,
+            spare: Vec::new(),
         }
     }
 
     /// The next non-empty line, tokenized.
     pub fn next_words(&mut self) -> Option<Words> {
+        let mut w = self.spare.pop().unwrap_or_else(|| Words {
+            line: Line {
+                file: Arc::from(""),
+                line: 0,
+                col: 1,
+                text: String::new(),
+            },
+            toks: Vec::new(),
+        });
         loop {
-            let line = self.pp.next_line(&mut self.diags)?;
-            self.loc = Some(line.loc());
-            let toks = tokenize(&line.text, &mut self.diags, self.loc.clone());
-            if toks.is_empty() {
+            if !self.pp.next_line_into(&mut self.diags, &mut w.line) {
+                self.recycle(w);
+                return None;
+            }
+            let line = &w.line;
+            match &mut self.loc {
+                Some(loc) if Arc::ptr_eq(&loc.file, &line.file) => {
+                    loc.line = line.line;
+                    loc.col = line.col;
+                }
+                _ => self.loc = Some(line.loc()),
+            }
+            let loc = &self.loc;
+            tokenize_into(&line.text, &mut w.toks, &mut self.diags, || loc.clone());
+            if w.toks.is_empty() {
                 continue;
             }
-            return Some(Words { line, toks });
+            return Some(w);
+        }
+    }
+
+    /// Give back a line that has been handled, so that its buffers serve the next one.
+    pub fn recycle(&mut self, w: Words) {
+        if self.spare.len() < SPARE_WORDS {
+            self.spare.push(w);
         }
     }
 
@@ -108,28 +142,38 @@ impl Parser {
 
     fn block_inner(&mut self, mut need_bob: bool, h: &mut Handler<'_>) {
         while let Some(w) = self.next_words() {
-            let kw = w.kw();
-            if need_bob {
-                need_bob = false;
-                if kw == "{" && self.level > 0 {
-                    continue;
-                }
-                self.report(
-                    Category::MissingBob,
-                    "Missing '{' at beginning of configuration block",
-                );
-            } else if kw == "{" {
-                self.report(Category::UnexpectedBob, "Unexpected '{' - ignoring");
-                continue;
-            }
-            if kw == "}" && self.level > 0 {
+            let end = self.block_line(&mut need_bob, h, &w);
+            self.recycle(w);
+            if end {
                 return;
             }
-            if !h(self, &w) {
-                let msg = format!("Unknown keyword '{}'", w.kw());
-                self.report(Category::UnknownKeyword, msg);
-            }
         }
+    }
+
+    /// One line of a block; `true` when it closes the block.
+    fn block_line(&mut self, need_bob: &mut bool, h: &mut Handler<'_>, w: &Words) -> bool {
+        let kw = w.kw();
+        if *need_bob {
+            *need_bob = false;
+            if kw == "{" && self.level > 0 {
+                return false;
+            }
+            self.report(
+                Category::MissingBob,
+                "Missing '{' at beginning of configuration block",
+            );
+        } else if kw == "{" {
+            self.report(Category::UnexpectedBob, "Unexpected '{' - ignoring");
+            return false;
+        }
+        if kw == "}" && self.level > 0 {
+            return true;
+        }
+        if !h(self, w) {
+            let msg = format!("Unknown keyword '{}'", w.kw());
+            self.report(Category::UnknownKeyword, msg);
+        }
+        false
     }
 
     /// A value block (`virtual_ipaddress { … }`): its entry lines, one `Words` each.
@@ -143,7 +187,7 @@ impl Parser {
             let msg = format!(
                 "Block {} has extra parameters {} ...",
                 kw.kw(),
-                kw.toks[nargs].text
+                kw.get(nargs).unwrap_or_default()
             );
             self.report(Category::GeneralError, msg);
         }
@@ -153,12 +197,14 @@ impl Parser {
             if need_bob {
                 need_bob = false;
                 if w.kw() == "{" {
+                    self.recycle(w);
                     continue;
                 }
                 let msg = format!("'{{' missing from beginning of block {}", kw.kw());
                 self.report(Category::Info, msg);
             }
             if w.kw() == "}" {
+                self.recycle(w);
                 break;
             }
             out.push(w);
@@ -202,7 +248,7 @@ impl Parser {
                 let msg = format!(
                     "*** Configuration line starting `{}` is missing a parameter after keyword `{}` at word position {}",
                     w.kw(),
-                    w.toks[i - 1].text,
+                    w.get(i - 1).unwrap_or_default(),
                     i + 1
                 );
                 self.report(Category::MissingParameter, msg);
@@ -248,8 +294,8 @@ impl Parser {
     }
 
     pub fn unsigned_arg(&mut self, w: &Words, i: usize, min: u64, max: u64) -> Option<u64> {
-        let s = self.arg(w, i)?.to_string();
-        self.unsigned(&s, min, max)
+        let s = self.arg(w, i)?;
+        self.unsigned(s, min, max)
     }
 
     /// `read_int`.
@@ -298,30 +344,39 @@ impl Parser {
             return None;
         }
         let mut round_up = false;
-        let mut frac = frac.to_string();
+        let mut frac = frac.as_bytes();
         if frac.len() > shift as usize {
             self.report(
                 Category::InvalidNumber,
                 format!("number '{s}' has too many decimal places"),
             );
-            round_up = frac.as_bytes()[shift as usize] >= b'5';
-            frac.truncate(shift as usize);
+            round_up = frac[shift as usize] >= b'5';
+            frac = &frac[..shift as usize];
         }
-        while frac.len() < shift as usize {
-            frac.push('0');
-        }
-        let all = format!("{int}{frac}");
-        if all.is_empty() || !all.bytes().all(|b| b.is_ascii_digit()) {
+        // The digits of the integer part, then `shift` decimals (zero-padded), as one number.
+        if int.is_empty() && shift == 0 {
             self.report(Category::InvalidNumber, format!("invalid number '{s}'"));
             return None;
         }
-        let Ok(mut v) = all.parse::<u64>() else {
-            self.report(
-                Category::InvalidNumber,
-                format!("number '{s}' outside unsigned decimal range"),
-            );
-            return None;
-        };
+        let pad = shift as usize - frac.len();
+        let digits = int
+            .bytes()
+            .chain(frac.iter().copied())
+            .chain((0..pad).map(|_| b'0'));
+        let mut v: u64 = 0;
+        for d in digits {
+            let Some(n) = v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            else {
+                self.report(
+                    Category::InvalidNumber,
+                    format!("number '{s}' outside unsigned decimal range"),
+                );
+                return None;
+            };
+            v = n;
+        }
         if round_up {
             v += 1;
         }
@@ -345,8 +400,8 @@ impl Parser {
 
     /// `read_timer`: seconds with up to 6 decimals, in microseconds.
     pub fn timer(&mut self, w: &Words, i: usize, min: Usecs, max: Usecs) -> Option<Usecs> {
-        let s = self.arg(w, i)?.to_string();
-        self.decimal(&s, min, if max == 0 { u64::MAX - 1 } else { max }, 6)
+        let s = self.arg(w, i)?;
+        self.decimal(s, min, if max == 0 { u64::MAX - 1 } else { max }, 6)
     }
 
     /// An optional boolean after a flag keyword: a bare keyword means true.

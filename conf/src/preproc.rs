@@ -10,7 +10,8 @@
 //! treated, exactly as in keepalived.
 
 use crate::diag::{Category, Diagnostics, Loc};
-use crate::lexer::decomment;
+use crate::lexer::decomment_into;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -126,7 +127,11 @@ pub struct Preprocessor {
     multiline_seq_depth: usize,
     /// Pending lines of a multi-line parameter being expanded (innermost last).
     multiline: Vec<Vec<String>>,
-    residue: Option<(String, u32)>,
+    /// Text (in `residue_text`) and column of what followed a `{` or `}` on the last line.
+    residue: Option<u32>,
+    residue_text: String,
+    /// The physical line being read (reused: no allocation per line).
+    raw: Vec<u8>,
     /// Index in `defs` of a multi-line definition still collecting lines.
     collecting: Option<usize>,
     pub block_depth: i64,
@@ -140,6 +145,9 @@ pub struct Preprocessor {
     /// A file whose reading failed in a way that stops keepalived (`had_config_file_error`).
     pub file_error: bool,
 }
+
+/// The bytes `split_braces` looks for.
+static BRACE_OR_QUOTE: [bool; 256] = crate::lexer::byte_set(b"{}\"");
 
 fn is_blank(c: u8) -> bool {
     c == b' ' || c == b'\t'
@@ -163,6 +171,8 @@ impl Preprocessor {
             multiline_seq_depth: 0,
             multiline: Vec::new(),
             residue: None,
+            residue_text: String::new(),
+            raw: Vec::with_capacity(MAXBUF),
             collecting: None,
             block_depth: 0,
             open_braces: Vec::new(),
@@ -392,8 +402,9 @@ impl Preprocessor {
     }
 
     /// `fgets` of the next physical line of the current file, moving to the next file at EOF.
-    /// Returns the raw text without its line end, and its line number.
-    fn read_physical(&mut self, diags: &mut Diagnostics) -> Option<(String, Arc<str>, u32)> {
+    /// Leaves the raw bytes without their line end in `self.raw` and returns the line number;
+    /// the file is the top frame's current one.
+    fn read_physical(&mut self, diags: &mut Diagnostics) -> Option<u32> {
         loop {
             let frame = self.stack.last_mut()?;
             let Some(file) = frame.cur.as_mut() else {
@@ -401,7 +412,8 @@ impl Preprocessor {
                 continue;
             };
             // fgets(buf, MAXBUF): up to MAXBUF - 1 bytes, or through the first newline.
-            let mut raw: Vec<u8> = Vec::new();
+            let raw = &mut self.raw;
+            raw.clear();
             let mut ended = false;
             while raw.len() < MAXBUF - 1 {
                 let avail = match file.reader.fill_buf() {
@@ -437,16 +449,10 @@ impl Preprocessor {
             if ended {
                 file.line_no += 1;
             }
-            let mut chunk = &raw[..];
-            while let Some((&last, head)) = chunk.split_last() {
-                if last == b'\n' || last == b'\r' {
-                    chunk = head;
-                } else {
-                    break;
-                }
+            while raw.last().is_some_and(|&c| c == b'\n' || c == b'\r') {
+                raw.pop();
             }
-            let text = String::from_utf8_lossy(chunk).into_owned();
-            return Some((text, file.name.clone(), file.line_no));
+            return Some(file.line_no);
         }
     }
 
@@ -465,20 +471,52 @@ impl Preprocessor {
 
     /// The next logical line, or `None` at the end of all files.
     pub fn next_line(&mut self, diags: &mut Diagnostics) -> Option<Line> {
+        let mut line = Line {
+            file: Arc::from(""),
+            line: 0,
+            col: 1,
+            text: String::new(),
+        };
+        self.next_line_into(diags, &mut line).then_some(line)
+    }
+
+    /// [`Preprocessor::next_line`] into `out`, reusing its text buffer; `false` at the end of
+    /// all files.
+    pub fn next_line_into(&mut self, diags: &mut Diagnostics, out: &mut Line) -> bool {
+        let mut buf = std::mem::take(&mut out.text);
+        let ok = self.next_line_buf(diags, &mut buf, out);
+        if !ok {
+            buf.clear();
+            out.text = buf;
+        }
+        ok
+    }
+
+    fn next_line_buf(&mut self, diags: &mut Diagnostics, buf: &mut String, out: &mut Line) -> bool {
         loop {
-            let (mut buf, loc) = if let Some((r, col)) = self.residue.take() {
-                let (f, l, _) = self.cur.clone().unwrap_or((Arc::from(""), 0, 1));
-                (r, (f, l, col))
+            buf.clear();
+            if let Some(col) = self.residue.take() {
+                buf.push_str(&self.residue_text);
+                match &mut self.cur {
+                    Some(cur) => cur.2 = col,
+                    None => self.cur = Some((Arc::from(""), 0, col)),
+                }
             } else if self.seqs.len() > self.multiline_seq_depth {
-                self.next_seq_line()
+                let (text, loc) = self.next_seq_line();
+                buf.push_str(&text);
+                self.cur = Some(loc);
             } else if let Some(text) = self.next_multiline_piece() {
-                let loc = self.cur.clone().unwrap_or((Arc::from(""), 0, 1));
-                (text, loc)
+                buf.push_str(&text);
+                if self.cur.is_none() {
+                    self.cur = Some((Arc::from(""), 0, 1));
+                }
             } else {
                 // The next non-blank physical line.
                 loop {
-                    let (raw, file, line_no) = self.read_physical(diags)?;
-                    if raw.is_empty() {
+                    let Some(line_no) = self.read_physical(diags) else {
+                        return false;
+                    };
+                    if self.raw.is_empty() {
                         if let Some(i) = self.collecting.take() {
                             if self.defs[i].value.is_empty() {
                                 self.defs[i].multiline = false;
@@ -486,19 +524,36 @@ impl Preprocessor {
                         }
                         continue;
                     }
-                    let lead = raw.bytes().take_while(|&b| is_blank(b)).count();
-                    self.cur = Some((file.clone(), line_no, lead as u32 + 1));
-                    let text = decomment(&raw, diags, self.loc());
-                    if text.is_empty() {
+                    let lead = self.raw.iter().take_while(|&&b| is_blank(b)).count() as u32;
+                    let col = lead + 1;
+                    let name = self
+                        .stack
+                        .last()
+                        .and_then(|f| f.cur.as_ref())
+                        .map(|f| &f.name)
+                        .expect("a line was just read from it");
+                    match &mut self.cur {
+                        Some(cur) if Arc::ptr_eq(&cur.0, name) => {
+                            cur.1 = line_no;
+                            cur.2 = col;
+                        }
+                        _ => self.cur = Some((name.clone(), line_no, col)),
+                    }
+                    // Valid UTF-8 (the usual case) is used in place; other bytes are replaced.
+                    let text = match std::str::from_utf8(&self.raw) {
+                        Ok(t) => Cow::Borrowed(t),
+                        Err(_) => String::from_utf8_lossy(&self.raw),
+                    };
+                    decomment_into(&text, buf, diags, || self.loc());
+                    if buf.is_empty() {
                         continue;
                     }
-                    break (text, (file, line_no, lead as u32 + 1));
+                    break;
                 }
-            };
-            self.cur = Some(loc.clone());
+            }
 
             if let Some(i) = self.collecting {
-                self.collect_multiline(i, &buf);
+                self.collect_multiline(i, buf);
                 continue;
             }
             if buf.is_empty() {
@@ -527,10 +582,10 @@ impl Preprocessor {
                         break;
                     }
                     let start = sp + buf[sp..].bytes().take_while(|&b| is_blank(b)).count();
-                    buf = buf[start..].to_string();
+                    buf.drain(..start);
                 }
                 if buf.starts_with('$') {
-                    if let Some(i) = self.check_definition(&buf) {
+                    if let Some(i) = self.check_definition(buf) {
                         if self.defs[i].multiline {
                             self.collecting = Some(i);
                         }
@@ -540,9 +595,9 @@ impl Preprocessor {
                 }
                 if buf.starts_with("~SEQ") || buf.starts_with("~LST") {
                     let ok = if buf.as_bytes()[1] == b'S' {
-                        self.add_seq(&buf, diags)
+                        self.add_seq(buf, diags)
                     } else {
-                        self.add_lst(&buf, diags)
+                        self.add_lst(buf, diags)
                     };
                     if !ok {
                         let what = if buf.as_bytes()[1] == b'S' {
@@ -563,9 +618,10 @@ impl Preprocessor {
                     break;
                 }
                 if buf.contains('$') {
-                    match self.replace_param(&buf, diags) {
+                    match self.replace_param(buf, diags) {
                         Some(new) => {
-                            buf = decomment(&new, diags, self.loc());
+                            buf.clear();
+                            decomment_into(&new, buf, diags, || self.loc());
                             if buf.starts_with('@') || buf.contains('$') {
                                 recheck = true;
                             }
@@ -580,31 +636,47 @@ impl Preprocessor {
             if !keep || buf.is_empty() {
                 continue;
             }
-            if self.check_include(&buf, diags) {
+            if self.check_include(buf, diags) {
                 continue;
             }
-            return Some(self.split_braces(buf, diags));
+            self.split_braces(buf, diags, out);
+            out.text = std::mem::take(buf);
+            return true;
         }
     }
 
-    /// Every `{` and `}` outside quotes ends up on a line of its own.
-    fn split_braces(&mut self, mut buf: String, diags: &mut Diagnostics) -> Line {
-        let (file, line, col) = self.cur.clone().unwrap_or((Arc::from(""), 0, 1));
+    /// Every `{` and `}` outside quotes ends up on a line of its own: `buf` keeps the first
+    /// part (the rest waits in `residue`), `out` gets its location.
+    fn split_braces(&mut self, buf: &mut String, diags: &mut Diagnostics, out: &mut Line) {
+        let (file, line, col) = match &self.cur {
+            Some((f, l, c)) => (f, *l, *c),
+            None => {
+                self.cur = Some((Arc::from(""), 0, 1));
+                let (f, l, c) = self.cur.as_ref().expect("just set");
+                (f, *l, *c)
+            }
+        };
+        if !Arc::ptr_eq(&out.file, file) {
+            out.file = file.clone();
+        }
+        out.line = line;
+        out.col = col;
         let bytes = buf.as_bytes();
         let mut pos = None;
         if bytes[0] == b'{' || bytes[0] == b'}' {
             pos = Some(0);
         } else {
             let mut in_quote = false;
-            for (i, &b) in bytes.iter().enumerate() {
-                match b {
-                    b'"' => in_quote = !in_quote,
-                    b'{' | b'}' if !in_quote => {
-                        pos = Some(i);
-                        break;
-                    }
-                    _ => {}
+            let mut i = 0;
+            while let Some(n) = bytes[i..].iter().position(|&c| BRACE_OR_QUOTE[c as usize]) {
+                i += n;
+                if bytes[i] == b'"' {
+                    in_quote = !in_quote;
+                } else if !in_quote {
+                    pos = Some(i);
+                    break;
                 }
+                i += 1;
             }
         }
         if let Some(p) = pos {
@@ -614,33 +686,25 @@ impl Preprocessor {
                 0
             };
             if p + skip < bytes.len() {
-                let rest = buf[p + skip..].trim_end_matches([' ', '\t']).to_string();
-                self.residue = Some((rest, col + (p + skip) as u32));
+                self.residue_text.clear();
+                self.residue_text
+                    .push_str(buf[p + skip..].trim_end_matches([' ', '\t']));
+                self.residue = Some(col + (p + skip) as u32);
                 buf.truncate(p + skip);
             }
         }
-        let text = buf.trim_end_matches([' ', '\t']).to_string();
-        let loc = Loc {
-            file: file.clone(),
-            line,
-            col,
-        };
-        if text == "{" {
+        let kept = buf.trim_end_matches([' ', '\t']).len();
+        buf.truncate(kept);
+        if buf == "{" {
             self.block_depth += 1;
-            self.open_braces.push(loc);
-        } else if text == "}" {
+            self.open_braces.push(out.loc());
+        } else if buf == "}" {
             self.block_depth -= 1;
             self.open_braces.pop();
             if self.block_depth < 0 {
-                diags.push(Category::UnexpectedEob, Some(loc), "Extra '}' found");
+                diags.push(Category::UnexpectedEob, Some(out.loc()), "Extra '}' found");
                 self.block_depth = 0;
             }
-        }
-        Line {
-            file,
-            line,
-            col,
-            text,
         }
     }
 

@@ -356,7 +356,7 @@ fn base_interface(name: &str) -> String {
 
 fn complete_check(p: &mut Parser, b: &mut Build) {
     let groups = b.cfg.vs_groups.clone();
-    let mut keep = Vec::new();
+    let mut keep = Vec::with_capacity(b.cfg.virtual_servers.len());
     for mut vs in std::mem::take(&mut b.cfg.virtual_servers) {
         let name = vs_name(&vs);
         if vs.real_servers.is_empty() {
@@ -412,22 +412,21 @@ fn complete_check(p: &mut Parser, b: &mut Build) {
             vs.lb_algo_set = true;
         }
         // Duplicate real servers are removed.
-        let mut seen = HashSet::new();
-        let mut rss = Vec::new();
-        for rs in std::mem::take(&mut vs.real_servers) {
-            if !seen.insert((rs.addr, rs.port)) {
+        // In place: a copy would grow to the next power of two (and be kept).
+        let mut seen = HashSet::with_capacity(vs.real_servers.len());
+        vs.real_servers.retain(|rs| {
+            let first = seen.insert((rs.addr, rs.port));
+            if !first {
                 p.report_global(
                     Category::GeneralError,
                     format!(
                         "VS {name}: real server {} is duplicated - removing second rs",
-                        rs_name(&rs)
+                        rs_name(rs)
                     ),
                 );
-                continue;
             }
-            rss.push(rs);
-        }
-        vs.real_servers = rss;
+            first
+        });
         if !vs.lb_kind_set && vs.real_servers.iter().any(|r| r.lvs_method.is_none()) {
             p.report_global(
                 Category::GeneralError,

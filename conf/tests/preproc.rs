@@ -384,3 +384,52 @@ fn fuzz_regressions_do_not_panic() {
         .iter()
         .any(|d| d.msg.starts_with("invalid number")));
 }
+
+/// The reader reuses its line, word and physical-line buffers: what a long line, a
+/// non-UTF-8 line or an escape leaves behind must not leak into the next line.
+#[test]
+fn buffers_reused_across_lines_keep_each_line_exact() {
+    let mut data = Vec::new();
+    // A 2-byte character straddling the 1023-byte split: both halves are replaced.
+    data.extend_from_slice(b"global_defs {\n router_id ");
+    data.extend(std::iter::repeat_n(b'a', 1023 - " router_id ".len() - 1));
+    data.extend_from_slice("é tail\n".as_bytes());
+    // Invalid bytes in a value, then a short line that must not see them.
+    data.extend_from_slice(b" smtp_server 10.99.0.1\n notification_email_from x\xffy@z\n");
+    data.extend_from_slice(b" router_id \\#r\\!s\\\\t # comment\n}\n");
+    let l = conf::load_bytes("k.conf", &data);
+    let g = &l.config.global;
+    assert_eq!(g.router_id.as_deref(), Some("#r!s\\\\t"));
+    assert_eq!(
+        g.notification_email_from.as_deref(),
+        Some("x\u{fffd}y@z"),
+        "invalid bytes are replaced, as before"
+    );
+    let unknown: Vec<_> = msgs(&l)
+        .into_iter()
+        .filter(|m| m.starts_with("Unknown keyword"))
+        .collect();
+    // The second half of the split line starts with the character's last byte.
+    assert_eq!(unknown, ["Unknown keyword '\u{fffd}'"], "{:?}", msgs(&l));
+    assert_eq!(line_col(&l, &unknown[0]), (2, 1));
+}
+
+/// Line and column of the diagnostic `msg`.
+fn line_col(l: &conf::Loaded, msg: &str) -> (u32, u32) {
+    let d = l
+        .diags
+        .list
+        .iter()
+        .find(|d| d.msg == msg)
+        .expect("reported");
+    let loc = d.loc.as_ref().expect("located");
+    (loc.line, loc.col)
+}
+
+/// Text after a `{` or `}` comes back as the next line, with its column.
+#[test]
+fn text_after_braces_keeps_its_column() {
+    let l = parse("global_defs { router_id r1 } bogus_kw\n");
+    assert_eq!(l.config.global.router_id.as_deref(), Some("r1"));
+    assert_eq!(line_col(&l, "Unknown keyword 'bogus_kw'"), (1, 30));
+}
