@@ -11,6 +11,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 # shellcheck source=tests/lib.sh
 source "$ROOT/tests/lib.sh"
+# shellcheck source=tests/vrrp-lib.sh
+source "$ROOT/tests/vrrp-lib.sh"
 OURS=$(realpath -- "${1:-$ROOT/target/debug/keepalived}")
 THEIRS=${REF_KEEPALIVED:-/usr/sbin/keepalived}
 [[ -x $OURS && -x $THEIRS ]] || { echo "vrrp-interop: need $OURS and $THEIRS" >&2; exit 2; }
@@ -18,27 +20,7 @@ THEIRS=${REF_KEEPALIVED:-/usr/sbin/keepalived}
 
 LAB="kvi$$"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vrrp-interop.XXXXXX")
-PIDFILES=()
-cleanup() {
-    local f p
-    for f in "${PIDFILES[@]}"; do
-        p=$(cat "$f" 2>/dev/null) || continue
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for f in "${PIDFILES[@]}"; do
-        p=$(cat "$f" 2>/dev/null) || continue
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.02; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    del_lab "$LAB"
-    rm -rf --one-file-system -- "$TMP"
-}
-trap cleanup EXIT
-
-passed=0 failed=0
-check() {
-    if [[ $2 == 0 ]]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi
-}
+trap vrrp_cleanup EXIT
 
 # conf NAME PRIO BODY: a config with one instance VI_1, VRID 51, VIP 10.99.0.100.
 conf() {
@@ -60,26 +42,6 @@ $3
 CONF
 }
 VIP=10.99.0.100/24
-
-# run WHO HOST NAME: start ours or theirs on host a/b with config NAME, log to NAME.log.
-run() {
-    local who=$1 host=$2 name=$3 bin
-    bin=$OURS
-    [[ $who == theirs ]] && bin=$THEIRS
-    local args=(-n -l -P -f "$TMP/$name.conf" -p "$TMP/$name.pid" -r "$TMP/$name.vrrp.pid")
-    [[ $who == ours ]] && args+=(-G -c "$TMP/$name.check.pid")
-    TMPDIR=$TMP ip netns exec "$LAB-$host" "$bin" "${args[@]}" >>"$TMP/$name.log" 2>&1 &
-    PIDFILES+=("$TMP/$name.pid")
-    wait_for 1 "$TMP/$name.log" 'Entering (BACKUP|MASTER) STATE' 10
-}
-
-stop() { # stop NAME: SIGTERM and wait for the exit
-    local p
-    p=$(cat "$TMP/$1.pid")
-    kill -TERM "$p"
-    for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.01; done
-    return 1
-}
 
 REJECT='invalid|mismatch|wrong version|unexpected|not present|Invalid|discarding|CONFIGURATION ERROR'
 

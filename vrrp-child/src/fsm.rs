@@ -4,7 +4,8 @@
 //! `handle(now, input)` returns actions; timers are deadlines (`next_deadline`). Time is an
 //! input, so every transition is testable to the microsecond without a network.
 
-use crate::packet::{auth_key, constant_eq, Received};
+use crate::packet::{auth_key, Received};
+use crate::rx::{self, Counter, Packet, RxCfg};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,10 @@ pub struct InstanceCfg {
     pub lower_prio_no_advert: bool,
     pub higher_prio_send_advert: bool,
     pub skip_check_adv_addr: bool,
+    /// Unicast peers with their `min_ttl`/`max_ttl` (0 and 255 when not set).
+    pub peers: Vec<(IpAddr, u8, u8)>,
+    /// `check_unicast_src` (or the global `vrrp_check_unicast_src`).
+    pub check_unicast_src: bool,
 }
 
 impl InstanceCfg {
@@ -79,6 +84,8 @@ impl InstanceCfg {
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             skip_check_adv_addr: false,
+            peers: Vec::new(),
+            check_unicast_src: false,
         }
     }
 }
@@ -87,7 +94,10 @@ pub enum Input {
     /// Start (or restart). `resume` is the state the parent last knew (a restarted child that
     /// was MASTER resumes as MASTER without a flap).
     Start { resume: Option<State> },
-    /// A decoded advert for this VRID.
+    /// A packet for this VRID as the socket delivered it: keepalived's receive checks
+    /// (reference §6.5), then the state machine.
+    Packet(Packet),
+    /// An advert that passed the receive checks.
     Advert(Received),
     /// The effective priority the trackers compute (never carried as a delta).
     Priority(u8),
@@ -115,8 +125,12 @@ pub enum Action {
     },
     /// A log line in keepalived's words.
     Log(String),
-    /// An advert dropped by a per-instance check: the counter to bump.
-    Dropped(&'static str),
+    /// An advert dropped by a receive check: the counter to bump.
+    Dropped(Counter),
+    /// Counted as a received advert (keepalived's `advert_rcvd`, `pri_zero_rcvd`).
+    Received {
+        priority_zero: bool,
+    },
 }
 
 pub struct Instance {
@@ -131,6 +145,8 @@ pub struct Instance {
     /// Source of the master we last accepted.
     master_addr: Option<IpAddr>,
     faulted: bool,
+    /// The last AH sequence number accepted (replays are dropped).
+    pub ah_rx_seq: u32,
 }
 
 fn cs(c: u32) -> Duration {
@@ -151,6 +167,7 @@ impl Instance {
             preempt_until: None,
             master_addr: None,
             faulted: false,
+            ah_rx_seq: 0,
         }
     }
 
@@ -254,6 +271,10 @@ impl Instance {
                 }
             }
             Input::Tick => self.timers(now, &mut out),
+            Input::Packet(p) => {
+                self.timers(now, &mut out);
+                self.packet(now, &p, &mut out);
+            }
             Input::Advert(r) => {
                 self.timers(now, &mut out);
                 self.advert(now, r, &mut out);
@@ -313,72 +334,59 @@ impl Instance {
         }
     }
 
-    /// The per-instance receive checks (reference §6.5, the ones that need the config),
-    /// then RFC 5798 §6.4.2/§6.4.3.
-    fn advert(&mut self, now: Instant, r: Received, out: &mut Vec<Action>) {
-        let a = &r.advert;
-        let name = self.cfg.name.clone();
+    /// keepalived's receive checks in its order (reference §6.5, `rx::check`); a packet
+    /// that passes goes to `advert`.
+    fn packet(&mut self, now: Instant, p: &Packet, out: &mut Vec<Action>) {
+        // keepalived ignores adverts in FAULT and INIT before any check.
         if matches!(self.state, State::Init | State::Fault | State::Stop) {
             return;
         }
-        if !self.cfg.unicast && r.ttl != 255 && r.src.is_ipv4() {
-            out.push(Action::Log(format!(
-                "({name}) invalid TTL/HL. Received {} and expect 255",
-                r.ttl
-            )));
-            out.push(Action::Dropped("ip_ttl_err"));
-            return;
-        }
-        if a.version != self.cfg.version {
-            out.push(Action::Log(format!(
-                "({name}) wrong version. Received {} and expect {}",
-                a.version, self.cfg.version
-            )));
-            return;
-        }
-        if a.version == 2 {
-            let want = self.cfg.auth.map(|(t, _)| t).unwrap_or(0);
-            if a.auth_type != want {
-                out.push(Action::Log(format!(
-                    "({name}) received a {} auth, expecting {want}!",
-                    a.auth_type
-                )));
-                out.push(Action::Dropped("authtype_mismatch"));
-                return;
+        let src = match &p.six {
+            Some(s) => Some(IpAddr::V6(s.src)),
+            None => p
+                .bytes
+                .get(12..16)
+                .map(|a| IpAddr::V4(std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
+        };
+        let same_master = self.state == State::Backup && src.is_some() && self.master_addr == src;
+        let c = &self.cfg;
+        let rc = RxCfg {
+            name: &c.name,
+            vrid: c.vrid,
+            version: c.version,
+            auth: c.auth,
+            adver_int: c.adver_int,
+            vips: &c.vips,
+            unicast: c.unicast,
+            peers: &c.peers,
+            check_unicast_src: c.check_unicast_src,
+        };
+        match rx::check(
+            &rc,
+            p,
+            !(c.skip_check_adv_addr && same_master),
+            &mut self.ah_rx_seq,
+        ) {
+            Ok(r) => {
+                out.push(Action::Received {
+                    priority_zero: r.advert.priority == 0,
+                });
+                self.advert(now, r, out);
             }
-            if let Some((1, key)) = self.cfg.auth {
-                if !constant_eq(&a.auth_data, &key) {
-                    out.push(Action::Log(format!("({name}) received an invalid passwd!")));
-                    out.push(Action::Dropped("auth_failure"));
-                    return;
+            Err(e) => {
+                if e.received {
+                    out.push(Action::Received {
+                        priority_zero: false,
+                    });
                 }
-            }
-            if u32::from(a.adver_int) * 100 != self.cfg.adver_int {
-                out.push(Action::Log(format!(
-                    "({name}) advertisement interval mismatch mine={} sec rcv'd={} sec",
-                    self.cfg.adver_int / 100,
-                    a.adver_int
-                )));
-                return;
+                out.extend(e.log.map(Action::Log));
+                out.push(Action::Dropped(e.counter));
             }
         }
-        let same_master = self.state == State::Backup && self.master_addr == Some(r.src);
-        if !(self.cfg.skip_check_adv_addr && same_master) {
-            if a.addrs.len() != self.cfg.vips.len() {
-                out.push(Action::Log(format!(
-                    "({name}) received an unexpected ip number count {}, expected {}!",
-                    a.addrs.len(),
-                    self.cfg.vips.len()
-                )));
-                out.push(Action::Dropped("addr_list_err"));
-                return;
-            }
-            if let Some(missing) = self.cfg.vips.iter().find(|v| !a.addrs.contains(v)) {
-                out.push(Action::Log(format!("({name}) ip address associated with VRID {} not present in MASTER advert: {missing}", self.cfg.vrid)));
-                out.push(Action::Dropped("addr_list_err"));
-                return;
-            }
-        }
+    }
+
+    /// A valid advert: RFC 5798 §6.4.2/§6.4.3.
+    fn advert(&mut self, now: Instant, r: Received, out: &mut Vec<Action>) {
         match self.state {
             State::Backup => self.backup_rx(now, &r, out),
             State::Master => self.master_rx(now, &r, out),

@@ -5,6 +5,7 @@
 pub mod fsm;
 pub mod packet;
 pub mod runtime;
+pub mod rx;
 
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::child::{ChildError, ChildProtocol, Step};
@@ -310,12 +311,13 @@ impl ChildProtocol for VrrpChild {
             ParentToVrrp::Dump {
                 kind: ipc::DumpKind::Stats,
             } => {
-                let text: String = self
+                let mut text: String = self
                     .runtime
                     .slots
                     .iter()
                     .map(|s| s.stats.render(&s.fsm.cfg.name))
                     .collect();
+                text.push_str(&self.runtime.global_stats.render());
                 Step::Continue(vec![VrrpToParent::DumpText {
                     kind: ipc::DumpKind::Stats,
                     text,

@@ -5,7 +5,8 @@
 //! unicast; the kernel fills the checksum, adverts leave from the link-local address).
 
 use crate::fsm::{Action, Input, Instance, InstanceCfg, State};
-use crate::packet::{self, auth_key, decode_ipv4, encode_ipv4, Advert, Ipv4Send, VRRP_MCAST_V4};
+use crate::packet::{self, auth_key, encode_ipv4, Advert, Ipv4Send, VRRP_MCAST_V4};
+use crate::rx::{self, Counter, Packet, Six};
 use conf::model::{AuthType, VrrpInstance};
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::{FdKind, InstanceState, ScriptRef, VrrpState, VrrpToParent};
@@ -30,29 +31,57 @@ pub struct Stats {
     pub auth_failure: u64,
     pub pri_zero_rcvd: u64,
     pub pri_zero_sent: u64,
+    /// keepalived's SNMP-only counters (`chk_err`, `vers_err`), and ours.
+    pub chk_err: u64,
+    pub vers_err: u64,
+    pub unicast_src_err: u64,
+    pub other_err: u64,
+}
+
+/// Drops no instance can be blamed for (keepalived's SNMP `vrrpRouterVrIdErrors`, and ours).
+#[derive(Clone, Debug, Default)]
+pub struct GlobalStats {
+    pub too_short: u64,
+    pub vrid_err: u64,
+}
+
+impl GlobalStats {
+    /// The lines after the instances in `keepalived.stats` (keepalived-rs only).
+    pub fn render(&self) -> String {
+        format!(
+            "VRRP (all instances):\n  Too Short: {}\n  Unknown VRID: {}\n",
+            self.too_short, self.vrid_err
+        )
+    }
 }
 
 impl Stats {
-    fn count(&mut self, counter: &str) {
-        match counter {
-            "packet_len_err" => self.packet_len_err += 1,
-            "ip_ttl_err" => self.ip_ttl_err += 1,
-            "invalid_type_rcvd" => self.invalid_type_rcvd += 1,
-            "addr_list_err" => self.addr_list_err += 1,
-            "invalid_authtype" => self.invalid_authtype += 1,
-            "authtype_mismatch" => self.authtype_mismatch += 1,
-            "auth_failure" => self.auth_failure += 1,
-            _ => {}
-        }
+    fn count(&mut self, counter: Counter) {
+        let c = match counter {
+            Counter::PacketLen => &mut self.packet_len_err,
+            Counter::IpTtl => &mut self.ip_ttl_err,
+            Counter::InvalidType => &mut self.invalid_type_rcvd,
+            Counter::AdvertInterval => &mut self.advert_interval_err,
+            Counter::AddrList => &mut self.addr_list_err,
+            Counter::InvalidAuthType => &mut self.invalid_authtype,
+            Counter::AuthTypeMismatch => &mut self.authtype_mismatch,
+            Counter::AuthFailure => &mut self.auth_failure,
+            Counter::Checksum => &mut self.chk_err,
+            Counter::Version => &mut self.vers_err,
+            Counter::UnicastSrc => &mut self.unicast_src_err,
+            Counter::Other => &mut self.other_err,
+        };
+        *c += 1;
     }
 
-    /// keepalived's `keepalived.stats` block for one instance.
+    /// keepalived's `keepalived.stats` block for one instance, then ours (`Other Errors`:
+    /// the checks keepalived counts only for SNMP or not at all).
     pub fn render(&self, name: &str) -> String {
         format!(
-            "VRRP Instance: {name}\n  Advertisements:\n    Received: {}\n    Sent: {}\n  Became master: {}\n  Released master: {}\n  Packet Errors:\n    Length: {}\n    TTL: {}\n    Invalid Type: {}\n    Advertisement Interval: {}\n    Address List: {}\n  Authentication Errors:\n    Invalid Type: {}\n    Type Mismatch: {}\n    Failure: {}\n  Priority Zero:\n    Received: {}\n    Sent: {}\n",
+            "VRRP Instance: {name}\n  Advertisements:\n    Received: {}\n    Sent: {}\n  Became master: {}\n  Released master: {}\n  Packet Errors:\n    Length: {}\n    TTL: {}\n    Invalid Type: {}\n    Advertisement Interval: {}\n    Address List: {}\n  Authentication Errors:\n    Invalid Type: {}\n    Type Mismatch: {}\n    Failure: {}\n  Priority Zero:\n    Received: {}\n    Sent: {}\n  Other Errors:\n    Checksum: {}\n    Version: {}\n    Unicast Source: {}\n    Not VRRP: {}\n",
             self.advert_rcvd, self.advert_sent, self.become_master, self.release_master, self.packet_len_err, self.ip_ttl_err,
             self.invalid_type_rcvd, self.advert_interval_err, self.addr_list_err, self.invalid_authtype, self.authtype_mismatch,
-            self.auth_failure, self.pri_zero_rcvd, self.pri_zero_sent
+            self.auth_failure, self.pri_zero_rcvd, self.pri_zero_sent, self.chk_err, self.vers_err, self.unicast_src_err, self.other_err
         )
     }
 }
@@ -90,6 +119,9 @@ pub struct Runtime {
     packet: Option<OwnedFd>,
     configured: bool,
     next_req: u64,
+    pub global_stats: GlobalStats,
+    /// `log_unknown_vrids`.
+    log_unknown_vrids: bool,
 }
 
 fn to_state(s: State) -> VrrpState {
@@ -118,6 +150,7 @@ impl Runtime {
         // Statistics survive a reload for the instances that stay (keepalived's do).
         let kept: Vec<(ObjId, Stats)> = self.slots.drain(..).map(|s| (s.id, s.stats)).collect();
         self.configured = false;
+        self.log_unknown_vrids = snap.global.log_unknown_vrids;
         self.load_instances(snap, log);
         for sl in self.slots.iter_mut() {
             if let Some((_, st)) = kept.iter().find(|(id, _)| *id == sl.id) {
@@ -323,6 +356,8 @@ impl Runtime {
                 nix::sys::socket::sockopt::Ipv6RecvPacketInfo,
                 &true,
             );
+            let _ =
+                nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Ipv6RecvHopLimit, &true);
             // The kernel computes (and checks) the VRRP checksum at offset 6 (RFC 5798 §5.2.8).
             let off: libc::c_int = 6;
             // SAFETY: setsockopt with a pointer to a local c_int of the size passed.
@@ -405,159 +440,65 @@ impl Runtime {
         if !self.fds().contains(&fd) {
             return;
         }
-        if self.sock6.as_ref().is_some_and(|s| s.as_raw_fd() == fd) {
-            return self.readable6(fd, now, out, log);
-        }
+        let six = self.sock6.as_ref().is_some_and(|s| s.as_raw_fd() == fd);
         loop {
-            let mut buf = [0u8; 2048];
-            let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
-            let (n, ifindex) = {
-                let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-                match nix::sys::socket::recvmsg::<()>(
-                    fd,
-                    &mut iov,
-                    Some(&mut cmsg),
-                    nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-                ) {
-                    Ok(r) => {
-                        let mut idx = 0u32;
-                        if let Ok(cm) = r.cmsgs() {
-                            for c in cm {
-                                if let nix::sys::socket::ControlMessageOwned::Ipv4PacketInfo(pi) = c
-                                {
-                                    idx = pi.ipi_ifindex as u32;
-                                }
-                            }
-                        }
-                        (r.bytes, idx)
-                    }
-                    Err(_) => return,
-                }
+            let Some((p, ifindex)) = (if six { recv6(fd) } else { recv4(fd) }) else {
+                return;
             };
-            let p = &buf[..n];
-            if p.len() < 21 {
-                continue;
-            }
-            let ihl = usize::from(p[0] & 0x0f) * 4;
-            let off = if p[9] == packet::IPPROTO_AH {
-                ihl + 24
-            } else {
-                ihl
-            };
-            let Some(&vrid) = p.get(off + 1) else {
-                continue;
-            };
-            let Some(i) = self
-                .slots
-                .iter()
-                .position(|s| s.fsm.cfg.vrid == vrid && (ifindex == 0 || s.ifindex == ifindex))
-            else {
-                continue;
-            };
-            let sl = &self.slots[i];
-            let key = match sl.auth {
-                Some((AuthType::Ah, k)) => Some(k),
-                _ => None,
-            };
-            match decode_ipv4(p, key.as_ref(), sl.fsm.cfg.unicast) {
-                Ok(r) => {
-                    if IpAddr::V4(sl.src) == r.src {
-                        continue; // our own advert
-                    }
-                    if let Some(ah) = r.ah {
-                        // Take over the peer's sequence so a later takeover continues it.
-                        self.slots[i].ah_seq = self.slots[i].ah_seq.max(ah.seq);
-                    }
-                    self.deliver(i, now, r, out, log);
-                }
-                Err(e) => log(&format!(
-                    "({}) dropped an advert: {e:?}",
-                    self.slots[i].fsm.cfg.name
-                )),
-            }
+            self.dispatch(p, ifindex, now, out, log);
         }
     }
 
-    fn readable6(&mut self, fd: RawFd, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
-        loop {
-            let mut buf = [0u8; 2048];
-            let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo);
-            let (n, src, dst, ifindex) = {
-                let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-                match nix::sys::socket::recvmsg::<nix::sys::socket::SockaddrIn6>(
-                    fd,
-                    &mut iov,
-                    Some(&mut cmsg),
-                    nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-                ) {
-                    Ok(r) => {
-                        let mut dst = Ipv6Addr::UNSPECIFIED;
-                        let mut idx = 0u32;
-                        if let Ok(cm) = r.cmsgs() {
-                            for c in cm {
-                                if let nix::sys::socket::ControlMessageOwned::Ipv6PacketInfo(pi) = c
-                                {
-                                    dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
-                                    idx = pi.ipi6_ifindex;
-                                }
-                            }
-                        }
-                        let Some(src) = r.address.map(|a| a.ip()) else {
-                            continue;
-                        };
-                        (r.bytes, src, dst, idx)
-                    }
-                    Err(_) => return,
-                }
-            };
-            let m = &buf[..n];
-            let Some(&vrid) = m.get(1) else { continue };
-            let Some(i) = self.slots.iter().position(|s| {
-                s.six.is_some() && s.fsm.cfg.vrid == vrid && (ifindex == 0 || s.ifindex == ifindex)
-            }) else {
-                continue;
-            };
-            if self.slots[i]
-                .six
-                .as_ref()
-                .is_some_and(|(own, _, _)| *own == src)
-            {
-                continue;
-            }
-            match packet::decode_vrrp(m, IpAddr::V6(src), IpAddr::V6(dst)) {
-                Ok(advert) => {
-                    let r = packet::Received {
-                        src: IpAddr::V6(src),
-                        dst: IpAddr::V6(dst),
-                        ttl: 255,
-                        ah: None,
-                        advert,
-                    };
-                    self.deliver(i, now, r, out, log);
-                }
-                Err(e) => log(&format!(
-                    "({}) dropped an advert: {e:?}",
-                    self.slots[i].fsm.cfg.name
-                )),
-            }
-        }
-    }
-
-    /// A valid advert for slot `i`: counted, then given to its state machine.
-    fn deliver(
+    /// keepalived's `vrrp_dispatcher_read`: enough bytes for the headers, a VRID configured
+    /// on this interface and family, not our own advert; then the instance's checks.
+    fn dispatch(
         &mut self,
-        i: usize,
+        p: Packet,
+        ifindex: u32,
         now: Instant,
-        r: packet::Received,
         out: &mut Vec<VrrpToParent>,
         log: fn(&str),
     ) {
-        let st = &mut self.slots[i].stats;
-        st.advert_rcvd += 1;
-        if r.advert.priority == 0 {
-            st.pri_zero_rcvd += 1;
+        let off = match rx::header_offset(&p) {
+            Ok(o) => o,
+            Err(l) => {
+                self.global_stats.too_short += 1;
+                return log(&l);
+            }
+        };
+        let vrid = p.bytes[off + 1];
+        let six = p.six.is_some();
+        let Some(i) = self.slots.iter().position(|s| {
+            s.six.is_some() == six
+                && s.fsm.cfg.vrid == vrid
+                && (ifindex == 0 || s.ifindex == ifindex)
+        }) else {
+            self.global_stats.vrid_err += 1;
+            if self.log_unknown_vrids {
+                let ifname = self
+                    .slots
+                    .iter()
+                    .find(|s| s.ifindex == ifindex)
+                    .map(|s| s.ifname.as_str())
+                    .unwrap_or("?");
+                log(&format!(
+                    "Unknown VRID({vrid}) received on interface({ifname}). ignoring..."
+                ));
+            }
+            return;
+        };
+        let own = match (&p.six, &self.slots[i].six) {
+            (Some(x), Some((src, _, _))) => x.src == *src,
+            (None, _) => p.bytes[12..16] == self.slots[i].src.octets(),
+            _ => false,
+        };
+        if own {
+            return;
         }
-        let a = self.slots[i].fsm.handle(now, Input::Advert(r));
+        let a = self.slots[i].fsm.handle(now, Input::Packet(p));
+        let sl = &mut self.slots[i];
+        // Take over the peer's AH sequence so a later takeover continues it.
+        sl.ah_seq = sl.ah_seq.max(sl.fsm.ah_rx_seq);
         self.apply(i, a, out, log);
     }
 
@@ -653,6 +594,11 @@ impl Runtime {
                 }
                 Action::Log(l) => log(&l),
                 Action::Dropped(c) => self.slots[i].stats.count(c),
+                Action::Received { priority_zero } => {
+                    let st = &mut self.slots[i].stats;
+                    st.advert_rcvd += 1;
+                    st.pri_zero_rcvd += u64::from(priority_zero);
+                }
             }
         }
     }
@@ -830,6 +776,76 @@ impl Runtime {
     }
 }
 
+/// One IPv4 packet from the raw socket, with the interface it came in on (`IP_PKTINFO`).
+fn recv4(fd: RawFd) -> Option<(Packet, u32)> {
+    let mut buf = [0u8; 2048];
+    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let r = nix::sys::socket::recvmsg::<()>(
+        fd,
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    let mut idx = 0u32;
+    for c in r.cmsgs().into_iter().flatten() {
+        if let nix::sys::socket::ControlMessageOwned::Ipv4PacketInfo(pi) = c {
+            idx = pi.ipi_ifindex as u32;
+        }
+    }
+    let n = r.bytes;
+    Some((
+        Packet {
+            bytes: buf[..n].to_vec(),
+            six: None,
+        },
+        idx,
+    ))
+}
+
+/// One VRRP message from the IPv6 raw socket, with source, destination and hop limit.
+fn recv6(fd: RawFd) -> Option<(Packet, u32)> {
+    let mut buf = [0u8; 2048];
+    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let r = nix::sys::socket::recvmsg::<nix::sys::socket::SockaddrIn6>(
+        fd,
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    let mut dst = Ipv6Addr::UNSPECIFIED;
+    let mut idx = 0u32;
+    let mut hop_limit = None;
+    for c in r.cmsgs().into_iter().flatten() {
+        match c {
+            nix::sys::socket::ControlMessageOwned::Ipv6PacketInfo(pi) => {
+                dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
+                idx = pi.ipi6_ifindex;
+            }
+            nix::sys::socket::ControlMessageOwned::Ipv6HopLimit(h) => {
+                hop_limit = u8::try_from(h).ok();
+            }
+            _ => {}
+        }
+    }
+    let src = r.address.map(|a| a.ip())?;
+    let n = r.bytes;
+    Some((
+        Packet {
+            bytes: buf[..n].to_vec(),
+            six: Some(Six {
+                src,
+                dst,
+                hop_limit,
+            }),
+        },
+        idx,
+    ))
+}
+
 /// Send one Ethernet frame on a packet socket.
 fn send_frame(fd: RawFd, ifindex: u32, frame: &[u8], proto: u16, dst: [u8; 6]) {
     // SAFETY: sockaddr_ll is plain data, zero-initialised then filled; the pointers passed to
@@ -893,4 +909,10 @@ fn common_cfg(cfg: &mut InstanceCfg, v: &VrrpInstance, snap: &VrrpSnapshot) {
     cfg.lower_prio_no_advert = v.lower_prio_no_advert.unwrap_or(false);
     cfg.higher_prio_send_advert = v.higher_prio_send_advert.unwrap_or(false);
     cfg.skip_check_adv_addr = v.skip_check_adv_addr.unwrap_or(false);
+    cfg.peers = v
+        .unicast_peers
+        .iter()
+        .map(|p| (p.addr, p.min_ttl.unwrap_or(0), p.max_ttl.unwrap_or(255)))
+        .collect();
+    cfg.check_unicast_src = v.check_unicast_src || snap.global.check_unicast_src;
 }

@@ -315,41 +315,45 @@ fn a_resumed_master_advertises_at_once_without_a_transition() {
 }
 
 #[test]
-fn per_instance_receive_checks_drop_and_count() {
+fn dropped_packets_are_counted_and_change_nothing() {
+    use vrrp_child::packet::{encode_ipv4, Ipv4Send};
+    use vrrp_child::rx::{Counter, Packet};
     let t0 = Instant::now();
     let mut c = cfg(150);
     c.auth = Some((1, pass_key("secret")));
     let mut i = Instance::new(c);
     i.handle(t0, Input::Start { resume: None });
     let before = i.next_deadline();
-    // Wrong password, wrong auth type, wrong TTL, wrong interval, wrong VIPs: dropped, no state change.
-    let mk = |f: &dyn Fn(&mut Received)| {
-        let Input::Advert(mut r) = v2(12, 255) else {
-            unreachable!()
+    let mk = |pass: &str, ttl: u8| {
+        let a = Advert {
+            version: 2,
+            vrid: 51,
+            priority: 255,
+            adver_int: 1,
+            auth_type: 1,
+            auth_data: pass_key(pass),
+            addrs: vec![ip(100)],
         };
-        r.advert.auth_type = 1;
-        r.advert.auth_data = pass_key("secret");
-        f(&mut r);
-        Input::Advert(r)
+        let s = Ipv4Send {
+            src: Ipv4Addr::new(10, 99, 0, 12),
+            dst: Ipv4Addr::new(224, 0, 0, 18),
+            ttl,
+            ip_id: 1,
+            ah: None,
+            unicast: false,
+        };
+        Input::Packet(Packet {
+            bytes: encode_ipv4(&a, &s),
+            six: None,
+        })
     };
     for (input, counter) in [
-        (
-            mk(&|r| r.advert.auth_data = pass_key("wrong")),
-            Some("auth_failure"),
-        ),
-        (mk(&|r| r.advert.auth_type = 0), Some("authtype_mismatch")),
-        (mk(&|r| r.ttl = 254), Some("ip_ttl_err")),
-        (mk(&|r| r.advert.adver_int = 2), None),
-        (
-            mk(&|r| r.advert.addrs = vec![ip(101)]),
-            Some("addr_list_err"),
-        ),
-        (mk(&|r| r.advert.addrs.push(ip(101))), Some("addr_list_err")),
+        (mk("wrong", 255), Counter::AuthFailure),
+        (mk("secret", 254), Counter::IpTtl),
     ] {
         let a = i.handle(t0 + ms(500), input);
-        if let Some(c) = counter {
-            assert!(a.contains(&Action::Dropped(c)), "{a:?}");
-        }
+        assert!(a.contains(&Action::Dropped(counter)), "{a:?}");
+        assert!(!a.iter().any(|x| matches!(x, Action::Received { .. })));
         assert_eq!(i.state, State::Backup);
         assert_eq!(
             i.next_deadline(),
@@ -357,7 +361,10 @@ fn per_instance_receive_checks_drop_and_count() {
             "a dropped advert must not reset the timer"
         );
     }
-    // The right password is accepted.
-    i.handle(t0 + ms(500), mk(&|_| {}));
+    // The right password is accepted and counted.
+    let a = i.handle(t0 + ms(500), mk("secret", 255));
+    assert!(a.contains(&Action::Received {
+        priority_zero: false
+    }));
     assert_ne!(i.next_deadline(), before);
 }
