@@ -78,7 +78,7 @@ make_lab "$LAB"
 : >"$TMP/ours.log"
 run ours a ours
 check "all three instances become MASTER" "$(wait_for 3 "$TMP/ours.log" 'Entering MASTER STATE' 8 &&
-    wait_vip "$LAB-a" 10.99.0.101 2 && wait_vip "$LAB-a" 10.99.0.102 2 && wait_vip "$LAB-a" 10.99.0.103 2; echo $?)"
+    wait_addr "$LAB-a" 10.99.0.101 2 && wait_addr "$LAB-a" 10.99.0.102 2 && wait_addr "$LAB-a" 10.99.0.103 2; echo $?)"
 
 # forge ARGS...: one advert from host b (source 10.99.0.12 unless --src is given again).
 forge() {
@@ -130,18 +130,18 @@ expect_stat VI_UNI 'Advertisements' Received 1
 expect_stat '*' '' 'Too Short' 1
 expect_stat '*' '' 'Unknown VRID' 1
 check "no hostile advert changed a state or moved a VIP" "$(! grep -qE 'Entering (BACKUP|FAULT) STATE$' "$TMP/ours.log" &&
-    wait_vip "$LAB-a" 10.99.0.101 1 && wait_vip "$LAB-a" 10.99.0.102 1 && wait_vip "$LAB-a" 10.99.0.103 1; echo $?)"
+    wait_addr "$LAB-a" 10.99.0.101 1 && wait_addr "$LAB-a" 10.99.0.102 1 && wait_addr "$LAB-a" 10.99.0.103 1; echo $?)"
 
 # The same adverts made right: each instance yields to priority 254 (the forger is right).
 forge "${PASS[@]}"
 check "control: a valid PASS advert at 254 takes VI_PASS to BACKUP" "$(wait_for 1 "$TMP/ours.log" '\(VI_PASS\) Master received advert from 10\.99\.0\.12 with higher priority 254, ours 100' 3 &&
-    wait_vip "$LAB-a" 10.99.0.101 3 absent; echo $?)"
+    wait_addr "$LAB-a" 10.99.0.101 3 absent; echo $?)"
 forge "${AH[@]}" --seq 7
 check "control: a valid AH advert at 254 takes VI_AH to BACKUP" "$(wait_for 1 "$TMP/ours.log" '\(VI_AH\) Master received advert from 10\.99\.0\.12 with higher priority 254, ours 100' 3 &&
-    wait_vip "$LAB-a" 10.99.0.102 3 absent; echo $?)"
+    wait_addr "$LAB-a" 10.99.0.102 3 absent; echo $?)"
 forge "${UNI[@]}"
 check "control: a valid unicast advert from the peer takes VI_UNI to BACKUP" "$(wait_for 1 "$TMP/ours.log" '\(VI_UNI\) Master received advert from 10\.99\.0\.12 with higher priority 254, ours 100' 3 &&
-    wait_vip "$LAB-a" 10.99.0.103 3 absent; echo $?)"
+    wait_addr "$LAB-a" 10.99.0.103 3 absent; echo $?)"
 # A replayed AH advert (same sequence number) is dropped.
 forge "${AH[@]}" --seq 7
 check "a replayed AH advert is dropped" "$(wait_for 1 "$TMP/ours.log" '\(VI_AH\) IPSEC-AH : sequence number 7 already processed' 3; echo $?)"
