@@ -78,6 +78,8 @@ pub enum ScriptRef {
     Notify { instance: ObjId, state: VrrpState },
     /// A real server's MISC_CHECK.
     Misc { rs: ObjId, checker: u32 },
+    /// A sync group's notify scripts for a state (`GROUP NAME STATE 0`), by group name.
+    GroupNotify { group: String, state: VrrpState },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

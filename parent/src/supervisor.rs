@@ -43,6 +43,8 @@ pub enum ScriptEnd {
     Notify {
         instance: ObjId,
     },
+    /// A `*_fifo_script` (it reads the FIFO for as long as it likes).
+    Fifo,
 }
 
 /// keepalived runs one instance's notify scripts in event order; a script still running
@@ -561,6 +563,7 @@ pub struct Supervisor {
     /// VMAC interfaces we created, and sysctls we changed (undone at stop).
     vmacs: Vec<String>,
     sysctls: crate::privops::sysctl::Changed,
+    fifos: crate::vrrp_notify::Fifos,
 }
 
 impl Supervisor {
@@ -600,6 +603,7 @@ impl Supervisor {
             statics_set: false,
             vmacs: Vec::new(),
             sysctls: Default::default(),
+            fifos: Default::default(),
         })
     }
 
@@ -660,6 +664,7 @@ impl Supervisor {
         }
         let args = self.s.child_args.clone();
         self.script_default = crate::scripts::default_identity(&self.config);
+        self.open_fifos();
         // A child we do not run has no pid file (a stale one would name another process).
         if !self.s.run_vrrp {
             let _ = std::fs::remove_file(&self.s.vrrp_pid_file);
@@ -767,6 +772,7 @@ impl Supervisor {
                         self.release_addresses();
                     }
                     self.release_interfaces();
+                    self.fifos.close();
                     self.run_shutdown_script();
                     for f in [
                         &self.s.vrrp_pid_file,
@@ -997,13 +1003,17 @@ impl Supervisor {
                 if let Some(s) = specific {
                     self.queue_notify(instance, s.clone(), Vec::new());
                 }
+                let prio = self
+                    .instance_states
+                    .iter()
+                    .find(|s| s.instance == instance)
+                    .map(|s| s.effective_priority)
+                    .unwrap_or(v.priority);
+                if state != VrrpState::Init {
+                    let line = crate::vrrp_notify::instance_line(&v.name, state, prio);
+                    self.fifos.write(&line);
+                }
                 if let Some(g) = &v.notify.generic {
-                    let prio = self
-                        .instance_states
-                        .iter()
-                        .find(|s| s.instance == instance)
-                        .map(|s| s.effective_priority)
-                        .unwrap_or(v.priority);
                     let extra = [
                         "INSTANCE".to_string(),
                         v.name.clone(),
@@ -1022,6 +1032,22 @@ impl Supervisor {
                 );
             }
             ScriptRef::Misc { .. } => return Err("asked the VRRP side for a MISC_CHECK".into()),
+            ScriptRef::GroupNotify { group, state } => {
+                let (id, scripts) = crate::vrrp_notify::group_scripts(&self.config, &group, state)?;
+                for (script, extra) in scripts {
+                    self.queue_notify(id, script, extra);
+                }
+                self.fifos
+                    .write(&crate::vrrp_notify::group_line(&group, state));
+                self.vrrp.send(
+                    &self.poll,
+                    &ParentToVrrp::RunScriptResult {
+                        req_id,
+                        exit_status: None,
+                        timed_out: false,
+                    },
+                );
+            }
         }
         Ok(())
     }
@@ -1088,6 +1114,7 @@ impl Supervisor {
             _ => None,
         };
         match r.then {
+            ScriptEnd::Fifo => {}
             ScriptEnd::Startup => {
                 if timed_out {
                     log!("Startup script timed out");
@@ -1175,6 +1202,13 @@ impl Supervisor {
             .filter(|q| !q.waiting.is_empty())
             .filter_map(|q| q.running.map(|(_, t)| t + NOTIFY_HOLD))
             .min()
+    }
+
+    /// `notify_fifo` / `vrrp_notify_fifo` for the running config, their scripts started.
+    fn open_fifos(&mut self) {
+        for (script, path) in self.fifos.open(&self.config) {
+            self.start_script(&script, &[path], None, ScriptEnd::Fifo);
+        }
     }
 
     /// `shutdown_script`, after the children are gone: waited for, bounded by its timeout.
@@ -1471,6 +1505,7 @@ impl Supervisor {
             return;
         }
         self.config = loaded.config;
+        self.open_fifos();
         self.generation += 1;
         let v = self.vrrp_snapshot();
         self.vrrp.send(&self.poll, &v);

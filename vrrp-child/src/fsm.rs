@@ -56,6 +56,37 @@ pub struct InstanceCfg {
     pub peers: Vec<(IpAddr, u8, u8)>,
     /// `check_unicast_src` (or the global `vrrp_check_unicast_src`).
     pub check_unicast_src: bool,
+    /// A member of a `vrrp_sync_group`: MASTER only when the whole group wants it.
+    pub sync: bool,
+    /// Gratuitous ARP bursts (reference §5.5): `garp_master_repeat` on becoming MASTER and
+    /// again `garp_master_delay` later (zero: no second burst); every `garp_master_refresh`
+    /// (zero: off) `garp_master_refresh_repeat`; on a lower-priority advert
+    /// `garp_lower_prio_repeat` (0: none) now and after `garp_lower_prio_delay`.
+    pub garp: Garp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Garp {
+    pub repeat: u32,
+    pub delay: Duration,
+    pub refresh: Duration,
+    pub refresh_repeat: u32,
+    pub lower_prio_repeat: u32,
+    pub lower_prio_delay: Duration,
+}
+
+impl Default for Garp {
+    /// keepalived's defaults: 5 now, 5 more after 5 s, no refresh, lower-priority as master.
+    fn default() -> Self {
+        Garp {
+            repeat: 5,
+            delay: Duration::from_secs(5),
+            refresh: Duration::ZERO,
+            refresh_repeat: 1,
+            lower_prio_repeat: 5,
+            lower_prio_delay: Duration::from_secs(5),
+        }
+    }
 }
 
 impl InstanceCfg {
@@ -86,6 +117,8 @@ impl InstanceCfg {
             skip_check_adv_addr: false,
             peers: Vec::new(),
             check_unicast_src: false,
+            sync: false,
+            garp: Garp::default(),
         }
     }
 }
@@ -105,6 +138,8 @@ pub enum Input {
     Fault(bool),
     /// Orderly stop.
     Shutdown,
+    /// The sync group moves this member (keepalived `vrrp_sync_master`/`vrrp_sync_backup`).
+    Sync(State),
     /// Nothing happened but time: fire due timers.
     Tick,
 }
@@ -117,7 +152,10 @@ pub enum Action {
     },
     SetVips,
     RemoveVips,
-    SendGarps,
+    /// A burst of gratuitous ARPs / unsolicited NAs: `repeat` rounds over the VIPs.
+    SendGarps {
+        repeat: u32,
+    },
     /// The state changed: notify scripts, FIFO, parent report.
     Changed {
         from: State,
@@ -131,6 +169,8 @@ pub enum Action {
     Received {
         priority_zero: bool,
     },
+    /// A sync-group member's down timer expired: it wants MASTER (keepalived `wantstate`).
+    WantMaster,
 }
 
 pub struct Instance {
@@ -147,6 +187,11 @@ pub struct Instance {
     faulted: bool,
     /// The last AH sequence number accepted (replays are dropped).
     pub ah_rx_seq: u32,
+    /// keepalived's `wantstate == MASTER`: for sync groups.
+    pub want_master: bool,
+    /// Gratuitous ARP bursts due while MASTER: `(when, repeat)`; and the next refresh.
+    garp_due: Vec<(Instant, u32)>,
+    refresh_at: Option<Instant>,
 }
 
 fn cs(c: u32) -> Duration {
@@ -168,7 +213,15 @@ impl Instance {
             master_addr: None,
             faulted: false,
             ah_rx_seq: 0,
+            want_master: false,
+            garp_due: Vec::new(),
+            refresh_at: None,
         }
+    }
+
+    /// Whether a tracker holds the instance in FAULT.
+    pub fn faulted(&self) -> bool {
+        self.faulted
     }
 
     /// RFC 5798 §6.1 Skew_Time; v2 (RFC 3768) does not scale it by the interval.
@@ -191,9 +244,11 @@ impl Instance {
             self.down_at,
             self.adver_at,
             self.preempt_until.filter(|_| self.state == State::Backup),
+            self.refresh_at,
         ]
         .into_iter()
         .flatten()
+        .chain(self.garp_due.iter().map(|(t, _)| *t))
         .min()
     }
 
@@ -204,12 +259,15 @@ impl Instance {
             return;
         }
         if from == State::Master {
+            self.garp_due.clear();
+            self.refresh_at = None;
             if to == State::Fault || to == State::Stop {
                 out.push(Action::SendAdvert { priority: 0 });
             }
             out.push(Action::RemoveVips);
         }
         self.state = to;
+        self.want_master = to == State::Master;
         let suffix = if init { " (init)" } else { "" };
         if to != State::Stop {
             out.push(Action::Log(format!(
@@ -225,7 +283,13 @@ impl Instance {
                     priority: self.effective,
                 });
                 out.push(Action::SetVips);
-                out.push(Action::SendGarps);
+                let g = &self.cfg.garp;
+                out.push(Action::SendGarps { repeat: g.repeat });
+                self.garp_due.clear();
+                if !g.delay.is_zero() {
+                    self.garp_due.push((now + g.delay, g.repeat));
+                }
+                self.refresh_at = (!g.refresh.is_zero()).then(|| now + g.refresh);
                 self.adver_at = Some(now + cs(self.cfg.adver_int));
                 self.down_at = None;
             }
@@ -289,6 +353,12 @@ impl Instance {
                 }
             }
             Input::Shutdown => self.change(now, State::Stop, false, &mut out),
+            Input::Sync(to) => match (self.state, to) {
+                (State::Backup, State::Master) | (State::Master, State::Backup) => {
+                    self.change(now, to, false, &mut out)
+                }
+                _ => {}
+            },
         }
         out
     }
@@ -300,12 +370,33 @@ impl Instance {
             });
             self.adver_at = Some(now + cs(self.cfg.adver_int));
         }
+        if self.state == State::Master {
+            // Delayed bursts (garp_master_delay, garp_lower_prio_delay), then the refresh.
+            let (due, later): (Vec<_>, Vec<_>) = self.garp_due.iter().partition(|(t, _)| *t <= now);
+            self.garp_due = later;
+            for (_, repeat) in due {
+                out.push(Action::SendGarps { repeat });
+            }
+            if self.refresh_at.is_some_and(|t| t <= now) {
+                out.push(Action::SendGarps {
+                    repeat: self.cfg.garp.refresh_repeat,
+                });
+                self.refresh_at = Some(now + self.cfg.garp.refresh);
+            }
+        }
         if self.state == State::Backup && self.down_at.is_some_and(|t| now >= t) {
             out.push(Action::Log(format!(
                 "({}) Receive advertisement timeout",
                 self.cfg.name
             )));
-            self.change(now, State::Master, false, out);
+            if self.cfg.sync {
+                // keepalived `vrrp_sync_can_goto_master`: wait for the group, timer re-armed.
+                self.want_master = true;
+                self.down_at = Some(now + self.master_down_interval());
+                out.push(Action::WantMaster);
+            } else {
+                self.change(now, State::Master, false, out);
+            }
         }
     }
 
@@ -314,6 +405,11 @@ impl Instance {
     /// skew difference (keepalived).
     fn set_priority(&mut self, _now: Instant, p: u8, out: &mut Vec<Action>) {
         if self.cfg.priority == 255 || p == self.effective {
+            return;
+        }
+        if self.state == State::Init {
+            // keepalived sets the starting priority silently.
+            self.effective = p;
             return;
         }
         let old_skew = self.skew();
@@ -420,6 +516,7 @@ impl Instance {
                 self.master_adver_int = u32::from(a.adver_int);
             }
             self.master_addr = Some(r.src);
+            self.want_master = false;
             self.down_at = Some(now + self.master_down_interval());
         } else {
             out.push(Action::Log(format!(
@@ -475,7 +572,16 @@ impl Instance {
                 out.push(Action::SendAdvert {
                     priority: self.effective,
                 });
-                out.push(Action::SendGarps);
+            }
+            let g = &self.cfg.garp;
+            if g.lower_prio_repeat > 0 {
+                out.push(Action::SendGarps {
+                    repeat: g.lower_prio_repeat,
+                });
+                if !g.lower_prio_delay.is_zero() {
+                    self.garp_due
+                        .push((now + g.lower_prio_delay, g.lower_prio_repeat));
+                }
             }
         }
     }

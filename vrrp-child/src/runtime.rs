@@ -7,6 +7,7 @@
 use crate::fsm::{Action, Input, Instance, InstanceCfg, State};
 use crate::packet::{self, auth_key, encode_ipv4, Advert, Ipv4Send, VRRP_MCAST_V4};
 use crate::rx::{self, Counter, Packet, Six};
+use crate::track::{evaluate, Level, TrackKey, Tracked};
 use conf::model::{AuthType, VrrpInstance};
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::{FdKind, InstanceState, ScriptRef, VrrpState, VrrpToParent};
@@ -104,9 +105,10 @@ pub struct Slot {
     vips4: Vec<Ipv4Addr>,
     /// IPv6 instances: source (link-local unless configured), destinations, VIPs.
     six: Option<(Ipv6Addr, Vec<Ipv6Addr>, Vec<Ipv6Addr>)>,
-    garp_repeat: u32,
-    /// `(script id, weight, reverse)` of the instance's track scripts.
-    tracks: Vec<(ObjId, i32, bool)>,
+    /// `garp_interval` (IPv4) or `gna_interval` (IPv6) of the interface.
+    garp_gap: Duration,
+    /// Everything the instance tracks, with the weight in force.
+    tracks: Vec<Tracked>,
 }
 
 #[derive(Default)]
@@ -122,6 +124,23 @@ pub struct Runtime {
     pub global_stats: GlobalStats,
     /// `log_unknown_vrids`.
     log_unknown_vrids: bool,
+    /// Sync groups with their members (instance ids) and last state.
+    pub groups: Vec<Group>,
+    /// A group is moving its members (their own changes must not start another move).
+    syncing: bool,
+    /// Gratuitous ARPs waiting for their interface's gap, and when each interface is free.
+    garp_queue: Vec<Queued>,
+    garp_free: Vec<(u32, Instant)>,
+    /// `AddVips` requests not answered yet: `(req_id, instance, GARP rounds held back)`.
+    vips_pending: Vec<(u64, ObjId, u32)>,
+}
+
+/// A `vrrp_sync_group` at run time.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub name: String,
+    pub members: Vec<ObjId>,
+    pub state: Option<State>,
 }
 
 fn to_state(s: State) -> VrrpState {
@@ -152,6 +171,24 @@ impl Runtime {
         self.configured = false;
         self.log_unknown_vrids = snap.global.log_unknown_vrids;
         self.load_instances(snap, log);
+        let old = std::mem::take(&mut self.groups);
+        for sg in &snap.sync_groups {
+            let members: Vec<ObjId> = snap
+                .instances
+                .iter()
+                .filter(|(_, v)| sg.group.contains(&v.name))
+                .map(|(id, _)| *id)
+                .collect();
+            for sl in self.slots.iter_mut().filter(|s| members.contains(&s.id)) {
+                sl.fsm.cfg.sync = true;
+            }
+            let state = old.iter().find(|g| g.name == sg.name).and_then(|g| g.state);
+            self.groups.push(Group {
+                name: sg.name.clone(),
+                members,
+                state,
+            });
+        }
         for sl in self.slots.iter_mut() {
             if let Some((_, st)) = kept.iter().find(|(id, _)| *id == sl.id) {
                 sl.stats = st.clone();
@@ -207,7 +244,7 @@ impl Runtime {
                     auth_key(&a.pass),
                 )
             });
-            let tracks = track_weights(v, snap);
+            let tracks = track_list(v, snap);
             self.slots.push(Slot {
                 id: *id,
                 fsm: Instance::new(cfg),
@@ -223,11 +260,7 @@ impl Runtime {
                 auth: v.auth.as_ref().map(|a| (a.auth_type, auth_key(&a.pass))),
                 vips4,
                 six: None,
-                garp_repeat: v
-                    .garp
-                    .master_repeat
-                    .unwrap_or(snap.global.garp_master_repeat)
-                    .max(1),
+                garp_gap: garp_gap(v, &info.name, snap),
                 tracks,
             });
         }
@@ -287,12 +320,8 @@ impl Runtime {
             auth: None,
             vips4: Vec::new(),
             six: Some((src, dsts, vips6)),
-            garp_repeat: v
-                .garp
-                .master_repeat
-                .unwrap_or(snap.global.garp_master_repeat)
-                .max(1),
-            tracks: track_weights(v, snap),
+            garp_gap: garp_gap(v, &info.name, snap),
+            tracks: track_list(v, snap),
         });
     }
 
@@ -399,7 +428,7 @@ impl Runtime {
             acts.push((i, a));
         }
         for (i, a) in acts {
-            self.apply(i, a, out, log);
+            self.apply(i, a, now, out, log);
         }
     }
 
@@ -417,14 +446,21 @@ impl Runtime {
         self.slots
             .iter()
             .filter_map(|s| s.fsm.next_deadline())
+            .chain(self.garp_queue.iter().filter_map(|q| {
+                self.garp_free
+                    .iter()
+                    .find(|(x, _)| *x == q.ifindex)
+                    .map(|(_, t)| *t)
+            }))
             .min()
     }
 
     pub fn tick(&mut self, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
+        self.send_due_garps(now);
         for i in 0..self.slots.len() {
             if self.slots[i].fsm.next_deadline().is_some_and(|d| d <= now) {
                 let a = self.slots[i].fsm.handle(now, Input::Tick);
-                self.apply(i, a, out, log);
+                self.apply(i, a, now, out, log);
             }
         }
     }
@@ -499,41 +535,96 @@ impl Runtime {
         let sl = &mut self.slots[i];
         // Take over the peer's AH sequence so a later takeover continues it.
         sl.ah_seq = sl.ah_seq.max(sl.fsm.ah_rx_seq);
-        self.apply(i, a, out, log);
+        self.apply(i, a, now, out, log);
     }
 
-    /// Track scripts changed: recompute every instance's effective priority and faults.
+    /// Tracker state changed: recompute every instance's effective priority and FAULT from
+    /// the level of everything it tracks (keepalived §5.2). Before the start, a fault is
+    /// logged with its cause, as keepalived's initialisation does.
     pub fn trackers_changed(
         &mut self,
         now: Instant,
-        script_ok: &dyn Fn(ObjId) -> Option<bool>,
+        level: &dyn Fn(&TrackKey) -> Option<Level>,
         out: &mut Vec<VrrpToParent>,
         log: fn(&str),
     ) {
-        for i in 0..self.slots.len() {
-            let base = i32::from(self.slots[i].fsm.cfg.priority);
-            let mut total = base;
-            let mut fault = false;
-            for &(sid, w, rev) in &self.slots[i].tracks {
-                let Some(ok) = script_ok(sid) else { continue };
-                let up = ok != rev;
-                if w == 0 {
-                    fault |= !up;
-                } else if (w > 0) == up {
-                    // A positive weight counts while up, a negative one while down.
-                    total += w;
+        // Each instance's own verdict: (effective priority, the fault's log line).
+        let mut verdicts: Vec<(u8, Option<String>)> = Vec::new();
+        for sl in &self.slots {
+            let (eff, fault) = evaluate(
+                sl.fsm.cfg.priority,
+                sl.tracks.iter().map(|t| (t, level(&t.key))),
+            );
+            let name = &sl.fsm.cfg.name;
+            let why = fault.map(|k| {
+                let t = sl
+                    .tracks
+                    .iter()
+                    .find(|t| t.key == *k)
+                    .map(|t| t.name.as_str())
+                    .unwrap_or("?");
+                match k {
+                    TrackKey::Script(_) => {
+                        format!("({name}): entering FAULT state due to script {t}")
+                    }
+                    TrackKey::Interface(_) => {
+                        format!("({name}): entering FAULT state (interface {t} down)")
+                    }
+                    TrackKey::File(_) => {
+                        format!("({name}): entering FAULT state (tracked file {t} has status -254)")
+                    }
+                    TrackKey::Process(_) => format!(
+                        "({name}) entering FAULT state (tracked process {t} quorum not achieved)"
+                    ),
+                }
+            });
+            verdicts.push((eff, why));
+        }
+        // A member in FAULT puts its whole sync group in FAULT (keepalived `vrrp_sync_fault`).
+        let mut group_fault = vec![false; self.slots.len()];
+        for g in 0..self.groups.len() {
+            let members = self.members(g);
+            if members.iter().any(|&j| verdicts[j].1.is_some()) {
+                if self.groups[g].state != Some(State::Fault)
+                    && members
+                        .iter()
+                        .any(|&j| self.slots[j].fsm.state != State::Init)
+                {
+                    log(&format!(
+                        "VRRP_Group({}) Syncing instances to FAULT state",
+                        self.groups[g].name
+                    ));
+                }
+                for j in members {
+                    group_fault[j] = true;
                 }
             }
+        }
+        for (i, (eff, why)) in verdicts.into_iter().enumerate() {
+            let fault = why.is_some() || group_fault[i];
             let mut acts = Vec::new();
-            if base != 255 {
-                let eff = total.clamp(1, 254) as u8;
-                acts.extend(self.slots[i].fsm.handle(now, Input::Priority(eff)));
-            }
-            let faulted = self.slots[i].fsm.state == State::Fault;
-            if fault != faulted {
+            acts.extend(self.slots[i].fsm.handle(now, Input::Priority(eff)));
+            if fault != self.slots[i].fsm.faulted() {
+                if let (Some(w), State::Init) = (&why, self.slots[i].fsm.state) {
+                    log(w);
+                }
                 acts.extend(self.slots[i].fsm.handle(now, Input::Fault(fault)));
             }
-            self.apply(i, acts, out, log);
+            self.apply(i, acts, now, out, log);
+        }
+    }
+
+    /// The parent set an instance's VIPs: the gratuitous ARPs held back go out now.
+    pub fn vips_set(&mut self, req_id: u64, now: Instant, log: fn(&str)) {
+        let Some(k) = self.vips_pending.iter().position(|p| p.0 == req_id) else {
+            return;
+        };
+        let (_, id, repeat) = self.vips_pending.swap_remove(k);
+        let Some(i) = self.slots.iter().position(|s| s.id == id) else {
+            return;
+        };
+        if repeat > 0 && self.slots[i].fsm.state == State::Master {
+            self.send_garps(i, repeat, now, log);
         }
     }
 
@@ -541,7 +632,7 @@ impl Runtime {
     pub fn shutdown(&mut self, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
         for i in 0..self.slots.len() {
             let a = self.slots[i].fsm.handle(now, Input::Shutdown);
-            self.apply(i, a, out, log);
+            self.apply(i, a, now, out, log);
         }
     }
 
@@ -549,11 +640,14 @@ impl Runtime {
         &mut self,
         i: usize,
         actions: Vec<Action>,
+        now: Instant,
         out: &mut Vec<VrrpToParent>,
         log: fn(&str),
     ) {
+        let (mut want_master, mut to_backup) = (false, false);
         for a in actions {
             match a {
+                Action::WantMaster => want_master = true,
                 Action::SendAdvert { priority } => self.send_advert(i, priority, log),
                 Action::SetVips => {
                     self.next_req += 1;
@@ -561,6 +655,8 @@ impl Runtime {
                         req_id: self.next_req,
                         instance: self.slots[i].id,
                     });
+                    // keepalived sends the first gratuitous ARPs once the VIPs are set.
+                    self.vips_pending.push((self.next_req, self.slots[i].id, 0));
                 }
                 Action::RemoveVips => {
                     self.next_req += 1;
@@ -569,8 +665,15 @@ impl Runtime {
                         instance: self.slots[i].id,
                     });
                 }
-                Action::SendGarps => self.send_garps(i, log),
+                Action::SendGarps { repeat } => {
+                    let id = self.slots[i].id;
+                    match self.vips_pending.iter_mut().find(|p| p.1 == id) {
+                        Some(p) => p.2 += repeat,
+                        None => self.send_garps(i, repeat, now, log),
+                    }
+                }
                 Action::Changed { from, to } => {
+                    to_backup |= from == State::Master && to == State::Backup;
                     if to == State::Master {
                         self.slots[i].stats.become_master += 1;
                     } else if from == State::Master {
@@ -600,6 +703,102 @@ impl Runtime {
                     st.pri_zero_rcvd += u64::from(priority_zero);
                 }
             }
+        }
+        let Some(g) = self
+            .groups
+            .iter()
+            .position(|g| g.members.contains(&self.slots[i].id))
+        else {
+            return;
+        };
+        if !self.syncing && (want_master || to_backup) {
+            self.syncing = true;
+            if want_master {
+                self.sync_master(g, now, out, log);
+            }
+            if to_backup {
+                self.sync_to(g, State::Backup, now, out, log);
+            }
+            self.syncing = false;
+        }
+        self.group_state(g, out);
+    }
+
+    fn members(&self, g: usize) -> Vec<usize> {
+        let m = &self.groups[g].members;
+        (0..self.slots.len())
+            .filter(|&j| m.contains(&self.slots[j].id))
+            .collect()
+    }
+
+    /// keepalived `vrrp_sync_can_goto_master` + `vrrp_sync_master`: MASTER only when every
+    /// member wants it (prefer BACKUP, to avoid thrashing).
+    fn sync_master(&mut self, g: usize, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
+        let members = self.members(g);
+        let all = members.iter().all(|&j| {
+            let f = &self.slots[j].fsm;
+            f.want_master || f.state == State::Master
+        });
+        if all {
+            self.sync_to(g, State::Master, now, out, log);
+        }
+    }
+
+    /// Move every member to `to` (keepalived `vrrp_sync_master`/`vrrp_sync_backup`).
+    fn sync_to(
+        &mut self,
+        g: usize,
+        to: State,
+        now: Instant,
+        out: &mut Vec<VrrpToParent>,
+        log: fn(&str),
+    ) {
+        if self.groups[g].state == Some(to) {
+            return;
+        }
+        log(&format!(
+            "VRRP_Group({}) Syncing instances to {} state",
+            self.groups[g].name,
+            to.name()
+        ));
+        for j in self.members(g) {
+            let a = self.slots[j].fsm.handle(now, Input::Sync(to));
+            self.apply(j, a, now, out, log);
+        }
+    }
+
+    /// The group's state from its members'; a change runs the group's notifies.
+    fn group_state(&mut self, g: usize, out: &mut Vec<VrrpToParent>) {
+        let sts: Vec<State> = self
+            .members(g)
+            .iter()
+            .map(|&j| self.slots[j].fsm.state)
+            .collect();
+        let st = if sts.iter().all(|s| *s == State::Init) {
+            None
+        } else if sts.contains(&State::Fault) {
+            Some(State::Fault)
+        } else if sts.iter().all(|s| *s == State::Master) {
+            Some(State::Master)
+        } else if sts.iter().all(|s| *s == State::Stop) {
+            Some(State::Stop)
+        } else {
+            Some(State::Backup)
+        };
+        let grp = &mut self.groups[g];
+        if st == grp.state {
+            return;
+        }
+        grp.state = st;
+        if let Some(st) = st {
+            self.next_req += 1;
+            out.push(VrrpToParent::RunScript {
+                req_id: self.next_req,
+                script: ScriptRef::GroupNotify {
+                    group: grp.name.clone(),
+                    state: to_state(st),
+                },
+            });
         }
     }
 
@@ -706,74 +905,114 @@ impl Runtime {
         }
     }
 
-    fn send_garps(&mut self, i: usize, log: fn(&str)) {
-        if let Some((_, _, vips6)) = &self.slots[i].six {
-            let Some(fd) = self.packet.as_ref() else {
-                return;
-            };
-            let sl = &self.slots[i];
-            log(&format!(
-                "({}) Sending/queueing Unsolicited Neighbour Adverts on {} for {}",
-                sl.fsm.cfg.name,
-                sl.ifname,
-                vips6
-                    .iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            for vip in vips6 {
-                let mut frame = Vec::with_capacity(100);
-                frame.extend_from_slice(&[0x33, 0x33, 0, 0, 0, 1]);
-                frame.extend_from_slice(&sl.mac);
-                frame.extend_from_slice(&[0x86, 0xdd]);
-                frame.extend_from_slice(&packet::unsolicited_na(sl.mac, *vip));
-                for _ in 0..sl.garp_repeat {
-                    send_frame(
-                        fd.as_raw_fd(),
-                        sl.ifindex,
-                        &frame,
-                        libc::ETH_P_IPV6 as u16,
-                        [0x33, 0x33, 0, 0, 0, 1],
-                    );
-                }
-            }
-            return;
-        }
-        let Some(fd) = self.packet.as_ref() else {
-            return;
-        };
+    /// One burst: `repeat` rounds over the VIPs (keepalived `vrrp_send_link_update`), each
+    /// frame sent now or, with a `garp_interval`/`gna_interval` on the interface, queued
+    /// behind the last one by that gap.
+    fn send_garps(&mut self, i: usize, repeat: u32, now: Instant, log: fn(&str)) {
         let sl = &self.slots[i];
-        if sl.vips4.is_empty() {
+        let (what, vips, ethertype, dst): (_, Vec<String>, u16, [u8; 6]) = match &sl.six {
+            Some((_, _, v6)) => (
+                "Unsolicited Neighbour Adverts",
+                v6.iter().map(|a| a.to_string()).collect(),
+                libc::ETH_P_IPV6 as u16,
+                [0x33, 0x33, 0, 0, 0, 1],
+            ),
+            None => (
+                "gratuitous ARPs",
+                sl.vips4.iter().map(|a| a.to_string()).collect(),
+                libc::ETH_P_ARP as u16,
+                [0xff; 6],
+            ),
+        };
+        if self.packet.is_none() || vips.is_empty() {
             return;
         }
-        log(&format!(
-            "({}) Sending/queueing gratuitous ARPs on {} for {}",
-            sl.fsm.cfg.name,
-            sl.ifname,
-            sl.vips4
+        for v in &vips {
+            log(&format!(
+                "({}) Sending/queueing {what} on {} for {v}",
+                sl.fsm.cfg.name, sl.ifname
+            ));
+        }
+        let frames: Vec<Vec<u8>> = match &sl.six {
+            Some((_, _, v6)) => v6
                 .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        for vip in &sl.vips4 {
-            let mut frame = Vec::with_capacity(42);
-            frame.extend_from_slice(&[0xff; 6]);
-            frame.extend_from_slice(&sl.mac);
-            frame.extend_from_slice(&[0x08, 0x06]);
-            frame.extend_from_slice(&packet::garp(sl.mac, *vip));
-            for _ in 0..sl.garp_repeat {
-                send_frame(
-                    fd.as_raw_fd(),
-                    sl.ifindex,
-                    &frame,
-                    libc::ETH_P_ARP as u16,
-                    [0xff; 6],
-                );
+                .map(|vip| {
+                    let mut f = Vec::with_capacity(100);
+                    f.extend_from_slice(&dst);
+                    f.extend_from_slice(&sl.mac);
+                    f.extend_from_slice(&[0x86, 0xdd]);
+                    f.extend_from_slice(&packet::unsolicited_na(sl.mac, *vip));
+                    f
+                })
+                .collect(),
+            None => sl
+                .vips4
+                .iter()
+                .map(|vip| {
+                    let mut f = Vec::with_capacity(42);
+                    f.extend_from_slice(&dst);
+                    f.extend_from_slice(&sl.mac);
+                    f.extend_from_slice(&[0x08, 0x06]);
+                    f.extend_from_slice(&packet::garp(sl.mac, *vip));
+                    f
+                })
+                .collect(),
+        };
+        let (ifindex, gap) = (sl.ifindex, sl.garp_gap);
+        for _ in 0..repeat {
+            for f in &frames {
+                self.garp_queue.push(Queued {
+                    ifindex,
+                    gap,
+                    frame: f.clone(),
+                    ethertype,
+                    dst,
+                });
+            }
+        }
+        self.send_due_garps(now);
+    }
+
+    /// Send queued frames in order, each interface's at least its gap after the previous
+    /// one actually sent (keepalived: `garp_next_time = now + garp_interval` at each send).
+    fn send_due_garps(&mut self, now: Instant) {
+        let mut blocked: Vec<u32> = Vec::new();
+        let queue = std::mem::take(&mut self.garp_queue);
+        for q in queue {
+            let free = self
+                .garp_free
+                .iter()
+                .find(|(x, _)| *x == q.ifindex)
+                .map(|(_, t)| *t);
+            if blocked.contains(&q.ifindex) || free.is_some_and(|t| t > now) {
+                blocked.push(q.ifindex);
+                self.garp_queue.push(q);
+                continue;
+            }
+            self.send_queued(&q);
+            self.garp_free.retain(|(x, _)| *x != q.ifindex);
+            if !q.gap.is_zero() {
+                self.garp_free.push((q.ifindex, now + q.gap));
             }
         }
     }
+
+    fn send_queued(&self, q: &Queued) {
+        if let Some(fd) = &self.packet {
+            send_frame(fd.as_raw_fd(), q.ifindex, &q.frame, q.ethertype, q.dst);
+        }
+    }
+}
+
+/// A gratuitous ARP / NA frame waiting for its interface's gap.
+#[derive(Clone, Debug)]
+struct Queued {
+    ifindex: u32,
+    /// The interface's `garp_interval` / `gna_interval`.
+    gap: Duration,
+    frame: Vec<u8>,
+    ethertype: u16,
+    dst: [u8; 6],
 }
 
 /// One IPv4 packet from the raw socket, with the interface it came in on (`IP_PKTINFO`).
@@ -868,21 +1107,105 @@ fn send_frame(fd: RawFd, ifindex: u32, frame: &[u8], proto: u16, dst: [u8; 6]) {
     }
 }
 
-/// An instance's track scripts with the weight in force (the reference's, else the script's).
-fn track_weights(v: &VrrpInstance, snap: &VrrpSnapshot) -> Vec<(ObjId, i32, bool)> {
-    v.track_script
+/// What an instance tracks, with the weight in force (the reference's, else the object's):
+/// its own interface (weight 0, unless `dont_track_primary`), `track_interface`,
+/// `track_script`, `track_file`, `track_process`. Unknown names were reported by the config
+/// check and are skipped.
+fn track_list(v: &VrrpInstance, snap: &VrrpSnapshot) -> Vec<Tracked> {
+    let group = snap.sync_groups.iter().find(|g| g.group.contains(&v.name));
+    // keepalived forces the weights of a sync-group member's trackers (and its group's) to
+    // 0 unless `sync_group_tracking_weight`: any failure is then a FAULT of the group.
+    let forced = group.is_some_and(|g| !g.sync_group_tracking_weight);
+    let pick = |r: &conf::model::TrackRef, w: i32, rev: bool| -> (i32, bool) {
+        let (w, rev) = match r.weight {
+            Some(x) => (x, r.reverse),
+            None => (w, rev),
+        };
+        if forced {
+            (0, rev)
+        } else {
+            (w, rev)
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(ifname) = v.interface.as_ref().filter(|_| !v.dont_track_primary) {
+        out.push(Tracked {
+            key: TrackKey::Interface(ifname.clone()),
+            name: ifname.clone(),
+            weight: 0,
+            reverse: false,
+        });
+    }
+    let gt = |f: fn(&conf::model::SyncGroup) -> &Vec<conf::model::TrackRef>| {
+        group.map(|g| f(g).clone()).unwrap_or_default()
+    };
+    let ifs: Vec<_> = v
+        .track_interface
         .iter()
-        .filter_map(|t| {
-            let (id, s) = snap.scripts.iter().find(|(_, s)| s.name == t.name)?;
-            let w = t.weight.unwrap_or(s.weight);
-            let rev = if t.weight.is_some() {
-                t.reverse
-            } else {
-                s.reverse
-            };
-            Some((*id, w, rev))
-        })
-        .collect()
+        .cloned()
+        .chain(gt(|g| &g.track_interface))
+        .collect();
+    let scripts: Vec<_> = v
+        .track_script
+        .iter()
+        .cloned()
+        .chain(gt(|g| &g.track_script))
+        .collect();
+    let files: Vec<_> = v
+        .track_file
+        .iter()
+        .cloned()
+        .chain(gt(|g| &g.track_file))
+        .collect();
+    let procs: Vec<_> = v
+        .track_process
+        .iter()
+        .cloned()
+        .chain(gt(|g| &g.track_process))
+        .collect();
+    for r in &ifs {
+        let (weight, reverse) = pick(r, 0, false);
+        out.push(Tracked {
+            key: TrackKey::Interface(r.name.clone()),
+            name: r.name.clone(),
+            weight,
+            reverse,
+        });
+    }
+    for r in &scripts {
+        if let Some((id, s)) = snap.scripts.iter().find(|(_, s)| s.name == r.name) {
+            let (weight, reverse) = pick(r, s.weight, s.reverse);
+            out.push(Tracked {
+                key: TrackKey::Script(*id),
+                name: s.name.clone(),
+                weight,
+                reverse,
+            });
+        }
+    }
+    for r in &files {
+        if let Some(f) = snap.track_files.iter().find(|f| f.name == r.name) {
+            let (weight, reverse) = pick(r, f.weight, f.reverse);
+            out.push(Tracked {
+                key: TrackKey::File(f.name.clone()),
+                name: f.name.clone(),
+                weight,
+                reverse,
+            });
+        }
+    }
+    for r in &procs {
+        if let Some(p) = snap.track_processes.iter().find(|p| p.name == r.name) {
+            let (weight, reverse) = pick(r, p.weight, p.reverse);
+            out.push(Tracked {
+                key: TrackKey::Process(p.name.clone()),
+                name: p.name.clone(),
+                weight,
+                reverse,
+            });
+        }
+    }
+    out
 }
 
 /// The IPv4 addresses of a list.
@@ -915,4 +1238,60 @@ fn common_cfg(cfg: &mut InstanceCfg, v: &VrrpInstance, snap: &VrrpSnapshot) {
         .map(|p| (p.addr, p.min_ttl.unwrap_or(0), p.max_ttl.unwrap_or(255)))
         .collect();
     cfg.check_unicast_src = v.check_unicast_src || snap.global.check_unicast_src;
+    cfg.garp = garp_cfg(v, snap);
+}
+
+/// An instance's gratuitous ARP settings: its own, else the globals, else keepalived's
+/// defaults; `vrrp_min_garp` means one packet and no delayed burst; strict mode sends no
+/// lower-priority bursts; the lower-priority ones default to the master ones.
+fn garp_cfg(v: &VrrpInstance, snap: &VrrpSnapshot) -> crate::fsm::Garp {
+    let (g, t) = (&snap.global, &v.garp);
+    let secs = |s: u32| Duration::from_secs(u64::from(s));
+    let min = g.min_garp;
+    let repeat = t
+        .master_repeat
+        .unwrap_or(if min { 1 } else { g.garp_master_repeat })
+        .max(1);
+    let delay = secs(
+        t.master_delay
+            .unwrap_or(if min { 0 } else { g.garp_master_delay }),
+    );
+    let strict = v.strict_mode.unwrap_or(g.strict);
+    crate::fsm::Garp {
+        repeat,
+        delay,
+        refresh: secs(t.master_refresh.unwrap_or(g.garp_master_refresh)),
+        refresh_repeat: t
+            .master_refresh_repeat
+            .unwrap_or(g.garp_master_refresh_repeat)
+            .max(1),
+        lower_prio_repeat: if strict {
+            0
+        } else {
+            t.lower_prio_repeat
+                .or(g.garp_lower_prio_repeat)
+                .unwrap_or(repeat)
+        },
+        lower_prio_delay: t
+            .lower_prio_delay
+            .or(g.garp_lower_prio_delay)
+            .map(secs)
+            .unwrap_or(delay),
+    }
+}
+
+/// The gap between gratuitous ARPs (IPv4) or NAs (IPv6) on an interface: its `garp_group`,
+/// else `vrrp_garp_interval` / `vrrp_gna_interval`.
+fn garp_gap(v: &VrrpInstance, ifname: &str, snap: &VrrpSnapshot) -> Duration {
+    let g = &snap.global;
+    let grp = g
+        .garp_groups
+        .iter()
+        .find(|x| x.interfaces.iter().any(|i| i == ifname));
+    let us = if v.family6 {
+        grp.and_then(|x| x.gna_interval).unwrap_or(g.gna_interval)
+    } else {
+        grp.and_then(|x| x.garp_interval).unwrap_or(g.garp_interval)
+    };
+    Duration::from_micros(us)
 }
