@@ -15,13 +15,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 source "$ROOT/tests/lib.sh"
 # shellcheck source=tests/vrrp-lib.sh
 source "$ROOT/tests/vrrp-lib.sh"
-OURS=$(realpath -- "${1:-$ROOT/target/debug/keepalived}")
-[[ -x $OURS ]] || { echo "vrrp-garp: need $OURS" >&2; exit 2; }
-((EUID == 0)) || { echo "vrrp-garp: must run as root" >&2; exit 2; }
-
-LAB="kvg$$"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vrrp-garp.XXXXXX")
-trap vrrp_cleanup EXIT
+vrrp_setup vrrp-garp kvg "${1:-$ROOT/target/debug/keepalived}"
 
 cat >"$TMP/ours.conf" <<'CONF'
 global_defs {

@@ -14,15 +14,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 source "$ROOT/tests/lib.sh"
 # shellcheck source=tests/vrrp-lib.sh
 source "$ROOT/tests/vrrp-lib.sh"
-OURS=$(realpath -- "${1:-$ROOT/target/debug/keepalived}")
+vrrp_setup vrrp-hostile kvh "${1:-$ROOT/target/debug/keepalived}"
 FORGE=$ROOT/tests/vrrp-forge.py
-[[ -x $OURS ]] || { echo "vrrp-hostile: need $OURS" >&2; exit 2; }
-command -v python3 >/dev/null || { echo "vrrp-hostile: need python3" >&2; exit 2; }
-((EUID == 0)) || { echo "vrrp-hostile: must run as root" >&2; exit 2; }
-
-LAB="kvh$$"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vrrp-hostile.XXXXXX")
-trap vrrp_cleanup EXIT
 
 cat >"$TMP/ours.conf" <<'CONF'
 global_defs {

@@ -13,14 +13,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 source "$ROOT/tests/lib.sh"
 # shellcheck source=tests/vrrp-lib.sh
 source "$ROOT/tests/vrrp-lib.sh"
-OURS=$(realpath -- "${1:-$ROOT/target/debug/keepalived}")
-THEIRS=${REF_KEEPALIVED:-/usr/sbin/keepalived}
-[[ -x $OURS && -x $THEIRS ]] || { echo "vrrp-interop: need $OURS and $THEIRS" >&2; exit 2; }
-((EUID == 0)) || { echo "vrrp-interop: must run as root" >&2; exit 2; }
-
-LAB="kvi$$"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vrrp-interop.XXXXXX")
-trap vrrp_cleanup EXIT
+vrrp_setup vrrp-interop kvi "${1:-$ROOT/target/debug/keepalived}" theirs
 
 # conf NAME PRIO BODY: a config with one instance VI_1, VRID 51, VIP 10.99.0.100.
 conf() {

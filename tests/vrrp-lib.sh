@@ -161,3 +161,25 @@ wait_addr() {
         sleep 0.005
     done
 }
+
+# vrrp_setup NAME LAB-PREFIX BINARY [theirs]: OURS (and THEIRS, Debian's keepalived, with
+# "theirs"), the root check, LAB, TMP (mode 755: the VRRP child's own uid reads tracked
+# files there) and the cleanup trap.
+vrrp_setup() {
+    OURS=$(realpath -- "$3")
+    THEIRS=${REF_KEEPALIVED:-/usr/sbin/keepalived}
+    [[ -x $OURS ]] || { echo "$1: need $OURS" >&2; exit 2; }
+    [[ -z ${4:-} || -x $THEIRS ]] || { echo "$1: need $THEIRS" >&2; exit 2; }
+    ((EUID == 0)) || { echo "$1: must run as root" >&2; exit 2; }
+    LAB="$2$$"
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    chmod 755 "$TMP"
+    trap vrrp_cleanup EXIT
+}
+
+# veth_up HOST IF: a veth pair IF / IFp inside LAB-HOST, both up (a link to track).
+veth_up() {
+    ip -n "$LAB-$1" link add "$2" type veth peer name "$2p"
+    ip -n "$LAB-$1" link set "$2p" up
+    ip -n "$LAB-$1" link set "$2" up
+}

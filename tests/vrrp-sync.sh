@@ -15,15 +15,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 source "$ROOT/tests/lib.sh"
 # shellcheck source=tests/vrrp-lib.sh
 source "$ROOT/tests/vrrp-lib.sh"
-OURS=$(realpath -- "${1:-$ROOT/target/debug/keepalived}")
-THEIRS=${REF_KEEPALIVED:-/usr/sbin/keepalived}
-[[ -x $OURS && -x $THEIRS ]] || { echo "vrrp-sync: need $OURS and $THEIRS" >&2; exit 2; }
-((EUID == 0)) || { echo "vrrp-sync: must run as root" >&2; exit 2; }
-
-LAB="kvs$$"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vrrp-sync.XXXXXX")
-chmod 755 "$TMP"
-trap vrrp_cleanup EXIT
+vrrp_setup vrrp-sync kvs "${1:-$ROOT/target/debug/keepalived}" theirs
 
 mkdir -m 1777 "$TMP/out"
 cat >"$TMP/notify.sh" <<EOF
@@ -66,9 +58,7 @@ fifo_has() { # fifo_has COUNT LINE: the FIFO reader saw LINE (a regex) COUNT tim
 }
 
 make_lab "$LAB"
-ip -n "$LAB-a" link add eth1 type veth peer name eth1p
-ip -n "$LAB-a" link set eth1p up
-ip -n "$LAB-a" link set eth1 up
+veth_up a eth1
 : >"$TMP/ours.log"
 : >"$TMP/theirs.log"
 conf ours 150 150 group

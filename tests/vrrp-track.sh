@@ -14,15 +14,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 source "$ROOT/tests/lib.sh"
 # shellcheck source=tests/vrrp-lib.sh
 source "$ROOT/tests/vrrp-lib.sh"
-OURS=$(realpath -- "${1:-$ROOT/target/debug/keepalived}")
-THEIRS=${REF_KEEPALIVED:-/usr/sbin/keepalived}
-[[ -x $OURS && -x $THEIRS ]] || { echo "vrrp-track: need $OURS and $THEIRS" >&2; exit 2; }
-((EUID == 0)) || { echo "vrrp-track: must run as root" >&2; exit 2; }
-
-LAB="kvt$$"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vrrp-track.XXXXXX")
-# The VRRP child (its own uid) reads the tracked file: the directory must be searchable.
-chmod 755 "$TMP"
+vrrp_setup vrrp-track kvt "${1:-$ROOT/target/debug/keepalived}" theirs
 PROC_PID=
 trap '[[ -z $PROC_PID ]] || end_pids "$PROC_PID"; vrrp_cleanup' EXIT
 
@@ -52,9 +44,7 @@ tracker() {
     local label=$1 blocks=$2 lines=$3 fail=$4 fail_log=$5 restore=$6 restore_log=$7
     echo "--- $label"
     make_lab "$LAB"
-    ip -n "$LAB-a" link add eth1 type veth peer name eth1p
-    ip -n "$LAB-a" link set eth1p up
-    ip -n "$LAB-a" link set eth1 up
+    veth_up a eth1
     : >"$TMP/ours.log"
     : >"$TMP/theirs.log"
     conf ours 150 "$blocks" "$lines"

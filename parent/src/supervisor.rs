@@ -953,6 +953,18 @@ impl Supervisor {
         }
     }
 
+    /// Answer a VRRP script request that ran nothing to wait for (or could not run).
+    fn vrrp_script_not_run(&mut self, req_id: u64) {
+        self.vrrp.send(
+            &self.poll,
+            &ParentToVrrp::RunScriptResult {
+                req_id,
+                exit_status: None,
+                timed_out: false,
+            },
+        );
+    }
+
     /// The VRRP child asks for a script by id; we run what our config says for it.
     fn run_vrrp_script(&mut self, req_id: u64, which: ScriptRef) -> Result<(), String> {
         match which {
@@ -973,14 +985,7 @@ impl Supervisor {
                     Some(Duration::from_secs(t.max(1) as u64)),
                     ScriptEnd::Track { req_id },
                 ) {
-                    self.vrrp.send(
-                        &self.poll,
-                        &ParentToVrrp::RunScriptResult {
-                            req_id,
-                            exit_status: None,
-                            timed_out: false,
-                        },
-                    );
+                    self.vrrp_script_not_run(req_id);
                 }
             }
             ScriptRef::Notify { instance, state } => {
@@ -1022,14 +1027,7 @@ impl Supervisor {
                     ];
                     self.queue_notify(instance, g.clone(), extra.to_vec());
                 }
-                self.vrrp.send(
-                    &self.poll,
-                    &ParentToVrrp::RunScriptResult {
-                        req_id,
-                        exit_status: None,
-                        timed_out: false,
-                    },
-                );
+                self.vrrp_script_not_run(req_id);
             }
             ScriptRef::Misc { .. } => return Err("asked the VRRP side for a MISC_CHECK".into()),
             ScriptRef::GroupNotify { group, state } => {
@@ -1039,14 +1037,7 @@ impl Supervisor {
                 }
                 self.fifos
                     .write(&crate::vrrp_notify::group_line(&group, state));
-                self.vrrp.send(
-                    &self.poll,
-                    &ParentToVrrp::RunScriptResult {
-                        req_id,
-                        exit_status: None,
-                        timed_out: false,
-                    },
-                );
+                self.vrrp_script_not_run(req_id);
             }
         }
         Ok(())

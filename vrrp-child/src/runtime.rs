@@ -8,7 +8,7 @@ use crate::fsm::{Action, Input, Instance, InstanceCfg, State};
 use crate::packet::{self, auth_key, encode_ipv4, Advert, Ipv4Send, VRRP_MCAST_V4};
 use crate::rx::{self, Counter, Packet, Six};
 use crate::track::{evaluate, Level, TrackKey, Tracked};
-use conf::model::{AuthType, VrrpInstance};
+use conf::model::{AuthType, SyncGroup, TrackRef, VrrpInstance};
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::{FdKind, InstanceState, ScriptRef, VrrpState, VrrpToParent};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -937,25 +937,18 @@ impl Runtime {
             Some((_, _, v6)) => v6
                 .iter()
                 .map(|vip| {
-                    let mut f = Vec::with_capacity(100);
-                    f.extend_from_slice(&dst);
-                    f.extend_from_slice(&sl.mac);
-                    f.extend_from_slice(&[0x86, 0xdd]);
-                    f.extend_from_slice(&packet::unsolicited_na(sl.mac, *vip));
-                    f
+                    ethernet(
+                        dst,
+                        sl.mac,
+                        ethertype,
+                        &packet::unsolicited_na(sl.mac, *vip),
+                    )
                 })
                 .collect(),
             None => sl
                 .vips4
                 .iter()
-                .map(|vip| {
-                    let mut f = Vec::with_capacity(42);
-                    f.extend_from_slice(&dst);
-                    f.extend_from_slice(&sl.mac);
-                    f.extend_from_slice(&[0x08, 0x06]);
-                    f.extend_from_slice(&packet::garp(sl.mac, *vip));
-                    f
-                })
+                .map(|vip| ethernet(dst, sl.mac, ethertype, &packet::garp(sl.mac, *vip)))
                 .collect(),
         };
         let (ifindex, gap) = (sl.ifindex, sl.garp_gap);
@@ -1002,6 +995,16 @@ impl Runtime {
             send_frame(fd.as_raw_fd(), q.ifindex, &q.frame, q.ethertype, q.dst);
         }
     }
+}
+
+/// An Ethernet frame: destination, source, ethertype, payload.
+fn ethernet(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
 }
 
 /// A gratuitous ARP / NA frame waiting for its interface's gap.
@@ -1116,7 +1119,7 @@ fn track_list(v: &VrrpInstance, snap: &VrrpSnapshot) -> Vec<Tracked> {
     // keepalived forces the weights of a sync-group member's trackers (and its group's) to
     // 0 unless `sync_group_tracking_weight`: any failure is then a FAULT of the group.
     let forced = group.is_some_and(|g| !g.sync_group_tracking_weight);
-    let pick = |r: &conf::model::TrackRef, w: i32, rev: bool| -> (i32, bool) {
+    let pick = |r: &TrackRef, w: i32, rev: bool| -> (i32, bool) {
         let (w, rev) = match r.weight {
             Some(x) => (x, r.reverse),
             None => (w, rev),
@@ -1136,73 +1139,50 @@ fn track_list(v: &VrrpInstance, snap: &VrrpSnapshot) -> Vec<Tracked> {
             reverse: false,
         });
     }
-    let gt = |f: fn(&conf::model::SyncGroup) -> &Vec<conf::model::TrackRef>| {
-        group.map(|g| f(g).clone()).unwrap_or_default()
+    // The instance's references, then its group's.
+    let all = |own: &[TrackRef], grp: fn(&SyncGroup) -> &Vec<TrackRef>| -> Vec<TrackRef> {
+        own.iter()
+            .cloned()
+            .chain(group.into_iter().flat_map(|g| grp(g).iter().cloned()))
+            .collect()
     };
-    let ifs: Vec<_> = v
-        .track_interface
-        .iter()
-        .cloned()
-        .chain(gt(|g| &g.track_interface))
-        .collect();
-    let scripts: Vec<_> = v
-        .track_script
-        .iter()
-        .cloned()
-        .chain(gt(|g| &g.track_script))
-        .collect();
-    let files: Vec<_> = v
-        .track_file
-        .iter()
-        .cloned()
-        .chain(gt(|g| &g.track_file))
-        .collect();
-    let procs: Vec<_> = v
-        .track_process
-        .iter()
-        .cloned()
-        .chain(gt(|g| &g.track_process))
-        .collect();
-    for r in &ifs {
-        let (weight, reverse) = pick(r, 0, false);
+    let mut push = |key: TrackKey, name: &str, r: &TrackRef, w: i32, rev: bool| {
+        let (weight, reverse) = pick(r, w, rev);
         out.push(Tracked {
-            key: TrackKey::Interface(r.name.clone()),
-            name: r.name.clone(),
+            key,
+            name: name.to_string(),
             weight,
             reverse,
         });
+    };
+    for r in all(&v.track_interface, |g| &g.track_interface) {
+        push(TrackKey::Interface(r.name.clone()), &r.name, &r, 0, false);
     }
-    for r in &scripts {
+    for r in all(&v.track_script, |g| &g.track_script) {
         if let Some((id, s)) = snap.scripts.iter().find(|(_, s)| s.name == r.name) {
-            let (weight, reverse) = pick(r, s.weight, s.reverse);
-            out.push(Tracked {
-                key: TrackKey::Script(*id),
-                name: s.name.clone(),
-                weight,
-                reverse,
-            });
+            push(TrackKey::Script(*id), &s.name, &r, s.weight, s.reverse);
         }
     }
-    for r in &files {
+    for r in all(&v.track_file, |g| &g.track_file) {
         if let Some(f) = snap.track_files.iter().find(|f| f.name == r.name) {
-            let (weight, reverse) = pick(r, f.weight, f.reverse);
-            out.push(Tracked {
-                key: TrackKey::File(f.name.clone()),
-                name: f.name.clone(),
-                weight,
-                reverse,
-            });
+            push(
+                TrackKey::File(f.name.clone()),
+                &f.name,
+                &r,
+                f.weight,
+                f.reverse,
+            );
         }
     }
-    for r in &procs {
+    for r in all(&v.track_process, |g| &g.track_process) {
         if let Some(p) = snap.track_processes.iter().find(|p| p.name == r.name) {
-            let (weight, reverse) = pick(r, p.weight, p.reverse);
-            out.push(Tracked {
-                key: TrackKey::Process(p.name.clone()),
-                name: p.name.clone(),
-                weight,
-                reverse,
-            });
+            push(
+                TrackKey::Process(p.name.clone()),
+                &p.name,
+                &r,
+                p.weight,
+                p.reverse,
+            );
         }
     }
     out
