@@ -122,6 +122,20 @@ expect_stat VI_UNI 'Other Errors' 'Unicast Source' 1
 expect_stat VI_UNI 'Advertisements' Received 1
 expect_stat '*' '' 'Too Short' 1
 expect_stat '*' '' 'Unknown VRID' 1
+# The JSON dump (keepalived's --signum=JSON, SIGRTMIN+2) carries the same counters.
+rm -f "$TMP/keepalived.json"
+kill -s RTMIN+2 "$(cat "$TMP/ours.pid")"
+check "JSON dump: valid, three instances MASTER, VI_PASS counters as above" "$(wait_for 1 "$TMP/keepalived.json" 'iname' 5 &&
+    python3 - "$TMP/keepalived.json" <<'PY'
+import json, sys
+d = {i["data"]["iname"]: i for i in json.load(open(sys.argv[1]))}
+p = d["VI_PASS"]["stats"]
+assert sorted(d) == ["VI_AH", "VI_PASS", "VI_UNI"], sorted(d)
+assert all(i["data"]["state"] == 2 for i in d.values())
+assert (p["ip_ttl_err"], p["packet_len_err"], p["auth_failure"], p["authtype_mismatch"], p["advert_rcvd"]) == (1, 1, 1, 1, 0), p
+assert d["VI_PASS"]["data"]["vips"] == ["10.99.0.101"] and d["VI_PASS"]["data"]["auth_type"] == 1
+PY
+    echo $?)"
 check "no hostile advert changed a state or moved a VIP" "$(! grep -qE 'Entering (BACKUP|FAULT) STATE$' "$TMP/ours.log" &&
     wait_addr "$LAB-a" 10.99.0.101 1 && wait_addr "$LAB-a" 10.99.0.102 1 && wait_addr "$LAB-a" 10.99.0.103 1; echo $?)"
 

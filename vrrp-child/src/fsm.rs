@@ -189,6 +189,8 @@ pub struct Instance {
     pub ah_rx_seq: u32,
     /// keepalived's `wantstate == MASTER`: for sync groups.
     pub want_master: bool,
+    /// The priority of the master last heard (keepalived `master_priority`).
+    pub master_priority: u8,
     /// Gratuitous ARP bursts due while MASTER: `(when, repeat)`; and the next refresh.
     garp_due: Vec<(Instant, u32)>,
     refresh_at: Option<Instant>,
@@ -214,6 +216,7 @@ impl Instance {
             faulted: false,
             ah_rx_seq: 0,
             want_master: false,
+            master_priority: 0,
             garp_due: Vec::new(),
             refresh_at: None,
         }
@@ -516,6 +519,7 @@ impl Instance {
                 self.master_adver_int = u32::from(a.adver_int);
             }
             self.master_addr = Some(r.src);
+            self.master_priority = a.priority;
             self.want_master = false;
             self.down_at = Some(now + self.master_down_interval());
         } else {

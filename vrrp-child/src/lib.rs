@@ -3,6 +3,7 @@
 //! track scripts, adverts, VIP and notify requests to the parent, dumps, orderly stop.
 
 pub mod fsm;
+pub mod json;
 pub mod netlink;
 pub mod packet;
 pub mod runtime;
@@ -442,6 +443,12 @@ impl ChildProtocol for VrrpChild {
                     text,
                 }])
             }
+            ParentToVrrp::Dump {
+                kind: ipc::DumpKind::Json,
+            } => Step::Continue(vec![VrrpToParent::DumpText {
+                kind: ipc::DumpKind::Json,
+                text: json::render(&self.runtime.slots),
+            }]),
             ParentToVrrp::Dump { kind } => {
                 let mut text = String::from("------< VRRP Topology >------\n");
                 if let Some(s) = &self.snapshot {

@@ -109,6 +109,11 @@ pub struct Slot {
     garp_gap: Duration,
     /// Everything the instance tracks, with the weight in force.
     tracks: Vec<Tracked>,
+    /// For the JSON dump: `dont_track_primary`, strict mode, the wall-clock time of the
+    /// last transition (seconds since the epoch).
+    pub dont_track_primary: bool,
+    pub strict: bool,
+    pub last_transition: f64,
 }
 
 #[derive(Default)]
@@ -160,6 +165,28 @@ fn from_state(s: VrrpState) -> State {
         VrrpState::Master => State::Master,
         VrrpState::Fault => State::Fault,
         VrrpState::Stop => State::Stop,
+    }
+}
+
+impl Slot {
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// `track_interface` names (not the instance's own interface).
+    pub fn tracked_links(&self) -> impl Iterator<Item = &str> {
+        self.tracks
+            .iter()
+            .skip(usize::from(!self.dont_track_primary))
+            .filter(|t| matches!(t.key, TrackKey::Interface(_)))
+            .map(|t| t.name.as_str())
+    }
+
+    pub fn tracked_scripts(&self) -> impl Iterator<Item = &str> {
+        self.tracks
+            .iter()
+            .filter(|t| matches!(t.key, TrackKey::Script(_)))
+            .map(|t| t.name.as_str())
     }
 }
 
@@ -261,6 +288,9 @@ impl Runtime {
                 vips4,
                 six: None,
                 garp_gap: garp_gap(v, &info.name, snap),
+                dont_track_primary: v.dont_track_primary,
+                strict: v.strict_mode.unwrap_or(snap.global.strict),
+                last_transition: 0.0,
                 tracks,
             });
         }
@@ -321,6 +351,9 @@ impl Runtime {
             vips4: Vec::new(),
             six: Some((src, dsts, vips6)),
             garp_gap: garp_gap(v, &info.name, snap),
+            dont_track_primary: v.dont_track_primary,
+            strict: v.strict_mode.unwrap_or(snap.global.strict),
+            last_transition: 0.0,
             tracks: track_list(v, snap),
         });
     }
@@ -674,6 +707,10 @@ impl Runtime {
                 }
                 Action::Changed { from, to } => {
                     to_backup |= from == State::Master && to == State::Backup;
+                    self.slots[i].last_transition = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or(0.0);
                     if to == State::Master {
                         self.slots[i].stats.become_master += 1;
                     } else if from == State::Master {
@@ -1209,8 +1246,11 @@ fn common_cfg(cfg: &mut InstanceCfg, v: &VrrpInstance, snap: &VrrpSnapshot) {
         .unwrap_or(snap.global.down_timer_adverts)
         .max(1);
     cfg.unicast = v.is_unicast();
-    cfg.lower_prio_no_advert = v.lower_prio_no_advert.unwrap_or(false);
-    cfg.higher_prio_send_advert = v.higher_prio_send_advert.unwrap_or(false);
+    // vrrp_strict / strict_mode (reference §5.1): lower_prio_no_advert on,
+    // higher_prio_send_advert off.
+    let strict = v.strict_mode.unwrap_or(snap.global.strict);
+    cfg.lower_prio_no_advert = v.lower_prio_no_advert.unwrap_or(false) || strict;
+    cfg.higher_prio_send_advert = v.higher_prio_send_advert.unwrap_or(false) && !strict;
     cfg.skip_check_adv_addr = v.skip_check_adv_addr.unwrap_or(false);
     cfg.peers = v
         .unicast_peers
