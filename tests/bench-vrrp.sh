@@ -65,13 +65,16 @@ cpu_ticks() { # cpu_ticks PID...: utime+stime summed
     done
     echo "$t"
 }
-rss_kb() { # rss_kb PID...: VmRSS summed
-    local p t=0 v
+mem_kb() { # mem_kb PID...: "RSS PSS ANON" summed in kB (VmRSS counts the binary's and the
+    # libraries' pages once per process; PSS shares them out; RssAnon is private memory)
+    local p r=0 s=0 a=0 v
     for p in "$@"; do
-        v=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
-        t=$((t + ${v:-0}))
+        v=$(awk '$1 == "VmRSS:" { r = $2 } $1 == "RssAnon:" { a = $2 } END { print r + 0, a + 0 }' "/proc/$p/status" 2>/dev/null) || continue
+        r=$((r + ${v% *})) a=$((a + ${v#* }))
+        v=$(awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || v=0
+        s=$((s + ${v:-0}))
     done
-    echo "$t"
+    echo "$r $s $a"
 }
 pkts() { # pkts HOST rx|tx: packets over the host's eth* interfaces
     ip netns exec "$LAB-$1" cat /proc/net/dev | awk -v c="$2" -F'[: ]+' '$2 ~ /^eth[0-9]+$/ { s += (c == "rx") ? $4 : $12 } END { print s + 0 }'
@@ -215,11 +218,14 @@ scale() { # scale WHO N ADVERT: prints one table row
     c1m=$(cpu_ticks "${pm[@]}") c1b=$(cpu_ticks "${pb[@]}")
     tx=$(($(pkts a tx) - tx0)) rx=$(($(pkts b rx) - rx0))
     changes=$(($(tail -n +"$((l0m + 1))" "$TMP/m.log" | grep -c 'Entering' || true) + $(tail -n +"$((l0b + 1))" "$TMP/b.log" | grep -c 'Entering' || true)))
+    local mm mb
+    read -ra mm <<<"$(mem_kb "${pm[@]}")"
+    read -ra mb <<<"$(mem_kb "${pb[@]}")"
     awk -v n="$n" -v adv="$adv" -v who="$who" -v hz="$HZ" -v w="$WINDOW" -v cm="$((c1m - c0m))" -v cb="$((c1b - c0b))" \
-        -v tx="$tx" -v rx="$rx" -v rm="$(rss_kb "${pm[@]}")" -v rb="$(rss_kb "${pb[@]}")" -v pn="${#pm[@]}" -v ch="$changes" -v ok="$ok" \
-        'BEGIN { printf "| %s | %s s | %s | %d | %.1f / %.1f | %.2f / %.2f | %d / %d (%d processes) | %d | %s |\n",
+        -v tx="$tx" -v rx="$rx" -v mem="${mm[0]} / ${mb[0]} | ${mm[1]} / ${mb[1]} | ${mm[2]} / ${mb[2]}" -v pn="${#pm[@]}" -v ch="$changes" -v ok="$ok" \
+        'BEGIN { printf "| %s | %s s | %s | %d | %.1f / %.1f | %.2f / %.2f | %s | %d | %d | %s |\n",
             n, adv, who, tx / w, 100 * cm / hz / w, 100 * cb / hz / w,
-            tx ? cm / hz * 1e6 / tx : 0, rx ? cb / hz * 1e6 / rx : 0, rm, rb, pn, ch, ok }'
+            tx ? cm / hz * 1e6 / tx : 0, rx ? cb / hz * 1e6 / rx : 0, mem, pn, ch, ok }'
     finish m
     finish b
     del_lab "$LAB"
@@ -228,8 +234,8 @@ scale() { # scale WHO N ADVERT: prints one table row
 if [[ -z ${SKIP_SCALE:-} ]]; then
     echo "## Scale (master 150 and backup 100 of the same daemon, ${WINDOW} s window; CPU of every process of the daemon)"
     echo
-    echo "| instances | advert | daemon | adverts/s | CPU % master / backup | CPU µs per advert sent / received | RSS kB master / backup | state changes | all VIPs |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| instances | advert | daemon | packets/s sent | CPU % master / backup | CPU µs per packet sent / received | VmRSS kB master / backup | PSS kB | RssAnon kB | processes | state changes | all VIPs |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     for adv in $ADVERTS; do
         for n in $SIZES; do
             for who in $WHO; do

@@ -94,14 +94,18 @@ impl VrrpChild {
         }
     }
 
+    /// `states` as last refreshed (the hot paths only report changes; `refresh_states`
+    /// brings them up to date before a periodic report or a dump).
     fn full_state(&self) -> VrrpToParent {
         VrrpToParent::FullState(self.states.clone())
     }
 
     /// The states of the running instances, as the parent keeps them.
     fn refresh_states(&mut self) {
+        let by_id: std::collections::HashMap<ObjId, &runtime::Slot> =
+            self.runtime.slots.iter().map(|x| (x.id, x)).collect();
         for s in self.states.iter_mut() {
-            if let Some(sl) = self.runtime.slots.iter().find(|x| x.id == s.instance) {
+            if let Some(sl) = by_id.get(&s.instance) {
                 s.state = match sl.fsm.state {
                     fsm::State::Init => VrrpState::Init,
                     fsm::State::Backup => VrrpState::Backup,
@@ -134,7 +138,6 @@ impl VrrpChild {
             }
         };
         self.runtime.trackers_changed(now, &level, out, self.log);
-        self.refresh_states();
     }
 
     /// Trackers other than scripts from a snapshot: the link-event socket (opened once),
@@ -295,7 +298,6 @@ impl ChildProtocol for VrrpChild {
         } else {
             self.runtime.readable(fd, now, &mut out, self.log);
         }
-        self.refresh_states();
         out
     }
 
@@ -313,9 +315,9 @@ impl ChildProtocol for VrrpChild {
     fn tick(&mut self, now: Instant) -> Vec<VrrpToParent> {
         let mut out = Vec::new();
         self.runtime.tick(now, &mut out, self.log);
-        self.refresh_states();
         if self.next_full.is_some_and(|t| t <= now) {
             self.next_full = Some(now + FULL_STATE_INTERVAL);
+            self.refresh_states();
             out.push(self.full_state());
         }
         if self.next_scan.is_some_and(|t| t <= now) {
@@ -450,6 +452,7 @@ impl ChildProtocol for VrrpChild {
                 text: json::render(&self.runtime.slots),
             }]),
             ParentToVrrp::Dump { kind } => {
+                self.refresh_states();
                 let mut text = String::from("------< VRRP Topology >------\n");
                 if let Some(s) = &self.snapshot {
                     for (id, inst) in &s.instances {

@@ -138,6 +138,10 @@ pub struct Runtime {
     garp_free: Vec<(u32, Instant)>,
     /// `AddVips` requests not answered yet: `(req_id, instance, GARP rounds held back)`.
     vips_pending: Vec<(u64, ObjId, u32)>,
+    /// Slots by (IPv6, VRID): the receive path's lookup.
+    by_vrid: std::collections::HashMap<(bool, u8), Vec<usize>>,
+    /// The IPv4 socket's current `IP_MULTICAST_IF`.
+    mcast_if: Option<Ipv4Addr>,
 }
 
 /// A `vrrp_sync_group` at run time.
@@ -198,6 +202,13 @@ impl Runtime {
         self.configured = false;
         self.log_unknown_vrids = snap.global.log_unknown_vrids;
         self.load_instances(snap, log);
+        self.by_vrid.clear();
+        for (i, sl) in self.slots.iter().enumerate() {
+            self.by_vrid
+                .entry((sl.six.is_some(), sl.fsm.cfg.vrid))
+                .or_default()
+                .push(i);
+        }
         let old = std::mem::take(&mut self.groups);
         for sg in &snap.sync_groups {
             let members: Vec<ObjId> = snap
@@ -537,11 +548,12 @@ impl Runtime {
         };
         let vrid = p.bytes[off + 1];
         let six = p.six.is_some();
-        let Some(i) = self.slots.iter().position(|s| {
-            s.six.is_some() == six
-                && s.fsm.cfg.vrid == vrid
-                && (ifindex == 0 || s.ifindex == ifindex)
-        }) else {
+        let hit = self.by_vrid.get(&(six, vrid)).and_then(|v| {
+            v.iter()
+                .copied()
+                .find(|&i| ifindex == 0 || self.slots[i].ifindex == ifindex)
+        });
+        let Some(i) = hit else {
             self.global_stats.vrid_err += 1;
             if self.log_unknown_vrids {
                 let ifname = self
@@ -879,8 +891,10 @@ impl Runtime {
         }
         sl.ip_id = sl.ip_id.wrapping_add(1).max(1);
         let sock = socket2::SockRef::from(fd);
-        if !cfg.unicast {
+        // One setsockopt per change of source, not per advert (1000 instances at 0.1 s).
+        if !cfg.unicast && self.mcast_if != Some(sl.src) {
             let _ = sock.set_multicast_if_v4(&sl.src);
+            self.mcast_if = Some(sl.src);
         }
         for dst in sl.dsts.clone() {
             let s = Ipv4Send {
