@@ -201,11 +201,13 @@ scale() { # scale WHO N ADVERT: prints one table row
     scale_lab "$links"
     scale_conf m "$n" 150 "$adv"
     scale_conf b "$n" 100 "$adv"
-    start "$who" b b
-    wait_for 1 "$TMP/b.log" 'Entering BACKUP STATE' 60
-    start "$who" a m
+    # The master first (a backup alone would take every instance over, and the two would
+    # then fight it out), then the backup once the master holds every VIP.
     local ok=yes
+    start "$who" a m
     wait_vips a "$n" 120 || ok="no: $(vip_count a) VIPs on the master"
+    start "$who" b b
+    wait_for "$n" "$TMP/b.log" 'Entering BACKUP STATE' 120 || ok="no: the backup did not start"
     wait_vips b 0 30 || ok="no: $(vip_count b) VIPs on the backup"
     sleep 3
     local pm pb c0m c0b c1m c1b tx0 rx0 tx rx l0m l0b changes

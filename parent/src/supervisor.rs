@@ -58,6 +58,17 @@ struct NotifyQueue {
     running: Option<(Pid, Instant)>,
 }
 
+/// Whether a descriptor has input waiting (poll(2) with no wait).
+fn readable_now(fd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one pollfd we own, no wait.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLIN != 0 }
+}
+
 /// How often a ready child is pinged.
 pub const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// A child that has not answered a ping this long after it was sent is restarted.
@@ -431,7 +442,14 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
             }
         }
         if let Some(sent) = self.ping_sent {
-            if now >= sent + PONG_DEADLINE && self.chan.is_some() {
+            // The pong may be waiting behind requests we were busy answering (a thousand
+            // instances' VIPs at once): a child whose channel has unread input is not hung;
+            // the next drain reads the pong.
+            let unread = self
+                .chan
+                .as_ref()
+                .is_some_and(|c| readable_now(std::os::fd::AsRawFd::as_raw_fd(c)));
+            if now >= sent + PONG_DEADLINE && self.chan.is_some() && !unread {
                 self.kill(poll, "not responding");
                 return;
             }
