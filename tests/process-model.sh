@@ -98,9 +98,10 @@ check "parent keeps only the README table's capabilities" "$([[ $(status_field "
 "$OURS" --caps -p "$TMP/main.pid" -r "$TMP/main.vrrp.pid" -c "$TMP/main.check.pid" >"$TMP/caps.txt"
 check "--caps lists the three processes" "$([[ $(grep -cE '^(parent|vrrp|checker) ' "$TMP/caps.txt") == 3 ]]; echo $?)"
 check "daemon runs on this kernel without IPVS" "$(kill -0 "$P" && kill -0 "$C"; echo $?)"
-# Descriptors: 0-2, the channel at 3, its own epoll, and the raw sockets the parent handed over.
+# Descriptors: 0-2, the channel at 3, its own epoll, the raw sockets the parent handed over,
+# and its own rtnetlink socket for link events (track_interface, the instance's interface).
 fds_v=$(find "/proc/$V/fd" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -n | tr '\n' ' ')
-check "VRRP child holds only 0-2, its channel at 3, its epoll and the handed-over sockets ($fds_v)" "$([[ $fds_v == "0 1 2 3 4 5 6 " ]] &&
+check "VRRP child holds only 0-2, its channel at 3, its epoll, the handed-over sockets and its link-event socket ($fds_v)" "$([[ $fds_v == "0 1 2 3 4 5 6 7 " ]] &&
     grep -q 'Received sockets from the parent: RawVrrp4, Packet' "$TMP/main.log"; echo $?)"
 
 # --- checker SIGKILLed ten times after ready ----------------------------------------------

@@ -11,34 +11,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 # shellcheck source=tests/lib.sh
 source "$ROOT/tests/lib.sh"
-OURS=$(realpath -- "${1:-$ROOT/target/debug/keepalived}")
-THEIRS=${REF_KEEPALIVED:-/usr/sbin/keepalived}
-[[ -x $OURS && -x $THEIRS ]] || { echo "vrrp-interop: need $OURS and $THEIRS" >&2; exit 2; }
-((EUID == 0)) || { echo "vrrp-interop: must run as root" >&2; exit 2; }
-
-LAB="kvi$$"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vrrp-interop.XXXXXX")
-PIDFILES=()
-cleanup() {
-    local f p
-    for f in "${PIDFILES[@]}"; do
-        p=$(cat "$f" 2>/dev/null) || continue
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for f in "${PIDFILES[@]}"; do
-        p=$(cat "$f" 2>/dev/null) || continue
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.02; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    del_lab "$LAB"
-    rm -rf --one-file-system -- "$TMP"
-}
-trap cleanup EXIT
-
-passed=0 failed=0
-check() {
-    if [[ $2 == 0 ]]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi
-}
+# shellcheck source=tests/vrrp-lib.sh
+source "$ROOT/tests/vrrp-lib.sh"
+vrrp_setup vrrp-interop kvi "${1:-$ROOT/target/debug/keepalived}" theirs
 
 # conf NAME PRIO BODY: a config with one instance VI_1, VRID 51, VIP 10.99.0.100.
 conf() {
@@ -61,34 +36,55 @@ CONF
 }
 VIP=10.99.0.100/24
 
-# run WHO HOST NAME: start ours or theirs on host a/b with config NAME, log to NAME.log.
-run() {
-    local who=$1 host=$2 name=$3 bin
-    bin=$OURS
-    [[ $who == theirs ]] && bin=$THEIRS
-    local args=(-n -l -P -f "$TMP/$name.conf" -p "$TMP/$name.pid" -r "$TMP/$name.vrrp.pid")
-    [[ $who == ours ]] && args+=(-G -c "$TMP/$name.check.pid")
-    TMPDIR=$TMP ip netns exec "$LAB-$host" "$bin" "${args[@]}" >>"$TMP/$name.log" 2>&1 &
-    PIDFILES+=("$TMP/$name.pid")
-    wait_for 1 "$TMP/$name.log" 'Entering (BACKUP|MASTER) STATE' 10
-}
-
-stop() { # stop NAME: SIGTERM and wait for the exit
-    local p
-    p=$(cat "$TMP/$1.pid")
-    kill -TERM "$p"
-    for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.01; done
-    return 1
-}
-
 REJECT='invalid|mismatch|wrong version|unexpected|not present|Invalid|discarding|CONFIGURATION ERROR'
 
-scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B [VIP]
-    local label=$1 body_a=$2 body_b=$3 t0 t1
+# Timers at advert_int 1 s: skew = (256 - prio)/256 s (v2; v3 scales it by the interval, the
+# same at 1 s), Master_Down_Interval = 3 s + skew. The new master must send its first advert
+# within 20 ms either side of that after the old master's last one (on the wire).
+SKEW100=609 MDI100=3609
+# handover LABEL NAME HOST OLD TARGET ACTION...: with a capture and an address monitor
+# running, wait for an advert of the master (priority 150), do ACTION (the failure), wait
+# for the VIP on HOST. Checks: the new master's first advert comes TARGET ± 20 ms after the
+# old one's last (priority matching OLD) on the wire, and the VIP is on HOST within
+# TARGET + 20 ms of that last advert (and, for a link down, of the failure).
+handover() {
+    local label=$1 name=$2 host=$3 old=$4 target=$5 t_fail t_vip last gap x y
+    shift 5
+    cap_start "$name"
+    mon_start "$host" "$name"
+    wait_for 1 "$TMP/$name.cap" 'prio 150,' 3
+    t_fail=$EPOCHREALTIME
+    "$@"
+    wait_addr "$LAB-$host" "$vip" 6 || true
+    cap_stop "$name" 'prio 100,'
+    mon_stop
+    last=$(last_advert "$name" "$old")
+    gap=$(wire_gap "$name" "$old" 100)
+    t_vip=$(vip_added "$name" "$vip")
+    x=$(ms_between "$t_fail" "$t_vip")
+    y=$(ms_between "$last" "$t_vip")
+    echo "     $label: failure -> VIP ${x:-?} ms, last advert -> VIP ${y:-?} ms, last advert -> first advert ${gap:-?} ms (target $target)"
+    check "$label: first advert $target ms ± 20 after the last" "$([[ -n $gap ]] && ((gap >= target - 20 && gap <= target + 20)); echo $?)"
+    [[ $old == *'|0' ]] && x=0 # a stop is not instant: the priority-0 advert is the failure
+    check "$label: VIP held within $target + 20 ms" "$([[ -n $x && -n $y ]] && ((x <= target + 20 && y <= target + 20)); echo $?)"
+}
+
+# scenario LABEL CONFIG-BODY-A CONFIG-BODY-B [VIP]: ours on host a (10.99.0.11, fd99::11),
+# keepalived on host b (.12, ::12). Both directions: each is master once and backup once,
+# and each hands over by priority 0, by a dead link, and by pre-emption.
+scenario() {
+    local label=$1 body_a=$2 body_b=$3 n
     VIP=${4:-10.99.0.100/24}
     local vip=${VIP%/*}
+    # ONLY=REGEX runs the scenarios whose label matches (development, benchmarks).
+    [[ -z ${ONLY:-} || $label =~ $ONLY ]] || return 0
     echo "--- $label"
     make_lab "$LAB"
+    for n in a:11 b:12; do
+        ip -n "$LAB-${n%:*}" addr add "fd99::${n#*:}/64" dev eth0 nodad
+        # IPv6 addresses survive a link down, as IPv4 ones do (keepalived's VIPs too).
+        ip netns exec "$LAB-${n%:*}" sysctl -qw net.ipv6.conf.eth0.keep_addr_on_down=1
+    done
     local f
     for f in ours-m theirs-b theirs-m ours-b; do
         : >"$TMP/$f.log"
@@ -100,26 +96,26 @@ scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B [VIP]
     run theirs b theirs-b
     run ours a ours-m
     check "$label: ours becomes MASTER, keepalived stays BACKUP" "$(wait_for 1 "$TMP/ours-m.log" 'Entering MASTER STATE' 6 &&
-        wait_vip "$LAB-a" "$vip" 3 && sleep 1.5 && ! grep -q 'Entering MASTER' "$TMP/theirs-b.log"; echo $?)"
+        wait_addr "$LAB-a" "$vip" 3 && sleep 1.5 && ! grep -q 'Entering MASTER' "$TMP/theirs-b.log"; echo $?)"
     check "$label: keepalived logs no rejection of our adverts" "$(! grep -E "$REJECT" "$TMP/theirs-b.log"; echo $?)"
     kill -HUP "$(cat "$TMP/ours-m.pid")"
     wait_for 1 "$TMP/ours-m.log" 'acknowledged configuration generation 2' 5
     sleep 4.5 # longer than keepalived's Master_Down_Interval (3.609 s): nothing may move
-    rm -f "$TMP/keepalived.stats"
-    kill -USR2 "$(cat "$TMP/ours-m.pid")"
-    check "$label: SIGUSR2 writes keepalived's stats (adverts sent, became master)" "$(wait_for 1 "$TMP/keepalived.stats" '^VRRP Instance: VI_1$' 5 &&
-        grep -qE '^    Sent: [1-9]' "$TMP/keepalived.stats" && grep -q '^  Became master: 1$' "$TMP/keepalived.stats"; echo $?)"
-    check "$label: a reload of ours moves nothing" "$(! grep -q 'Entering MASTER' "$TMP/theirs-b.log" && wait_vip "$LAB-a" "$vip" 1; echo $?)"
-    t0=$(now_ms)
-    stop ours-m
-    wait_vip "$LAB-b" "$vip" 5
-    t1=$(now_ms)
-    echo "     priority 0 on our SIGTERM: keepalived held the VIP after $((t1 - t0)) ms (skew 0.609 s + stop)"
-    check "$label: priority 0 hands the VIP to keepalived within skew + 0.5 s" "$([[ $((t1 - t0)) -le 1109 ]] && ! ip -n "$LAB-a" addr show dev eth0 | grep -q "$vip/"; echo $?)"
+    stats ours-m
+    check "$label: SIGUSR2 writes keepalived's stats (adverts sent, became master)" "$(grep -qE '^    Sent: [1-9]' "$TMP/keepalived.stats" &&
+        grep -q '^  Became master: 1$' "$TMP/keepalived.stats"; echo $?)"
+    check "$label: a reload of ours moves nothing" "$(! grep -q 'Entering MASTER' "$TMP/theirs-b.log" && wait_addr "$LAB-a" "$vip" 1; echo $?)"
+
+    handover "$label: our priority 0 -> keepalived" p0-ours b '150|0' $SKEW100 stop ours-m
+    check "$label: ours released the VIP" "$(wait_addr "$LAB-a" "$vip" 1 absent; echo $?)"
     : >"$TMP/ours-m.log"
     run ours a ours-m
     check "$label: restarting ours pre-empts keepalived" "$(wait_for 1 "$TMP/theirs-b.log" 'Master received advert from [^ ]+ with higher priority 150' 6 &&
-        wait_vip "$LAB-a" "$vip" 3 && wait_vip "$LAB-b" "$vip" 3 absent; echo $?)"
+        wait_addr "$LAB-a" "$vip" 3 && wait_addr "$LAB-b" "$vip" 3 absent; echo $?)"
+
+    handover "$label: our link down -> keepalived" ld-ours b 150 $MDI100 ip -n "$LAB-a" link set eth0 down
+    ip -n "$LAB-a" link set eth0 up
+    check "$label: our link back: ours pre-empts keepalived" "$(wait_addr "$LAB-b" "$vip" 6 absent && wait_addr "$LAB-a" "$vip" 2; echo $?)"
     stop ours-m
     stop theirs-b
 
@@ -132,59 +128,37 @@ scenario() { # scenario LABEL CONFIG-BODY-A CONFIG-BODY-B [VIP]
     # Nothing may happen for longer than Master_Down_Interval (3.609 s): a sleep is the test.
     sleep 5
     check "$label: ours stays BACKUP under keepalived" "$(! grep -q 'Entering MASTER' "$TMP/ours-b.log" && ! grep -E "$REJECT" "$TMP/ours-b.log"; echo $?)"
-    t0=$(now_ms)
-    ip -n "$LAB-b" link set eth0 down
-    wait_vip "$LAB-a" "$vip" 6
-    t1=$(now_ms)
-    echo "     keepalived's link down: ours held the VIP after $((t1 - t0)) ms (Master_Down_Interval 3609 ms, less the time since keepalived's last advert)"
-    check "$label: ours takes over within Master_Down_Interval + 100 ms" "$([[ $((t1 - t0)) -le 3709 ]]; echo $?)"
+    handover "$label: keepalived's link down -> ours" ld-theirs a 150 $MDI100 ip -n "$LAB-b" link set eth0 down
+    ip -n "$LAB-b" link set eth0 up
+    check "$label: keepalived's link back: it pre-empts ours" "$(wait_for 1 "$TMP/ours-b.log" 'Master received advert from [^ ]+ with higher priority 150, ours 100' 8 &&
+        wait_addr "$LAB-a" "$vip" 3 absent && wait_addr "$LAB-b" "$vip" 3; echo $?)"
+    handover "$label: keepalived's priority 0 -> ours" p0-theirs a '150|0' $SKEW100 stop theirs-m
+    check "$label: keepalived's adverts never made ours log a rejection" "$(! grep -E "$REJECT" "$TMP/ours-b.log"; echo $?)"
     stop ours-b
-    stop theirs-m
     del_lab "$LAB"
 }
 
-scenario "v2 multicast, no auth" "    version 2" "    version 2"
-scenario "v2 multicast, PASS" "    version 2
-    authentication {
-        auth_type PASS
-        auth_pass secret
-    }" "    version 2
-    authentication {
-        auth_type PASS
-        auth_pass secret
-    }"
-scenario "v2 unicast" "    version 2
-    unicast_src_ip 10.99.0.11
-    unicast_peer {
-        10.99.0.12
-    }" "    version 2
-    unicast_src_ip 10.99.0.12
-    unicast_peer {
-        10.99.0.11
-    }"
-scenario "v2 multicast, AH" "    version 2
-    authentication {
-        auth_type AH
-        auth_pass secret
-    }" "    version 2
-    authentication {
-        auth_type AH
-        auth_pass secret
-    }"
-scenario "v3 multicast" "    version 3" "    version 3"
-scenario "v3 unicast" "    version 3
-    unicast_src_ip 10.99.0.11
-    unicast_peer {
-        10.99.0.12
-    }" "    version 3
-    unicast_src_ip 10.99.0.12
-    unicast_peer {
-        10.99.0.11
-    }"
-scenario "v3 IPv6 multicast" "    version 3" "    version 3" fd99::100/64
+# body VERSION AUTH [SRC PEER]: instance lines for a version, auth (none, PASS or AH) and,
+# with SRC and PEER, unicast.
+body() {
+    echo "    version $1"
+    [[ $2 == none ]] || printf '    authentication {\n        auth_type %s\n        auth_pass secret\n    }\n' "$2"
+    [[ -z ${3:-} ]] || printf '    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n' "$3" "$4"
+}
+# The matrix: v2/IPv4 x {multicast, unicast} x {no auth, PASS, AH}, v3 x {IPv4, IPv6} x
+# {multicast, unicast}.
+for auth in none PASS AH; do
+    scenario "v2 multicast, auth $auth" "$(body 2 $auth)" "$(body 2 $auth)"
+    scenario "v2 unicast, auth $auth" "$(body 2 $auth 10.99.0.11 10.99.0.12)" "$(body 2 $auth 10.99.0.12 10.99.0.11)"
+done
+scenario "v3 IPv4 multicast" "$(body 3 none)" "$(body 3 none)"
+scenario "v3 IPv4 unicast" "$(body 3 none 10.99.0.11 10.99.0.12)" "$(body 3 none 10.99.0.12 10.99.0.11)"
+scenario "v3 IPv6 multicast" "$(body 3 none)" "$(body 3 none)" fd99::100/64
+scenario "v3 IPv6 unicast" "$(body 3 none fd99::11 fd99::12)" "$(body 3 none fd99::12 fd99::11)" fd99::100/64
 
 # A failing track script with a negative weight hands the VIP over, as in the tutorials.
 track_scenario() {
+    [[ -z ${ONLY:-} || track =~ $ONLY ]] || return 0
     echo "--- track_script weight -60"
     make_lab "$LAB"
     chmod 755 "$TMP"
@@ -200,13 +174,13 @@ track_scenario() {
     conf theirs-t 100 ""
     run theirs b theirs-t
     run ours a ours-t
-    check "track: ours is MASTER while the service is up" "$(wait_vip "$LAB-a" 10.99.0.100 8; echo $?)"
+    check "track: ours is MASTER while the service is up" "$(wait_addr "$LAB-a" 10.99.0.100 8; echo $?)"
     rm "$TMP/service-up"
     check "track: the script fails, priority 150 -> 90, keepalived takes the VIP" "$(wait_for 1 "$TMP/ours-t.log" 'Changing effective priority from 150 to 90' 5 &&
-        wait_vip "$LAB-b" 10.99.0.100 8 && wait_vip "$LAB-a" 10.99.0.100 3 absent; echo $?)"
+        wait_addr "$LAB-b" 10.99.0.100 8 && wait_addr "$LAB-a" 10.99.0.100 3 absent; echo $?)"
     touch "$TMP/service-up"
     check "track: the script recovers, ours pre-empts back" "$(wait_for 1 "$TMP/ours-t.log" 'Changing effective priority from 90 to 150' 5 &&
-        wait_vip "$LAB-a" 10.99.0.100 8 && wait_vip "$LAB-b" 10.99.0.100 3 absent; echo $?)"
+        wait_addr "$LAB-a" 10.99.0.100 8 && wait_addr "$LAB-b" 10.99.0.100 3 absent; echo $?)"
     stop ours-t
     stop theirs-t
     del_lab "$LAB"

@@ -60,6 +60,11 @@ pub fn script_id(name: &str) -> ObjId {
     id_of(&("script", name))
 }
 
+/// A sync group's id (keepalived matches groups by name).
+pub fn group_id(name: &str) -> ObjId {
+    id_of(&("sync_group", name))
+}
+
 /// What the VRRP child needs: instances, sync groups, trackers, VRRP globals. No checker data,
 /// no script commands (the parent runs scripts; the child names them by id).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,8 +100,20 @@ pub struct VrrpGlobals {
     pub garp_master_delay: u32,
     pub garp_master_repeat: u32,
     pub garp_master_refresh: u32,
+    pub garp_master_refresh_repeat: u32,
+    /// Unset: the master values (keepalived).
+    pub garp_lower_prio_delay: Option<u32>,
+    pub garp_lower_prio_repeat: Option<u32>,
+    /// Minimum gap between gratuitous ARPs / NAs on one interface, microseconds
+    /// (`vrrp_garp_interval`, `vrrp_gna_interval`, `garp_group`).
+    pub garp_interval: Usecs,
+    pub gna_interval: Usecs,
+    pub garp_groups: Vec<GarpGroup>,
+    /// `vrrp_min_garp`: one gratuitous ARP, no repeat, no delayed burst.
+    pub min_garp: bool,
     pub down_timer_adverts: u32,
     pub check_unicast_src: bool,
+    pub log_unknown_vrids: bool,
     pub strict: bool,
     pub smtp_server: Option<(String, u16)>,
     pub notification_email: Vec<String>,
@@ -186,8 +203,16 @@ impl Config {
                 garp_master_delay: g.vrrp_garp_master_delay.unwrap_or(5),
                 garp_master_repeat: g.vrrp_garp_master_repeat.unwrap_or(5),
                 garp_master_refresh: g.vrrp_garp_master_refresh.unwrap_or(0),
+                garp_master_refresh_repeat: g.vrrp_garp_master_refresh_repeat.unwrap_or(1),
+                garp_lower_prio_delay: g.vrrp_garp_lower_prio_delay,
+                garp_lower_prio_repeat: g.vrrp_garp_lower_prio_repeat,
+                garp_interval: g.vrrp_garp_interval.unwrap_or(0),
+                gna_interval: g.vrrp_gna_interval.unwrap_or(0),
+                garp_groups: self.garp_groups.clone(),
+                min_garp: g.vrrp_min_garp,
                 down_timer_adverts: g.vrrp_down_timer_adverts.unwrap_or(3),
                 check_unicast_src: g.vrrp_check_unicast_src,
+                log_unknown_vrids: g.log_unknown_vrids,
                 strict: g.vrrp_strict,
                 smtp_server: g.smtp_server.clone(),
                 notification_email: g.notification_email.clone(),

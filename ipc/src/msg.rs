@@ -82,6 +82,8 @@ pub enum ScriptRef {
     RsNotify { rs: ObjId, up: bool },
     /// A virtual server's `quorum_up` (`up`) or `quorum_down`.
     Quorum { vs: ObjId, up: bool },
+    /// A sync group's notify scripts for a state (`GROUP NAME STATE 0`), by group name.
+    GroupNotify { group: String, state: VrrpState },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ mod privilege;
 mod privops;
 mod scripts;
 mod supervisor;
+mod vrrp_notify;
 
 use std::io::Write;
 use std::process::ExitCode;

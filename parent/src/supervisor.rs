@@ -45,6 +45,8 @@ pub enum ScriptEnd {
     Notify {
         instance: ObjId,
     },
+    /// A `*_fifo_script` (it reads the FIFO for as long as it likes).
+    Fifo,
 }
 
 /// keepalived runs one instance's notify scripts in event order; a script still running
@@ -56,6 +58,17 @@ pub const NOTIFY_HOLD: Duration = Duration::from_secs(5);
 struct NotifyQueue {
     waiting: std::collections::VecDeque<(conf::model::Script, Vec<String>)>,
     running: Option<(Pid, Instant)>,
+}
+
+/// Whether a descriptor has input waiting (poll(2) with no wait).
+fn readable_now(fd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one pollfd we own, no wait.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLIN != 0 }
 }
 
 /// How often a ready child is pinged.
@@ -468,7 +481,14 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
             }
         }
         if let Some(sent) = self.ping_sent {
-            if now >= sent + PONG_DEADLINE && self.chan.is_some() {
+            // The pong may be waiting behind requests we were busy answering (a thousand
+            // instances' VIPs at once): a child whose channel has unread input is not hung;
+            // the next drain reads the pong.
+            let unread = self
+                .chan
+                .as_ref()
+                .is_some_and(|c| readable_now(std::os::fd::AsRawFd::as_raw_fd(c)));
+            if now >= sent + PONG_DEADLINE && self.chan.is_some() && !unread {
                 self.kill(poll, "not responding");
                 return;
             }
@@ -613,6 +633,7 @@ pub struct Supervisor {
     /// VMAC interfaces we created, and sysctls we changed (undone at stop).
     vmacs: Vec<String>,
     sysctls: crate::privops::sysctl::Changed,
+    fifos: crate::vrrp_notify::Fifos,
 }
 
 impl Supervisor {
@@ -657,6 +678,7 @@ impl Supervisor {
             statics_set: false,
             vmacs: Vec::new(),
             sysctls: Default::default(),
+            fifos: Default::default(),
         })
     }
 
@@ -749,6 +771,7 @@ impl Supervisor {
         }
         let args = self.s.child_args.clone();
         self.script_default = crate::scripts::default_identity(&self.config);
+        self.open_fifos();
         // A child we do not run has no pid file (a stale one would name another process).
         if !self.s.run_vrrp {
             let _ = std::fs::remove_file(&self.s.vrrp_pid_file);
@@ -887,6 +910,7 @@ impl Supervisor {
                         self.lvs.release(&self.config);
                     }
                     self.release_interfaces();
+                    self.fifos.close();
                     self.run_shutdown_script();
                     for f in [
                         &self.s.vrrp_pid_file,
@@ -1079,6 +1103,18 @@ impl Supervisor {
         }
     }
 
+    /// Answer a VRRP script request that ran nothing to wait for (or could not run).
+    fn vrrp_script_not_run(&mut self, req_id: u64) {
+        self.vrrp.send(
+            &self.poll,
+            &ParentToVrrp::RunScriptResult {
+                req_id,
+                exit_status: None,
+                timed_out: false,
+            },
+        );
+    }
+
     /// The VRRP child asks for a script by id; we run what our config says for it.
     fn run_vrrp_script(&mut self, req_id: u64, which: ScriptRef) -> Result<(), String> {
         match which {
@@ -1099,14 +1135,7 @@ impl Supervisor {
                     Some(Duration::from_secs(t.max(1) as u64)),
                     ScriptEnd::Track { req_id },
                 ) {
-                    self.vrrp.send(
-                        &self.poll,
-                        &ParentToVrrp::RunScriptResult {
-                            req_id,
-                            exit_status: None,
-                            timed_out: false,
-                        },
-                    );
+                    self.vrrp_script_not_run(req_id);
                 }
             }
             ScriptRef::Notify { instance, state } => {
@@ -1129,13 +1158,17 @@ impl Supervisor {
                 if let Some(s) = specific {
                     self.queue_notify(instance, s.clone(), Vec::new());
                 }
+                let prio = self
+                    .instance_states
+                    .iter()
+                    .find(|s| s.instance == instance)
+                    .map(|s| s.effective_priority)
+                    .unwrap_or(v.priority);
+                if state != VrrpState::Init {
+                    let line = crate::vrrp_notify::instance_line(&v.name, state, prio);
+                    self.fifos.write(&line);
+                }
                 if let Some(g) = &v.notify.generic {
-                    let prio = self
-                        .instance_states
-                        .iter()
-                        .find(|s| s.instance == instance)
-                        .map(|s| s.effective_priority)
-                        .unwrap_or(v.priority);
                     let extra = [
                         "INSTANCE".to_string(),
                         v.name.clone(),
@@ -1144,17 +1177,19 @@ impl Supervisor {
                     ];
                     self.queue_notify(instance, g.clone(), extra.to_vec());
                 }
-                self.vrrp.send(
-                    &self.poll,
-                    &ParentToVrrp::RunScriptResult {
-                        req_id,
-                        exit_status: None,
-                        timed_out: false,
-                    },
-                );
+                self.vrrp_script_not_run(req_id);
             }
             ScriptRef::Misc { .. } | ScriptRef::RsNotify { .. } | ScriptRef::Quorum { .. } => {
                 return Err("asked the VRRP side for a checker script".into())
+            }
+            ScriptRef::GroupNotify { group, state } => {
+                let (id, scripts) = crate::vrrp_notify::group_scripts(&self.config, &group, state)?;
+                for (script, extra) in scripts {
+                    self.queue_notify(id, script, extra);
+                }
+                self.fifos
+                    .write(&crate::vrrp_notify::group_line(&group, state));
+                self.vrrp_script_not_run(req_id);
             }
         }
         Ok(())
@@ -1281,6 +1316,7 @@ impl Supervisor {
         };
         match r.then {
             ScriptEnd::Detached => {}
+            ScriptEnd::Fifo => {}
             ScriptEnd::Startup => {
                 if timed_out {
                     log!("Startup script timed out");
@@ -1368,6 +1404,13 @@ impl Supervisor {
             .filter(|q| !q.waiting.is_empty())
             .filter_map(|q| q.running.map(|(_, t)| t + NOTIFY_HOLD))
             .min()
+    }
+
+    /// `notify_fifo` / `vrrp_notify_fifo` for the running config, their scripts started.
+    fn open_fifos(&mut self) {
+        for (script, path) in self.fifos.open(&self.config) {
+            self.start_script(&script, &[path], None, ScriptEnd::Fifo);
+        }
     }
 
     /// `shutdown_script`, after the children are gone: waited for, bounded by its timeout.
@@ -1718,6 +1761,7 @@ impl Supervisor {
         }
         self.lvs.configure(Some(&self.config), &loaded.config);
         self.config = loaded.config;
+        self.open_fifos();
         self.generation += 1;
         let v = self.vrrp_snapshot();
         self.vrrp.send(&self.poll, &v);

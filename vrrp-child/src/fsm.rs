@@ -4,7 +4,8 @@
 //! `handle(now, input)` returns actions; timers are deadlines (`next_deadline`). Time is an
 //! input, so every transition is testable to the microsecond without a network.
 
-use crate::packet::{auth_key, constant_eq, Received};
+use crate::packet::{auth_key, Received};
+use crate::rx::{self, Counter, Packet, RxCfg};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,41 @@ pub struct InstanceCfg {
     pub lower_prio_no_advert: bool,
     pub higher_prio_send_advert: bool,
     pub skip_check_adv_addr: bool,
+    /// Unicast peers with their `min_ttl`/`max_ttl` (0 and 255 when not set).
+    pub peers: Vec<(IpAddr, u8, u8)>,
+    /// `check_unicast_src` (or the global `vrrp_check_unicast_src`).
+    pub check_unicast_src: bool,
+    /// A member of a `vrrp_sync_group`: MASTER only when the whole group wants it.
+    pub sync: bool,
+    /// Gratuitous ARP bursts (reference §5.5): `garp_master_repeat` on becoming MASTER and
+    /// again `garp_master_delay` later (zero: no second burst); every `garp_master_refresh`
+    /// (zero: off) `garp_master_refresh_repeat`; on a lower-priority advert
+    /// `garp_lower_prio_repeat` (0: none) now and after `garp_lower_prio_delay`.
+    pub garp: Garp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Garp {
+    pub repeat: u32,
+    pub delay: Duration,
+    pub refresh: Duration,
+    pub refresh_repeat: u32,
+    pub lower_prio_repeat: u32,
+    pub lower_prio_delay: Duration,
+}
+
+impl Default for Garp {
+    /// keepalived's defaults: 5 now, 5 more after 5 s, no refresh, lower-priority as master.
+    fn default() -> Self {
+        Garp {
+            repeat: 5,
+            delay: Duration::from_secs(5),
+            refresh: Duration::ZERO,
+            refresh_repeat: 1,
+            lower_prio_repeat: 5,
+            lower_prio_delay: Duration::from_secs(5),
+        }
+    }
 }
 
 impl InstanceCfg {
@@ -79,6 +115,10 @@ impl InstanceCfg {
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             skip_check_adv_addr: false,
+            peers: Vec::new(),
+            check_unicast_src: false,
+            sync: false,
+            garp: Garp::default(),
         }
     }
 }
@@ -87,7 +127,10 @@ pub enum Input {
     /// Start (or restart). `resume` is the state the parent last knew (a restarted child that
     /// was MASTER resumes as MASTER without a flap).
     Start { resume: Option<State> },
-    /// A decoded advert for this VRID.
+    /// A packet for this VRID as the socket delivered it: keepalived's receive checks
+    /// (reference §6.5), then the state machine.
+    Packet(Packet),
+    /// An advert that passed the receive checks.
     Advert(Received),
     /// The effective priority the trackers compute (never carried as a delta).
     Priority(u8),
@@ -95,6 +138,8 @@ pub enum Input {
     Fault(bool),
     /// Orderly stop.
     Shutdown,
+    /// The sync group moves this member (keepalived `vrrp_sync_master`/`vrrp_sync_backup`).
+    Sync(State),
     /// Nothing happened but time: fire due timers.
     Tick,
 }
@@ -107,7 +152,10 @@ pub enum Action {
     },
     SetVips,
     RemoveVips,
-    SendGarps,
+    /// A burst of gratuitous ARPs / unsolicited NAs: `repeat` rounds over the VIPs.
+    SendGarps {
+        repeat: u32,
+    },
     /// The state changed: notify scripts, FIFO, parent report.
     Changed {
         from: State,
@@ -115,8 +163,14 @@ pub enum Action {
     },
     /// A log line in keepalived's words.
     Log(String),
-    /// An advert dropped by a per-instance check: the counter to bump.
-    Dropped(&'static str),
+    /// An advert dropped by a receive check: the counter to bump.
+    Dropped(Counter),
+    /// Counted as a received advert (keepalived's `advert_rcvd`, `pri_zero_rcvd`).
+    Received {
+        priority_zero: bool,
+    },
+    /// A sync-group member's down timer expired: it wants MASTER (keepalived `wantstate`).
+    WantMaster,
 }
 
 pub struct Instance {
@@ -131,6 +185,15 @@ pub struct Instance {
     /// Source of the master we last accepted.
     master_addr: Option<IpAddr>,
     faulted: bool,
+    /// The last AH sequence number accepted (replays are dropped).
+    pub ah_rx_seq: u32,
+    /// keepalived's `wantstate == MASTER`: for sync groups.
+    pub want_master: bool,
+    /// The priority of the master last heard (keepalived `master_priority`).
+    pub master_priority: u8,
+    /// Gratuitous ARP bursts due while MASTER: `(when, repeat)`; and the next refresh.
+    garp_due: Vec<(Instant, u32)>,
+    refresh_at: Option<Instant>,
 }
 
 fn cs(c: u32) -> Duration {
@@ -151,7 +214,17 @@ impl Instance {
             preempt_until: None,
             master_addr: None,
             faulted: false,
+            ah_rx_seq: 0,
+            want_master: false,
+            master_priority: 0,
+            garp_due: Vec::new(),
+            refresh_at: None,
         }
+    }
+
+    /// Whether a tracker holds the instance in FAULT.
+    pub fn faulted(&self) -> bool {
+        self.faulted
     }
 
     /// RFC 5798 §6.1 Skew_Time; v2 (RFC 3768) does not scale it by the interval.
@@ -174,9 +247,11 @@ impl Instance {
             self.down_at,
             self.adver_at,
             self.preempt_until.filter(|_| self.state == State::Backup),
+            self.refresh_at,
         ]
         .into_iter()
         .flatten()
+        .chain(self.garp_due.iter().map(|(t, _)| *t))
         .min()
     }
 
@@ -187,12 +262,15 @@ impl Instance {
             return;
         }
         if from == State::Master {
+            self.garp_due.clear();
+            self.refresh_at = None;
             if to == State::Fault || to == State::Stop {
                 out.push(Action::SendAdvert { priority: 0 });
             }
             out.push(Action::RemoveVips);
         }
         self.state = to;
+        self.want_master = to == State::Master;
         let suffix = if init { " (init)" } else { "" };
         if to != State::Stop {
             out.push(Action::Log(format!(
@@ -208,7 +286,13 @@ impl Instance {
                     priority: self.effective,
                 });
                 out.push(Action::SetVips);
-                out.push(Action::SendGarps);
+                let g = &self.cfg.garp;
+                out.push(Action::SendGarps { repeat: g.repeat });
+                self.garp_due.clear();
+                if !g.delay.is_zero() {
+                    self.garp_due.push((now + g.delay, g.repeat));
+                }
+                self.refresh_at = (!g.refresh.is_zero()).then(|| now + g.refresh);
                 self.adver_at = Some(now + cs(self.cfg.adver_int));
                 self.down_at = None;
             }
@@ -254,6 +338,10 @@ impl Instance {
                 }
             }
             Input::Tick => self.timers(now, &mut out),
+            Input::Packet(p) => {
+                self.timers(now, &mut out);
+                self.packet(now, &p, &mut out);
+            }
             Input::Advert(r) => {
                 self.timers(now, &mut out);
                 self.advert(now, r, &mut out);
@@ -268,6 +356,12 @@ impl Instance {
                 }
             }
             Input::Shutdown => self.change(now, State::Stop, false, &mut out),
+            Input::Sync(to) => match (self.state, to) {
+                (State::Backup, State::Master) | (State::Master, State::Backup) => {
+                    self.change(now, to, false, &mut out)
+                }
+                _ => {}
+            },
         }
         out
     }
@@ -279,12 +373,33 @@ impl Instance {
             });
             self.adver_at = Some(now + cs(self.cfg.adver_int));
         }
+        if self.state == State::Master {
+            // Delayed bursts (garp_master_delay, garp_lower_prio_delay), then the refresh.
+            let (due, later): (Vec<_>, Vec<_>) = self.garp_due.iter().partition(|(t, _)| *t <= now);
+            self.garp_due = later;
+            for (_, repeat) in due {
+                out.push(Action::SendGarps { repeat });
+            }
+            if self.refresh_at.is_some_and(|t| t <= now) {
+                out.push(Action::SendGarps {
+                    repeat: self.cfg.garp.refresh_repeat,
+                });
+                self.refresh_at = Some(now + self.cfg.garp.refresh);
+            }
+        }
         if self.state == State::Backup && self.down_at.is_some_and(|t| now >= t) {
             out.push(Action::Log(format!(
                 "({}) Receive advertisement timeout",
                 self.cfg.name
             )));
-            self.change(now, State::Master, false, out);
+            if self.cfg.sync {
+                // keepalived `vrrp_sync_can_goto_master`: wait for the group, timer re-armed.
+                self.want_master = true;
+                self.down_at = Some(now + self.master_down_interval());
+                out.push(Action::WantMaster);
+            } else {
+                self.change(now, State::Master, false, out);
+            }
         }
     }
 
@@ -293,6 +408,11 @@ impl Instance {
     /// skew difference (keepalived).
     fn set_priority(&mut self, _now: Instant, p: u8, out: &mut Vec<Action>) {
         if self.cfg.priority == 255 || p == self.effective {
+            return;
+        }
+        if self.state == State::Init {
+            // keepalived sets the starting priority silently.
+            self.effective = p;
             return;
         }
         let old_skew = self.skew();
@@ -313,72 +433,59 @@ impl Instance {
         }
     }
 
-    /// The per-instance receive checks (reference §6.5, the ones that need the config),
-    /// then RFC 5798 §6.4.2/§6.4.3.
-    fn advert(&mut self, now: Instant, r: Received, out: &mut Vec<Action>) {
-        let a = &r.advert;
-        let name = self.cfg.name.clone();
+    /// keepalived's receive checks in its order (reference §6.5, `rx::check`); a packet
+    /// that passes goes to `advert`.
+    fn packet(&mut self, now: Instant, p: &Packet, out: &mut Vec<Action>) {
+        // keepalived ignores adverts in FAULT and INIT before any check.
         if matches!(self.state, State::Init | State::Fault | State::Stop) {
             return;
         }
-        if !self.cfg.unicast && r.ttl != 255 && r.src.is_ipv4() {
-            out.push(Action::Log(format!(
-                "({name}) invalid TTL/HL. Received {} and expect 255",
-                r.ttl
-            )));
-            out.push(Action::Dropped("ip_ttl_err"));
-            return;
-        }
-        if a.version != self.cfg.version {
-            out.push(Action::Log(format!(
-                "({name}) wrong version. Received {} and expect {}",
-                a.version, self.cfg.version
-            )));
-            return;
-        }
-        if a.version == 2 {
-            let want = self.cfg.auth.map(|(t, _)| t).unwrap_or(0);
-            if a.auth_type != want {
-                out.push(Action::Log(format!(
-                    "({name}) received a {} auth, expecting {want}!",
-                    a.auth_type
-                )));
-                out.push(Action::Dropped("authtype_mismatch"));
-                return;
+        let src = match &p.six {
+            Some(s) => Some(IpAddr::V6(s.src)),
+            None => p
+                .bytes
+                .get(12..16)
+                .map(|a| IpAddr::V4(std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
+        };
+        let same_master = self.state == State::Backup && src.is_some() && self.master_addr == src;
+        let c = &self.cfg;
+        let rc = RxCfg {
+            name: &c.name,
+            vrid: c.vrid,
+            version: c.version,
+            auth: c.auth,
+            adver_int: c.adver_int,
+            vips: &c.vips,
+            unicast: c.unicast,
+            peers: &c.peers,
+            check_unicast_src: c.check_unicast_src,
+        };
+        match rx::check(
+            &rc,
+            p,
+            !(c.skip_check_adv_addr && same_master),
+            &mut self.ah_rx_seq,
+        ) {
+            Ok(r) => {
+                out.push(Action::Received {
+                    priority_zero: r.advert.priority == 0,
+                });
+                self.advert(now, r, out);
             }
-            if let Some((1, key)) = self.cfg.auth {
-                if !constant_eq(&a.auth_data, &key) {
-                    out.push(Action::Log(format!("({name}) received an invalid passwd!")));
-                    out.push(Action::Dropped("auth_failure"));
-                    return;
+            Err(e) => {
+                if e.received {
+                    out.push(Action::Received {
+                        priority_zero: false,
+                    });
                 }
-            }
-            if u32::from(a.adver_int) * 100 != self.cfg.adver_int {
-                out.push(Action::Log(format!(
-                    "({name}) advertisement interval mismatch mine={} sec rcv'd={} sec",
-                    self.cfg.adver_int / 100,
-                    a.adver_int
-                )));
-                return;
+                out.extend(e.log.map(Action::Log));
+                out.push(Action::Dropped(e.counter));
             }
         }
-        let same_master = self.state == State::Backup && self.master_addr == Some(r.src);
-        if !(self.cfg.skip_check_adv_addr && same_master) {
-            if a.addrs.len() != self.cfg.vips.len() {
-                out.push(Action::Log(format!(
-                    "({name}) received an unexpected ip number count {}, expected {}!",
-                    a.addrs.len(),
-                    self.cfg.vips.len()
-                )));
-                out.push(Action::Dropped("addr_list_err"));
-                return;
-            }
-            if let Some(missing) = self.cfg.vips.iter().find(|v| !a.addrs.contains(v)) {
-                out.push(Action::Log(format!("({name}) ip address associated with VRID {} not present in MASTER advert: {missing}", self.cfg.vrid)));
-                out.push(Action::Dropped("addr_list_err"));
-                return;
-            }
-        }
+    }
+
+    /// A valid advert: RFC 5798 §6.4.2/§6.4.3.
+    fn advert(&mut self, now: Instant, r: Received, out: &mut Vec<Action>) {
         match self.state {
             State::Backup => self.backup_rx(now, &r, out),
             State::Master => self.master_rx(now, &r, out),
@@ -412,6 +519,8 @@ impl Instance {
                 self.master_adver_int = u32::from(a.adver_int);
             }
             self.master_addr = Some(r.src);
+            self.master_priority = a.priority;
+            self.want_master = false;
             self.down_at = Some(now + self.master_down_interval());
         } else {
             out.push(Action::Log(format!(
@@ -467,7 +576,16 @@ impl Instance {
                 out.push(Action::SendAdvert {
                     priority: self.effective,
                 });
-                out.push(Action::SendGarps);
+            }
+            let g = &self.cfg.garp;
+            if g.lower_prio_repeat > 0 {
+                out.push(Action::SendGarps {
+                    repeat: g.lower_prio_repeat,
+                });
+                if !g.lower_prio_delay.is_zero() {
+                    self.garp_due
+                        .push((now + g.lower_prio_delay, g.lower_prio_repeat));
+                }
             }
         }
     }

@@ -3,8 +3,15 @@
 //! track scripts, adverts, VIP and notify requests to the parent, dumps, orderly stop.
 
 pub mod fsm;
+pub mod json;
+pub mod netlink;
 pub mod packet;
 pub mod runtime;
+pub mod rx;
+pub mod sysfs;
+pub mod track;
+pub mod trackfile;
+pub mod trackproc;
 
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::child::{ChildError, ChildProtocol, Step};
@@ -29,8 +36,20 @@ struct Track {
 /// Capabilities this child keeps after start-up: none.
 pub const CAPS: &[&str] = &[];
 
-/// System calls beyond `ipc::sandbox::BASE_SYSCALLS` this child needs.
-pub const SYSCALLS: &[i64] = &[];
+/// System calls beyond `ipc::sandbox::BASE_SYSCALLS` this child needs: `bind` for its
+/// rtnetlink link-event socket; `openat`, `getdents64`, inotify for `track_file` and the
+/// /proc scan of `track_process` (reads only; the child writes nothing to disk).
+pub const SYSCALLS: &[i64] = &[
+    libc::SYS_bind,
+    libc::SYS_openat,
+    libc::SYS_getdents64,
+    libc::SYS_inotify_init1,
+    libc::SYS_inotify_add_watch,
+];
+
+/// How often the whole state goes to the parent besides every change (ARCHITECTURE §4:
+/// level-triggered, so a lost or misordered report heals by itself).
+pub const FULL_STATE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// syslog ident, as keepalived's.
 pub const IDENT: &str = "Keepalived_vrrp";
@@ -45,6 +64,14 @@ pub struct VrrpChild {
     /// The instances and their sockets.
     runtime: runtime::Runtime,
     resume: Vec<InstanceState>,
+    /// Link events, and every link's state by name.
+    links: Option<netlink::Links>,
+    link_up: Vec<(String, bool)>,
+    files: trackfile::Files,
+    procs: trackproc::Procs,
+    next_scan: Option<Instant>,
+    /// When the next periodic `FullState` is due (once there is a configuration).
+    next_full: Option<Instant>,
 }
 
 impl VrrpChild {
@@ -58,17 +85,27 @@ impl VrrpChild {
             log,
             runtime: runtime::Runtime::default(),
             resume: Vec::new(),
+            links: None,
+            link_up: Vec::new(),
+            files: trackfile::Files::default(),
+            procs: trackproc::Procs::default(),
+            next_scan: None,
+            next_full: None,
         }
     }
 
+    /// `states` as last refreshed (the hot paths only report changes; `refresh_states`
+    /// brings them up to date before a periodic report or a dump).
     fn full_state(&self) -> VrrpToParent {
         VrrpToParent::FullState(self.states.clone())
     }
 
     /// The states of the running instances, as the parent keeps them.
     fn refresh_states(&mut self) {
+        let by_id: std::collections::HashMap<ObjId, &runtime::Slot> =
+            self.runtime.slots.iter().map(|x| (x.id, x)).collect();
         for s in self.states.iter_mut() {
-            if let Some(sl) = self.runtime.slots.iter().find(|x| x.id == s.instance) {
+            if let Some(sl) = by_id.get(&s.instance) {
                 s.state = match sl.fsm.state {
                     fsm::State::Init => VrrpState::Init,
                     fsm::State::Backup => VrrpState::Backup,
@@ -82,16 +119,74 @@ impl VrrpChild {
     }
 
     fn trackers_changed(&mut self, now: Instant, out: &mut Vec<VrrpToParent>) {
-        let verdicts: Vec<(ObjId, Option<bool>)> =
+        let scripts: Vec<(ObjId, Option<bool>)> =
             self.tracks.iter().map(|t| (t.id, t.good)).collect();
-        let lookup = move |id: ObjId| {
-            verdicts
-                .iter()
-                .find(|(i, _)| *i == id)
-                .and_then(|(_, g)| *g)
+        let (links, files, procs) = (&self.link_up, &self.files, &self.procs);
+        let level = |k: &track::TrackKey| -> Option<track::Level> {
+            use track::{Level, TrackKey};
+            match k {
+                TrackKey::Script(id) => scripts
+                    .iter()
+                    .find(|(i, _)| i == id)
+                    .and_then(|(_, g)| g.map(Level::Up)),
+                // An interface netlink does not know is down (keepalived: missing = down).
+                TrackKey::Interface(n) => {
+                    Some(Level::Up(links.iter().any(|(name, up)| name == n && *up)))
+                }
+                TrackKey::File(n) => files.value(n).map(Level::Value),
+                TrackKey::Process(n) => procs.quorum(n).map(Level::Up),
+            }
         };
-        self.runtime.trackers_changed(now, &lookup, out, self.log);
-        self.refresh_states();
+        self.runtime.trackers_changed(now, &level, out, self.log);
+    }
+
+    /// Trackers other than scripts from a snapshot: the link-event socket (opened once),
+    /// tracked files, tracked processes (scanned at once).
+    fn set_sources(&mut self, snap: &VrrpSnapshot, now: Instant) {
+        if self.links.is_none() {
+            match netlink::Links::open() {
+                Ok((l, all)) => {
+                    self.link_up = all.into_iter().map(|x| (x.name, x.up)).collect();
+                    self.links = Some(l);
+                }
+                Err(e) => (self.log)(&format!("Cannot open the netlink link-event socket: {e}")),
+            }
+        }
+        let specs: Vec<(String, String)> = snap
+            .track_files
+            .iter()
+            .filter_map(|f| Some((f.name.clone(), f.file.clone()?)))
+            .collect();
+        self.files.set(&specs, self.log);
+        self.procs.set(&snap.track_processes);
+        self.procs.scan(self.log);
+        self.next_scan = (!self.procs.is_empty()).then(|| now + trackproc::SCAN_INTERVAL);
+    }
+
+    /// Link events: keepalived's `Netlink reports IF up|down` for a change of state.
+    fn link_events(&mut self) -> bool {
+        let Some(l) = &self.links else { return false };
+        let mut changed = false;
+        for ev in l.read() {
+            let up = ev.up && !ev.deleted;
+            match self.link_up.iter_mut().find(|(n, _)| *n == ev.name) {
+                Some((_, was)) if *was == up => {}
+                Some((_, was)) => {
+                    *was = up;
+                    changed = true;
+                    (self.log)(&format!(
+                        "Netlink reports {} {}",
+                        ev.name,
+                        if up { "up" } else { "down" }
+                    ));
+                }
+                None => {
+                    self.link_up.push((ev.name, up));
+                    changed = true;
+                }
+            }
+        }
+        changed
     }
 
     /// Track scripts from a snapshot; a script that did not change keeps its verdict.
@@ -184,13 +279,25 @@ impl ChildProtocol for VrrpChild {
     }
 
     fn fds(&self) -> Vec<std::os::fd::RawFd> {
-        self.runtime.fds()
+        let mut v = self.runtime.fds();
+        v.extend(self.links.as_ref().map(|l| l.fd()));
+        v.extend(self.files.fd());
+        v
     }
 
     fn readable(&mut self, fd: std::os::fd::RawFd, now: Instant) -> Vec<VrrpToParent> {
         let mut out = Vec::new();
-        self.runtime.readable(fd, now, &mut out, self.log);
-        self.refresh_states();
+        if self.links.as_ref().is_some_and(|l| l.fd() == fd) {
+            if self.link_events() {
+                self.trackers_changed(now, &mut out);
+            }
+        } else if self.files.fd() == Some(fd) {
+            if self.files.readable(self.log) {
+                self.trackers_changed(now, &mut out);
+            }
+        } else {
+            self.runtime.readable(fd, now, &mut out, self.log);
+        }
         out
     }
 
@@ -200,13 +307,25 @@ impl ChildProtocol for VrrpChild {
             .filter(|t| t.inflight.is_none())
             .map(|t| t.next_run)
             .chain(self.runtime.next_deadline())
+            .chain(self.next_scan)
+            .chain(self.next_full)
             .min()
     }
 
     fn tick(&mut self, now: Instant) -> Vec<VrrpToParent> {
         let mut out = Vec::new();
         self.runtime.tick(now, &mut out, self.log);
-        self.refresh_states();
+        if self.next_full.is_some_and(|t| t <= now) {
+            self.next_full = Some(now + FULL_STATE_INTERVAL);
+            self.refresh_states();
+            out.push(self.full_state());
+        }
+        if self.next_scan.is_some_and(|t| t <= now) {
+            self.next_scan = Some(now + trackproc::SCAN_INTERVAL);
+            if self.procs.scan(self.log) {
+                self.trackers_changed(now, &mut out);
+            }
+        }
         for t in self
             .tracks
             .iter_mut()
@@ -267,9 +386,13 @@ impl ChildProtocol for VrrpChild {
                     })
                     .collect();
                 self.runtime.load(&snapshot, self.log);
+                self.set_sources(&snapshot, now);
+                self.next_full = Some(now + FULL_STATE_INTERVAL);
                 self.resume = if running { current } else { resume };
                 self.snapshot = Some(snapshot);
                 let mut out = vec![VrrpToParent::SnapshotAck { generation }, self.full_state()];
+                // Trackers first, so an instance whose interface is down starts in FAULT.
+                self.trackers_changed(now, &mut out);
                 let resume = self.resume.clone();
                 self.runtime.start(now, &resume, &mut out, self.log);
                 self.refresh_states();
@@ -310,18 +433,26 @@ impl ChildProtocol for VrrpChild {
             ParentToVrrp::Dump {
                 kind: ipc::DumpKind::Stats,
             } => {
-                let text: String = self
+                let mut text: String = self
                     .runtime
                     .slots
                     .iter()
                     .map(|s| s.stats.render(&s.fsm.cfg.name))
                     .collect();
+                text.push_str(&self.runtime.global_stats.render());
                 Step::Continue(vec![VrrpToParent::DumpText {
                     kind: ipc::DumpKind::Stats,
                     text,
                 }])
             }
+            ParentToVrrp::Dump {
+                kind: ipc::DumpKind::Json,
+            } => Step::Continue(vec![VrrpToParent::DumpText {
+                kind: ipc::DumpKind::Json,
+                text: json::render(&self.runtime.slots),
+            }]),
             ParentToVrrp::Dump { kind } => {
+                self.refresh_states();
                 let mut text = String::from("------< VRRP Topology >------\n");
                 if let Some(s) = &self.snapshot {
                     for (id, inst) in &s.instances {
@@ -345,6 +476,10 @@ impl ChildProtocol for VrrpChild {
                 out.push(VrrpToParent::Stopped);
                 Step::Exit(out)
             }
+            ParentToVrrp::AddVipsResult { req_id, .. } => {
+                self.runtime.vips_set(req_id, now, self.log);
+                Step::Continue(Vec::new())
+            }
             ParentToVrrp::RunScriptResult {
                 req_id,
                 exit_status,
@@ -364,9 +499,9 @@ impl ChildProtocol for VrrpChild {
                 self.refresh_states();
                 Step::Continue(out)
             }
-            ParentToVrrp::Hello(_)
-            | ParentToVrrp::AddVipsResult { .. }
-            | ParentToVrrp::DelVipsResult { .. } => Step::Continue(Vec::new()),
+            ParentToVrrp::Hello(_) | ParentToVrrp::DelVipsResult { .. } => {
+                Step::Continue(Vec::new())
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ pub const VRRP_MCAST_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 pub const VRRP_MCAST_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 /// Traffic class / TOS keepalived uses (network control).
 pub const TOS: u8 = 0xc0;
-const AH_LEN: usize = 24;
+pub const AH_LEN: usize = 24;
 const ICV_LEN: usize = 12;
 const V2_AUTH_LEN: usize = 8;
 
@@ -160,7 +160,8 @@ pub fn encode_vrrp(a: &Advert, src: IpAddr, dst: IpAddr) -> Vec<u8> {
     m
 }
 
-fn pseudo_header(src: IpAddr, dst: IpAddr, len: usize) -> Vec<u8> {
+/// The checksum pseudo-header of RFC 5798 §5.2.8 (IPv4) or RFC 8200 §8.1 (IPv6).
+pub fn pseudo_header(src: IpAddr, dst: IpAddr, len: usize) -> Vec<u8> {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let mut p = Vec::with_capacity(12);
@@ -380,17 +381,7 @@ pub fn decode_vrrp(m: &[u8], src: IpAddr, dst: IpAddr) -> Result<Advert, DecodeE
     if !ok {
         return Err(DecodeError::Checksum);
     }
-    let mut addrs = Vec::with_capacity(count);
-    for i in 0..count {
-        let a = &m[8 + i * alen..8 + (i + 1) * alen];
-        addrs.push(if alen == 4 {
-            IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
-        } else {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(a);
-            IpAddr::V6(Ipv6Addr::from(o))
-        });
-    }
+    let addrs = addresses(&m[8..8 + count * alen], alen == 16);
     let mut auth_data = [0u8; 8];
     if version == 2 {
         auth_data.copy_from_slice(&m[8 + count * alen..]);
@@ -404,6 +395,23 @@ pub fn decode_vrrp(m: &[u8], src: IpAddr, dst: IpAddr) -> Result<Advert, DecodeE
         auth_data,
         addrs,
     })
+}
+
+/// The address list of an advert (4 or 16 bytes each).
+pub fn addresses(b: &[u8], v6: bool) -> Vec<IpAddr> {
+    if v6 {
+        b.chunks_exact(16)
+            .map(|a| {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(a);
+                IpAddr::V6(Ipv6Addr::from(o))
+            })
+            .collect()
+    } else {
+        b.chunks_exact(4)
+            .map(|a| IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3])))
+            .collect()
+    }
 }
 
 /// Compare without an early exit (passwords and ICVs).

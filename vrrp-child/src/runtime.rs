@@ -5,8 +5,10 @@
 //! unicast; the kernel fills the checksum, adverts leave from the link-local address).
 
 use crate::fsm::{Action, Input, Instance, InstanceCfg, State};
-use crate::packet::{self, auth_key, decode_ipv4, encode_ipv4, Advert, Ipv4Send, VRRP_MCAST_V4};
-use conf::model::{AuthType, VrrpInstance};
+use crate::packet::{self, auth_key, encode_ipv4, Advert, Ipv4Send, VRRP_MCAST_V4};
+use crate::rx::{self, Counter, Packet, Six};
+use crate::track::{evaluate, Level, TrackKey, Tracked};
+use conf::model::{AuthType, SyncGroup, TrackRef, VrrpInstance};
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::{FdKind, InstanceState, ScriptRef, VrrpState, VrrpToParent};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -30,29 +32,57 @@ pub struct Stats {
     pub auth_failure: u64,
     pub pri_zero_rcvd: u64,
     pub pri_zero_sent: u64,
+    /// keepalived's SNMP-only counters (`chk_err`, `vers_err`), and ours.
+    pub chk_err: u64,
+    pub vers_err: u64,
+    pub unicast_src_err: u64,
+    pub other_err: u64,
+}
+
+/// Drops no instance can be blamed for (keepalived's SNMP `vrrpRouterVrIdErrors`, and ours).
+#[derive(Clone, Debug, Default)]
+pub struct GlobalStats {
+    pub too_short: u64,
+    pub vrid_err: u64,
+}
+
+impl GlobalStats {
+    /// The lines after the instances in `keepalived.stats` (keepalived-rs only).
+    pub fn render(&self) -> String {
+        format!(
+            "VRRP (all instances):\n  Too Short: {}\n  Unknown VRID: {}\n",
+            self.too_short, self.vrid_err
+        )
+    }
 }
 
 impl Stats {
-    fn count(&mut self, counter: &str) {
-        match counter {
-            "packet_len_err" => self.packet_len_err += 1,
-            "ip_ttl_err" => self.ip_ttl_err += 1,
-            "invalid_type_rcvd" => self.invalid_type_rcvd += 1,
-            "addr_list_err" => self.addr_list_err += 1,
-            "invalid_authtype" => self.invalid_authtype += 1,
-            "authtype_mismatch" => self.authtype_mismatch += 1,
-            "auth_failure" => self.auth_failure += 1,
-            _ => {}
-        }
+    fn count(&mut self, counter: Counter) {
+        let c = match counter {
+            Counter::PacketLen => &mut self.packet_len_err,
+            Counter::IpTtl => &mut self.ip_ttl_err,
+            Counter::InvalidType => &mut self.invalid_type_rcvd,
+            Counter::AdvertInterval => &mut self.advert_interval_err,
+            Counter::AddrList => &mut self.addr_list_err,
+            Counter::InvalidAuthType => &mut self.invalid_authtype,
+            Counter::AuthTypeMismatch => &mut self.authtype_mismatch,
+            Counter::AuthFailure => &mut self.auth_failure,
+            Counter::Checksum => &mut self.chk_err,
+            Counter::Version => &mut self.vers_err,
+            Counter::UnicastSrc => &mut self.unicast_src_err,
+            Counter::Other => &mut self.other_err,
+        };
+        *c += 1;
     }
 
-    /// keepalived's `keepalived.stats` block for one instance.
+    /// keepalived's `keepalived.stats` block for one instance, then ours (`Other Errors`:
+    /// the checks keepalived counts only for SNMP or not at all).
     pub fn render(&self, name: &str) -> String {
         format!(
-            "VRRP Instance: {name}\n  Advertisements:\n    Received: {}\n    Sent: {}\n  Became master: {}\n  Released master: {}\n  Packet Errors:\n    Length: {}\n    TTL: {}\n    Invalid Type: {}\n    Advertisement Interval: {}\n    Address List: {}\n  Authentication Errors:\n    Invalid Type: {}\n    Type Mismatch: {}\n    Failure: {}\n  Priority Zero:\n    Received: {}\n    Sent: {}\n",
+            "VRRP Instance: {name}\n  Advertisements:\n    Received: {}\n    Sent: {}\n  Became master: {}\n  Released master: {}\n  Packet Errors:\n    Length: {}\n    TTL: {}\n    Invalid Type: {}\n    Advertisement Interval: {}\n    Address List: {}\n  Authentication Errors:\n    Invalid Type: {}\n    Type Mismatch: {}\n    Failure: {}\n  Priority Zero:\n    Received: {}\n    Sent: {}\n  Other Errors:\n    Checksum: {}\n    Version: {}\n    Unicast Source: {}\n    Not VRRP: {}\n",
             self.advert_rcvd, self.advert_sent, self.become_master, self.release_master, self.packet_len_err, self.ip_ttl_err,
             self.invalid_type_rcvd, self.advert_interval_err, self.addr_list_err, self.invalid_authtype, self.authtype_mismatch,
-            self.auth_failure, self.pri_zero_rcvd, self.pri_zero_sent
+            self.auth_failure, self.pri_zero_rcvd, self.pri_zero_sent, self.chk_err, self.vers_err, self.unicast_src_err, self.other_err
         )
     }
 }
@@ -75,9 +105,15 @@ pub struct Slot {
     vips4: Vec<Ipv4Addr>,
     /// IPv6 instances: source (link-local unless configured), destinations, VIPs.
     six: Option<(Ipv6Addr, Vec<Ipv6Addr>, Vec<Ipv6Addr>)>,
-    garp_repeat: u32,
-    /// `(script id, weight, reverse)` of the instance's track scripts.
-    tracks: Vec<(ObjId, i32, bool)>,
+    /// `garp_interval` (IPv4) or `gna_interval` (IPv6) of the interface.
+    garp_gap: Duration,
+    /// Everything the instance tracks, with the weight in force.
+    tracks: Vec<Tracked>,
+    /// For the JSON dump: `dont_track_primary`, strict mode, the wall-clock time of the
+    /// last transition (seconds since the epoch).
+    pub dont_track_primary: bool,
+    pub strict: bool,
+    pub last_transition: f64,
 }
 
 #[derive(Default)]
@@ -90,6 +126,30 @@ pub struct Runtime {
     packet: Option<OwnedFd>,
     configured: bool,
     next_req: u64,
+    pub global_stats: GlobalStats,
+    /// `log_unknown_vrids`.
+    log_unknown_vrids: bool,
+    /// Sync groups with their members (instance ids) and last state.
+    pub groups: Vec<Group>,
+    /// A group is moving its members (their own changes must not start another move).
+    syncing: bool,
+    /// Gratuitous ARPs waiting for their interface's gap, and when each interface is free.
+    garp_queue: Vec<Queued>,
+    garp_free: Vec<(u32, Instant)>,
+    /// `AddVips` requests not answered yet: `(req_id, instance, GARP rounds held back)`.
+    vips_pending: Vec<(u64, ObjId, u32)>,
+    /// Slots by (IPv6, VRID): the receive path's lookup.
+    by_vrid: std::collections::HashMap<(bool, u8), Vec<usize>>,
+    /// The IPv4 socket's current `IP_MULTICAST_IF`.
+    mcast_if: Option<Ipv4Addr>,
+}
+
+/// A `vrrp_sync_group` at run time.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub name: String,
+    pub members: Vec<ObjId>,
+    pub state: Option<State>,
 }
 
 fn to_state(s: State) -> VrrpState {
@@ -112,13 +172,61 @@ fn from_state(s: VrrpState) -> State {
     }
 }
 
+impl Slot {
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// `track_interface` names (not the instance's own interface).
+    pub fn tracked_links(&self) -> impl Iterator<Item = &str> {
+        self.tracks
+            .iter()
+            .skip(usize::from(!self.dont_track_primary))
+            .filter(|t| matches!(t.key, TrackKey::Interface(_)))
+            .map(|t| t.name.as_str())
+    }
+
+    pub fn tracked_scripts(&self) -> impl Iterator<Item = &str> {
+        self.tracks
+            .iter()
+            .filter(|t| matches!(t.key, TrackKey::Script(_)))
+            .map(|t| t.name.as_str())
+    }
+}
+
 impl Runtime {
     /// Build the instances of a snapshot (IPv4 ones; IPv6 are logged and skipped).
     pub fn load(&mut self, snap: &VrrpSnapshot, log: fn(&str)) {
         // Statistics survive a reload for the instances that stay (keepalived's do).
         let kept: Vec<(ObjId, Stats)> = self.slots.drain(..).map(|s| (s.id, s.stats)).collect();
         self.configured = false;
+        self.log_unknown_vrids = snap.global.log_unknown_vrids;
         self.load_instances(snap, log);
+        self.by_vrid.clear();
+        for (i, sl) in self.slots.iter().enumerate() {
+            self.by_vrid
+                .entry((sl.six.is_some(), sl.fsm.cfg.vrid))
+                .or_default()
+                .push(i);
+        }
+        let old = std::mem::take(&mut self.groups);
+        for sg in &snap.sync_groups {
+            let members: Vec<ObjId> = snap
+                .instances
+                .iter()
+                .filter(|(_, v)| sg.group.contains(&v.name))
+                .map(|(id, _)| *id)
+                .collect();
+            for sl in self.slots.iter_mut().filter(|s| members.contains(&s.id)) {
+                sl.fsm.cfg.sync = true;
+            }
+            let state = old.iter().find(|g| g.name == sg.name).and_then(|g| g.state);
+            self.groups.push(Group {
+                name: sg.name.clone(),
+                members,
+                state,
+            });
+        }
         for sl in self.slots.iter_mut() {
             if let Some((_, st)) = kept.iter().find(|(id, _)| *id == sl.id) {
                 sl.stats = st.clone();
@@ -174,7 +282,7 @@ impl Runtime {
                     auth_key(&a.pass),
                 )
             });
-            let tracks = track_weights(v, snap);
+            let tracks = track_list(v, snap);
             self.slots.push(Slot {
                 id: *id,
                 fsm: Instance::new(cfg),
@@ -190,11 +298,10 @@ impl Runtime {
                 auth: v.auth.as_ref().map(|a| (a.auth_type, auth_key(&a.pass))),
                 vips4,
                 six: None,
-                garp_repeat: v
-                    .garp
-                    .master_repeat
-                    .unwrap_or(snap.global.garp_master_repeat)
-                    .max(1),
+                garp_gap: garp_gap(v, &info.name, snap),
+                dont_track_primary: v.dont_track_primary,
+                strict: v.strict_mode.unwrap_or(snap.global.strict),
+                last_transition: 0.0,
                 tracks,
             });
         }
@@ -254,12 +361,11 @@ impl Runtime {
             auth: None,
             vips4: Vec::new(),
             six: Some((src, dsts, vips6)),
-            garp_repeat: v
-                .garp
-                .master_repeat
-                .unwrap_or(snap.global.garp_master_repeat)
-                .max(1),
-            tracks: track_weights(v, snap),
+            garp_gap: garp_gap(v, &info.name, snap),
+            dont_track_primary: v.dont_track_primary,
+            strict: v.strict_mode.unwrap_or(snap.global.strict),
+            last_transition: 0.0,
+            tracks: track_list(v, snap),
         });
     }
 
@@ -323,6 +429,8 @@ impl Runtime {
                 nix::sys::socket::sockopt::Ipv6RecvPacketInfo,
                 &true,
             );
+            let _ =
+                nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Ipv6RecvHopLimit, &true);
             // The kernel computes (and checks) the VRRP checksum at offset 6 (RFC 5798 §5.2.8).
             let off: libc::c_int = 6;
             // SAFETY: setsockopt with a pointer to a local c_int of the size passed.
@@ -364,7 +472,7 @@ impl Runtime {
             acts.push((i, a));
         }
         for (i, a) in acts {
-            self.apply(i, a, out, log);
+            self.apply(i, a, now, out, log);
         }
     }
 
@@ -382,14 +490,21 @@ impl Runtime {
         self.slots
             .iter()
             .filter_map(|s| s.fsm.next_deadline())
+            .chain(self.garp_queue.iter().filter_map(|q| {
+                self.garp_free
+                    .iter()
+                    .find(|(x, _)| *x == q.ifindex)
+                    .map(|(_, t)| *t)
+            }))
             .min()
     }
 
     pub fn tick(&mut self, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
+        self.send_due_garps(now);
         for i in 0..self.slots.len() {
             if self.slots[i].fsm.next_deadline().is_some_and(|d| d <= now) {
                 let a = self.slots[i].fsm.handle(now, Input::Tick);
-                self.apply(i, a, out, log);
+                self.apply(i, a, now, out, log);
             }
         }
     }
@@ -405,194 +520,156 @@ impl Runtime {
         if !self.fds().contains(&fd) {
             return;
         }
-        if self.sock6.as_ref().is_some_and(|s| s.as_raw_fd() == fd) {
-            return self.readable6(fd, now, out, log);
-        }
+        let six = self.sock6.as_ref().is_some_and(|s| s.as_raw_fd() == fd);
         loop {
-            let mut buf = [0u8; 2048];
-            let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
-            let (n, ifindex) = {
-                let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-                match nix::sys::socket::recvmsg::<()>(
-                    fd,
-                    &mut iov,
-                    Some(&mut cmsg),
-                    nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-                ) {
-                    Ok(r) => {
-                        let mut idx = 0u32;
-                        if let Ok(cm) = r.cmsgs() {
-                            for c in cm {
-                                if let nix::sys::socket::ControlMessageOwned::Ipv4PacketInfo(pi) = c
-                                {
-                                    idx = pi.ipi_ifindex as u32;
-                                }
-                            }
-                        }
-                        (r.bytes, idx)
-                    }
-                    Err(_) => return,
-                }
+            let Some((p, ifindex)) = (if six { recv6(fd) } else { recv4(fd) }) else {
+                return;
             };
-            let p = &buf[..n];
-            if p.len() < 21 {
-                continue;
-            }
-            let ihl = usize::from(p[0] & 0x0f) * 4;
-            let off = if p[9] == packet::IPPROTO_AH {
-                ihl + 24
-            } else {
-                ihl
-            };
-            let Some(&vrid) = p.get(off + 1) else {
-                continue;
-            };
-            let Some(i) = self
-                .slots
-                .iter()
-                .position(|s| s.fsm.cfg.vrid == vrid && (ifindex == 0 || s.ifindex == ifindex))
-            else {
-                continue;
-            };
-            let sl = &self.slots[i];
-            let key = match sl.auth {
-                Some((AuthType::Ah, k)) => Some(k),
-                _ => None,
-            };
-            match decode_ipv4(p, key.as_ref(), sl.fsm.cfg.unicast) {
-                Ok(r) => {
-                    if IpAddr::V4(sl.src) == r.src {
-                        continue; // our own advert
-                    }
-                    if let Some(ah) = r.ah {
-                        // Take over the peer's sequence so a later takeover continues it.
-                        self.slots[i].ah_seq = self.slots[i].ah_seq.max(ah.seq);
-                    }
-                    self.deliver(i, now, r, out, log);
-                }
-                Err(e) => log(&format!(
-                    "({}) dropped an advert: {e:?}",
-                    self.slots[i].fsm.cfg.name
-                )),
-            }
+            self.dispatch(p, ifindex, now, out, log);
         }
     }
 
-    fn readable6(&mut self, fd: RawFd, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
-        loop {
-            let mut buf = [0u8; 2048];
-            let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo);
-            let (n, src, dst, ifindex) = {
-                let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-                match nix::sys::socket::recvmsg::<nix::sys::socket::SockaddrIn6>(
-                    fd,
-                    &mut iov,
-                    Some(&mut cmsg),
-                    nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-                ) {
-                    Ok(r) => {
-                        let mut dst = Ipv6Addr::UNSPECIFIED;
-                        let mut idx = 0u32;
-                        if let Ok(cm) = r.cmsgs() {
-                            for c in cm {
-                                if let nix::sys::socket::ControlMessageOwned::Ipv6PacketInfo(pi) = c
-                                {
-                                    dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
-                                    idx = pi.ipi6_ifindex;
-                                }
-                            }
-                        }
-                        let Some(src) = r.address.map(|a| a.ip()) else {
-                            continue;
-                        };
-                        (r.bytes, src, dst, idx)
-                    }
-                    Err(_) => return,
-                }
-            };
-            let m = &buf[..n];
-            let Some(&vrid) = m.get(1) else { continue };
-            let Some(i) = self.slots.iter().position(|s| {
-                s.six.is_some() && s.fsm.cfg.vrid == vrid && (ifindex == 0 || s.ifindex == ifindex)
-            }) else {
-                continue;
-            };
-            if self.slots[i]
-                .six
-                .as_ref()
-                .is_some_and(|(own, _, _)| *own == src)
-            {
-                continue;
-            }
-            match packet::decode_vrrp(m, IpAddr::V6(src), IpAddr::V6(dst)) {
-                Ok(advert) => {
-                    let r = packet::Received {
-                        src: IpAddr::V6(src),
-                        dst: IpAddr::V6(dst),
-                        ttl: 255,
-                        ah: None,
-                        advert,
-                    };
-                    self.deliver(i, now, r, out, log);
-                }
-                Err(e) => log(&format!(
-                    "({}) dropped an advert: {e:?}",
-                    self.slots[i].fsm.cfg.name
-                )),
-            }
-        }
-    }
-
-    /// A valid advert for slot `i`: counted, then given to its state machine.
-    fn deliver(
+    /// keepalived's `vrrp_dispatcher_read`: enough bytes for the headers, a VRID configured
+    /// on this interface and family, not our own advert; then the instance's checks.
+    fn dispatch(
         &mut self,
-        i: usize,
+        p: Packet,
+        ifindex: u32,
         now: Instant,
-        r: packet::Received,
         out: &mut Vec<VrrpToParent>,
         log: fn(&str),
     ) {
-        let st = &mut self.slots[i].stats;
-        st.advert_rcvd += 1;
-        if r.advert.priority == 0 {
-            st.pri_zero_rcvd += 1;
+        let off = match rx::header_offset(&p) {
+            Ok(o) => o,
+            Err(l) => {
+                self.global_stats.too_short += 1;
+                return log(&l);
+            }
+        };
+        let vrid = p.bytes[off + 1];
+        let six = p.six.is_some();
+        let hit = self.by_vrid.get(&(six, vrid)).and_then(|v| {
+            v.iter()
+                .copied()
+                .find(|&i| ifindex == 0 || self.slots[i].ifindex == ifindex)
+        });
+        let Some(i) = hit else {
+            self.global_stats.vrid_err += 1;
+            if self.log_unknown_vrids {
+                let ifname = self
+                    .slots
+                    .iter()
+                    .find(|s| s.ifindex == ifindex)
+                    .map(|s| s.ifname.as_str())
+                    .unwrap_or("?");
+                log(&format!(
+                    "Unknown VRID({vrid}) received on interface({ifname}). ignoring..."
+                ));
+            }
+            return;
+        };
+        let own = match (&p.six, &self.slots[i].six) {
+            (Some(x), Some((src, _, _))) => x.src == *src,
+            (None, _) => p.bytes[12..16] == self.slots[i].src.octets(),
+            _ => false,
+        };
+        if own {
+            return;
         }
-        let a = self.slots[i].fsm.handle(now, Input::Advert(r));
-        self.apply(i, a, out, log);
+        let a = self.slots[i].fsm.handle(now, Input::Packet(p));
+        let sl = &mut self.slots[i];
+        // Take over the peer's AH sequence so a later takeover continues it.
+        sl.ah_seq = sl.ah_seq.max(sl.fsm.ah_rx_seq);
+        self.apply(i, a, now, out, log);
     }
 
-    /// Track scripts changed: recompute every instance's effective priority and faults.
+    /// Tracker state changed: recompute every instance's effective priority and FAULT from
+    /// the level of everything it tracks (keepalived §5.2). Before the start, a fault is
+    /// logged with its cause, as keepalived's initialisation does.
     pub fn trackers_changed(
         &mut self,
         now: Instant,
-        script_ok: &dyn Fn(ObjId) -> Option<bool>,
+        level: &dyn Fn(&TrackKey) -> Option<Level>,
         out: &mut Vec<VrrpToParent>,
         log: fn(&str),
     ) {
-        for i in 0..self.slots.len() {
-            let base = i32::from(self.slots[i].fsm.cfg.priority);
-            let mut total = base;
-            let mut fault = false;
-            for &(sid, w, rev) in &self.slots[i].tracks {
-                let Some(ok) = script_ok(sid) else { continue };
-                let up = ok != rev;
-                if w == 0 {
-                    fault |= !up;
-                } else if (w > 0) == up {
-                    // A positive weight counts while up, a negative one while down.
-                    total += w;
+        // Each instance's own verdict: (effective priority, the fault's log line).
+        let mut verdicts: Vec<(u8, Option<String>)> = Vec::new();
+        for sl in &self.slots {
+            let (eff, fault) = evaluate(
+                sl.fsm.cfg.priority,
+                sl.tracks.iter().map(|t| (t, level(&t.key))),
+            );
+            let name = &sl.fsm.cfg.name;
+            let why = fault.map(|k| {
+                let t = sl
+                    .tracks
+                    .iter()
+                    .find(|t| t.key == *k)
+                    .map(|t| t.name.as_str())
+                    .unwrap_or("?");
+                match k {
+                    TrackKey::Script(_) => {
+                        format!("({name}): entering FAULT state due to script {t}")
+                    }
+                    TrackKey::Interface(_) => {
+                        format!("({name}): entering FAULT state (interface {t} down)")
+                    }
+                    TrackKey::File(_) => {
+                        format!("({name}): entering FAULT state (tracked file {t} has status -254)")
+                    }
+                    TrackKey::Process(_) => format!(
+                        "({name}) entering FAULT state (tracked process {t} quorum not achieved)"
+                    ),
+                }
+            });
+            verdicts.push((eff, why));
+        }
+        // A member in FAULT puts its whole sync group in FAULT (keepalived `vrrp_sync_fault`).
+        let mut group_fault = vec![false; self.slots.len()];
+        for g in 0..self.groups.len() {
+            let members = self.members(g);
+            if members.iter().any(|&j| verdicts[j].1.is_some()) {
+                if self.groups[g].state != Some(State::Fault)
+                    && members
+                        .iter()
+                        .any(|&j| self.slots[j].fsm.state != State::Init)
+                {
+                    log(&format!(
+                        "VRRP_Group({}) Syncing instances to FAULT state",
+                        self.groups[g].name
+                    ));
+                }
+                for j in members {
+                    group_fault[j] = true;
                 }
             }
+        }
+        for (i, (eff, why)) in verdicts.into_iter().enumerate() {
+            let fault = why.is_some() || group_fault[i];
             let mut acts = Vec::new();
-            if base != 255 {
-                let eff = total.clamp(1, 254) as u8;
-                acts.extend(self.slots[i].fsm.handle(now, Input::Priority(eff)));
-            }
-            let faulted = self.slots[i].fsm.state == State::Fault;
-            if fault != faulted {
+            acts.extend(self.slots[i].fsm.handle(now, Input::Priority(eff)));
+            if fault != self.slots[i].fsm.faulted() {
+                if let (Some(w), State::Init) = (&why, self.slots[i].fsm.state) {
+                    log(w);
+                }
                 acts.extend(self.slots[i].fsm.handle(now, Input::Fault(fault)));
             }
-            self.apply(i, acts, out, log);
+            self.apply(i, acts, now, out, log);
+        }
+    }
+
+    /// The parent set an instance's VIPs: the gratuitous ARPs held back go out now.
+    pub fn vips_set(&mut self, req_id: u64, now: Instant, log: fn(&str)) {
+        let Some(k) = self.vips_pending.iter().position(|p| p.0 == req_id) else {
+            return;
+        };
+        let (_, id, repeat) = self.vips_pending.swap_remove(k);
+        let Some(i) = self.slots.iter().position(|s| s.id == id) else {
+            return;
+        };
+        if repeat > 0 && self.slots[i].fsm.state == State::Master {
+            self.send_garps(i, repeat, now, log);
         }
     }
 
@@ -600,7 +677,7 @@ impl Runtime {
     pub fn shutdown(&mut self, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
         for i in 0..self.slots.len() {
             let a = self.slots[i].fsm.handle(now, Input::Shutdown);
-            self.apply(i, a, out, log);
+            self.apply(i, a, now, out, log);
         }
     }
 
@@ -608,11 +685,14 @@ impl Runtime {
         &mut self,
         i: usize,
         actions: Vec<Action>,
+        now: Instant,
         out: &mut Vec<VrrpToParent>,
         log: fn(&str),
     ) {
+        let (mut want_master, mut to_backup) = (false, false);
         for a in actions {
             match a {
+                Action::WantMaster => want_master = true,
                 Action::SendAdvert { priority } => self.send_advert(i, priority, log),
                 Action::SetVips => {
                     self.next_req += 1;
@@ -620,6 +700,8 @@ impl Runtime {
                         req_id: self.next_req,
                         instance: self.slots[i].id,
                     });
+                    // keepalived sends the first gratuitous ARPs once the VIPs are set.
+                    self.vips_pending.push((self.next_req, self.slots[i].id, 0));
                 }
                 Action::RemoveVips => {
                     self.next_req += 1;
@@ -628,8 +710,19 @@ impl Runtime {
                         instance: self.slots[i].id,
                     });
                 }
-                Action::SendGarps => self.send_garps(i, log),
+                Action::SendGarps { repeat } => {
+                    let id = self.slots[i].id;
+                    match self.vips_pending.iter_mut().find(|p| p.1 == id) {
+                        Some(p) => p.2 += repeat,
+                        None => self.send_garps(i, repeat, now, log),
+                    }
+                }
                 Action::Changed { from, to } => {
+                    to_backup |= from == State::Master && to == State::Backup;
+                    self.slots[i].last_transition = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or(0.0);
                     if to == State::Master {
                         self.slots[i].stats.become_master += 1;
                     } else if from == State::Master {
@@ -653,7 +746,108 @@ impl Runtime {
                 }
                 Action::Log(l) => log(&l),
                 Action::Dropped(c) => self.slots[i].stats.count(c),
+                Action::Received { priority_zero } => {
+                    let st = &mut self.slots[i].stats;
+                    st.advert_rcvd += 1;
+                    st.pri_zero_rcvd += u64::from(priority_zero);
+                }
             }
+        }
+        let Some(g) = self
+            .groups
+            .iter()
+            .position(|g| g.members.contains(&self.slots[i].id))
+        else {
+            return;
+        };
+        if !self.syncing && (want_master || to_backup) {
+            self.syncing = true;
+            if want_master {
+                self.sync_master(g, now, out, log);
+            }
+            if to_backup {
+                self.sync_to(g, State::Backup, now, out, log);
+            }
+            self.syncing = false;
+        }
+        self.group_state(g, out);
+    }
+
+    fn members(&self, g: usize) -> Vec<usize> {
+        let m = &self.groups[g].members;
+        (0..self.slots.len())
+            .filter(|&j| m.contains(&self.slots[j].id))
+            .collect()
+    }
+
+    /// keepalived `vrrp_sync_can_goto_master` + `vrrp_sync_master`: MASTER only when every
+    /// member wants it (prefer BACKUP, to avoid thrashing).
+    fn sync_master(&mut self, g: usize, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
+        let members = self.members(g);
+        let all = members.iter().all(|&j| {
+            let f = &self.slots[j].fsm;
+            f.want_master || f.state == State::Master
+        });
+        if all {
+            self.sync_to(g, State::Master, now, out, log);
+        }
+    }
+
+    /// Move every member to `to` (keepalived `vrrp_sync_master`/`vrrp_sync_backup`).
+    fn sync_to(
+        &mut self,
+        g: usize,
+        to: State,
+        now: Instant,
+        out: &mut Vec<VrrpToParent>,
+        log: fn(&str),
+    ) {
+        if self.groups[g].state == Some(to) {
+            return;
+        }
+        log(&format!(
+            "VRRP_Group({}) Syncing instances to {} state",
+            self.groups[g].name,
+            to.name()
+        ));
+        for j in self.members(g) {
+            let a = self.slots[j].fsm.handle(now, Input::Sync(to));
+            self.apply(j, a, now, out, log);
+        }
+    }
+
+    /// The group's state from its members'; a change runs the group's notifies.
+    fn group_state(&mut self, g: usize, out: &mut Vec<VrrpToParent>) {
+        let sts: Vec<State> = self
+            .members(g)
+            .iter()
+            .map(|&j| self.slots[j].fsm.state)
+            .collect();
+        let st = if sts.iter().all(|s| *s == State::Init) {
+            None
+        } else if sts.contains(&State::Fault) {
+            Some(State::Fault)
+        } else if sts.iter().all(|s| *s == State::Master) {
+            Some(State::Master)
+        } else if sts.iter().all(|s| *s == State::Stop) {
+            Some(State::Stop)
+        } else {
+            Some(State::Backup)
+        };
+        let grp = &mut self.groups[g];
+        if st == grp.state {
+            return;
+        }
+        grp.state = st;
+        if let Some(st) = st {
+            self.next_req += 1;
+            out.push(VrrpToParent::RunScript {
+                req_id: self.next_req,
+                script: ScriptRef::GroupNotify {
+                    group: grp.name.clone(),
+                    state: to_state(st),
+                },
+            });
         }
     }
 
@@ -697,8 +891,10 @@ impl Runtime {
         }
         sl.ip_id = sl.ip_id.wrapping_add(1).max(1);
         let sock = socket2::SockRef::from(fd);
-        if !cfg.unicast {
+        // One setsockopt per change of source, not per advert (1000 instances at 0.1 s).
+        if !cfg.unicast && self.mcast_if != Some(sl.src) {
             let _ = sock.set_multicast_if_v4(&sl.src);
+            self.mcast_if = Some(sl.src);
         }
         for dst in sl.dsts.clone() {
             let s = Ipv4Send {
@@ -760,74 +956,187 @@ impl Runtime {
         }
     }
 
-    fn send_garps(&mut self, i: usize, log: fn(&str)) {
-        if let Some((_, _, vips6)) = &self.slots[i].six {
-            let Some(fd) = self.packet.as_ref() else {
-                return;
-            };
-            let sl = &self.slots[i];
-            log(&format!(
-                "({}) Sending/queueing Unsolicited Neighbour Adverts on {} for {}",
-                sl.fsm.cfg.name,
-                sl.ifname,
-                vips6
-                    .iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            for vip in vips6 {
-                let mut frame = Vec::with_capacity(100);
-                frame.extend_from_slice(&[0x33, 0x33, 0, 0, 0, 1]);
-                frame.extend_from_slice(&sl.mac);
-                frame.extend_from_slice(&[0x86, 0xdd]);
-                frame.extend_from_slice(&packet::unsolicited_na(sl.mac, *vip));
-                for _ in 0..sl.garp_repeat {
-                    send_frame(
-                        fd.as_raw_fd(),
-                        sl.ifindex,
-                        &frame,
-                        libc::ETH_P_IPV6 as u16,
-                        [0x33, 0x33, 0, 0, 0, 1],
-                    );
-                }
-            }
-            return;
-        }
-        let Some(fd) = self.packet.as_ref() else {
-            return;
-        };
+    /// One burst: `repeat` rounds over the VIPs (keepalived `vrrp_send_link_update`), each
+    /// frame sent now or, with a `garp_interval`/`gna_interval` on the interface, queued
+    /// behind the last one by that gap.
+    fn send_garps(&mut self, i: usize, repeat: u32, now: Instant, log: fn(&str)) {
         let sl = &self.slots[i];
-        if sl.vips4.is_empty() {
+        let (what, vips, ethertype, dst): (_, Vec<String>, u16, [u8; 6]) = match &sl.six {
+            Some((_, _, v6)) => (
+                "Unsolicited Neighbour Adverts",
+                v6.iter().map(|a| a.to_string()).collect(),
+                libc::ETH_P_IPV6 as u16,
+                [0x33, 0x33, 0, 0, 0, 1],
+            ),
+            None => (
+                "gratuitous ARPs",
+                sl.vips4.iter().map(|a| a.to_string()).collect(),
+                libc::ETH_P_ARP as u16,
+                [0xff; 6],
+            ),
+        };
+        if self.packet.is_none() || vips.is_empty() {
             return;
         }
-        log(&format!(
-            "({}) Sending/queueing gratuitous ARPs on {} for {}",
-            sl.fsm.cfg.name,
-            sl.ifname,
-            sl.vips4
+        for v in &vips {
+            log(&format!(
+                "({}) Sending/queueing {what} on {} for {v}",
+                sl.fsm.cfg.name, sl.ifname
+            ));
+        }
+        let frames: Vec<Vec<u8>> = match &sl.six {
+            Some((_, _, v6)) => v6
                 .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        for vip in &sl.vips4 {
-            let mut frame = Vec::with_capacity(42);
-            frame.extend_from_slice(&[0xff; 6]);
-            frame.extend_from_slice(&sl.mac);
-            frame.extend_from_slice(&[0x08, 0x06]);
-            frame.extend_from_slice(&packet::garp(sl.mac, *vip));
-            for _ in 0..sl.garp_repeat {
-                send_frame(
-                    fd.as_raw_fd(),
-                    sl.ifindex,
-                    &frame,
-                    libc::ETH_P_ARP as u16,
-                    [0xff; 6],
-                );
+                .map(|vip| {
+                    ethernet(
+                        dst,
+                        sl.mac,
+                        ethertype,
+                        &packet::unsolicited_na(sl.mac, *vip),
+                    )
+                })
+                .collect(),
+            None => sl
+                .vips4
+                .iter()
+                .map(|vip| ethernet(dst, sl.mac, ethertype, &packet::garp(sl.mac, *vip)))
+                .collect(),
+        };
+        let (ifindex, gap) = (sl.ifindex, sl.garp_gap);
+        for _ in 0..repeat {
+            for f in &frames {
+                self.garp_queue.push(Queued {
+                    ifindex,
+                    gap,
+                    frame: f.clone(),
+                    ethertype,
+                    dst,
+                });
+            }
+        }
+        self.send_due_garps(now);
+    }
+
+    /// Send queued frames in order, each interface's at least its gap after the previous
+    /// one actually sent (keepalived: `garp_next_time = now + garp_interval` at each send).
+    fn send_due_garps(&mut self, now: Instant) {
+        let mut blocked: Vec<u32> = Vec::new();
+        let queue = std::mem::take(&mut self.garp_queue);
+        for q in queue {
+            let free = self
+                .garp_free
+                .iter()
+                .find(|(x, _)| *x == q.ifindex)
+                .map(|(_, t)| *t);
+            if blocked.contains(&q.ifindex) || free.is_some_and(|t| t > now) {
+                blocked.push(q.ifindex);
+                self.garp_queue.push(q);
+                continue;
+            }
+            self.send_queued(&q);
+            self.garp_free.retain(|(x, _)| *x != q.ifindex);
+            if !q.gap.is_zero() {
+                self.garp_free.push((q.ifindex, now + q.gap));
             }
         }
     }
+
+    fn send_queued(&self, q: &Queued) {
+        if let Some(fd) = &self.packet {
+            send_frame(fd.as_raw_fd(), q.ifindex, &q.frame, q.ethertype, q.dst);
+        }
+    }
+}
+
+/// An Ethernet frame: destination, source, ethertype, payload.
+fn ethernet(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A gratuitous ARP / NA frame waiting for its interface's gap.
+#[derive(Clone, Debug)]
+struct Queued {
+    ifindex: u32,
+    /// The interface's `garp_interval` / `gna_interval`.
+    gap: Duration,
+    frame: Vec<u8>,
+    ethertype: u16,
+    dst: [u8; 6],
+}
+
+/// One IPv4 packet from the raw socket, with the interface it came in on (`IP_PKTINFO`).
+fn recv4(fd: RawFd) -> Option<(Packet, u32)> {
+    let mut buf = [0u8; 2048];
+    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let r = nix::sys::socket::recvmsg::<()>(
+        fd,
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    let mut idx = 0u32;
+    for c in r.cmsgs().into_iter().flatten() {
+        if let nix::sys::socket::ControlMessageOwned::Ipv4PacketInfo(pi) = c {
+            idx = pi.ipi_ifindex as u32;
+        }
+    }
+    let n = r.bytes;
+    Some((
+        Packet {
+            bytes: buf[..n].to_vec(),
+            six: None,
+        },
+        idx,
+    ))
+}
+
+/// One VRRP message from the IPv6 raw socket, with source, destination and hop limit.
+fn recv6(fd: RawFd) -> Option<(Packet, u32)> {
+    let mut buf = [0u8; 2048];
+    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let r = nix::sys::socket::recvmsg::<nix::sys::socket::SockaddrIn6>(
+        fd,
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    let mut dst = Ipv6Addr::UNSPECIFIED;
+    let mut idx = 0u32;
+    let mut hop_limit = None;
+    for c in r.cmsgs().into_iter().flatten() {
+        match c {
+            nix::sys::socket::ControlMessageOwned::Ipv6PacketInfo(pi) => {
+                dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
+                idx = pi.ipi6_ifindex;
+            }
+            nix::sys::socket::ControlMessageOwned::Ipv6HopLimit(h) => {
+                hop_limit = u8::try_from(h).ok();
+            }
+            _ => {}
+        }
+    }
+    let src = r.address.map(|a| a.ip())?;
+    let n = r.bytes;
+    Some((
+        Packet {
+            bytes: buf[..n].to_vec(),
+            six: Some(Six {
+                src,
+                dst,
+                hop_limit,
+            }),
+        },
+        idx,
+    ))
 }
 
 /// Send one Ethernet frame on a packet socket.
@@ -852,21 +1161,82 @@ fn send_frame(fd: RawFd, ifindex: u32, frame: &[u8], proto: u16, dst: [u8; 6]) {
     }
 }
 
-/// An instance's track scripts with the weight in force (the reference's, else the script's).
-fn track_weights(v: &VrrpInstance, snap: &VrrpSnapshot) -> Vec<(ObjId, i32, bool)> {
-    v.track_script
-        .iter()
-        .filter_map(|t| {
-            let (id, s) = snap.scripts.iter().find(|(_, s)| s.name == t.name)?;
-            let w = t.weight.unwrap_or(s.weight);
-            let rev = if t.weight.is_some() {
-                t.reverse
-            } else {
-                s.reverse
-            };
-            Some((*id, w, rev))
-        })
-        .collect()
+/// What an instance tracks, with the weight in force (the reference's, else the object's):
+/// its own interface (weight 0, unless `dont_track_primary`), `track_interface`,
+/// `track_script`, `track_file`, `track_process`. Unknown names were reported by the config
+/// check and are skipped.
+fn track_list(v: &VrrpInstance, snap: &VrrpSnapshot) -> Vec<Tracked> {
+    let group = snap.sync_groups.iter().find(|g| g.group.contains(&v.name));
+    // keepalived forces the weights of a sync-group member's trackers (and its group's) to
+    // 0 unless `sync_group_tracking_weight`: any failure is then a FAULT of the group.
+    let forced = group.is_some_and(|g| !g.sync_group_tracking_weight);
+    let pick = |r: &TrackRef, w: i32, rev: bool| -> (i32, bool) {
+        let (w, rev) = match r.weight {
+            Some(x) => (x, r.reverse),
+            None => (w, rev),
+        };
+        if forced {
+            (0, rev)
+        } else {
+            (w, rev)
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(ifname) = v.interface.as_ref().filter(|_| !v.dont_track_primary) {
+        out.push(Tracked {
+            key: TrackKey::Interface(ifname.clone()),
+            name: ifname.clone(),
+            weight: 0,
+            reverse: false,
+        });
+    }
+    // The instance's references, then its group's.
+    let all = |own: &[TrackRef], grp: fn(&SyncGroup) -> &Vec<TrackRef>| -> Vec<TrackRef> {
+        own.iter()
+            .cloned()
+            .chain(group.into_iter().flat_map(|g| grp(g).iter().cloned()))
+            .collect()
+    };
+    let mut push = |key: TrackKey, name: &str, r: &TrackRef, w: i32, rev: bool| {
+        let (weight, reverse) = pick(r, w, rev);
+        out.push(Tracked {
+            key,
+            name: name.to_string(),
+            weight,
+            reverse,
+        });
+    };
+    for r in all(&v.track_interface, |g| &g.track_interface) {
+        push(TrackKey::Interface(r.name.clone()), &r.name, &r, 0, false);
+    }
+    for r in all(&v.track_script, |g| &g.track_script) {
+        if let Some((id, s)) = snap.scripts.iter().find(|(_, s)| s.name == r.name) {
+            push(TrackKey::Script(*id), &s.name, &r, s.weight, s.reverse);
+        }
+    }
+    for r in all(&v.track_file, |g| &g.track_file) {
+        if let Some(f) = snap.track_files.iter().find(|f| f.name == r.name) {
+            push(
+                TrackKey::File(f.name.clone()),
+                &f.name,
+                &r,
+                f.weight,
+                f.reverse,
+            );
+        }
+    }
+    for r in all(&v.track_process, |g| &g.track_process) {
+        if let Some(p) = snap.track_processes.iter().find(|p| p.name == r.name) {
+            push(
+                TrackKey::Process(p.name.clone()),
+                &p.name,
+                &r,
+                p.weight,
+                p.reverse,
+            );
+        }
+    }
+    out
 }
 
 /// The IPv4 addresses of a list.
@@ -890,7 +1260,72 @@ fn common_cfg(cfg: &mut InstanceCfg, v: &VrrpInstance, snap: &VrrpSnapshot) {
         .unwrap_or(snap.global.down_timer_adverts)
         .max(1);
     cfg.unicast = v.is_unicast();
-    cfg.lower_prio_no_advert = v.lower_prio_no_advert.unwrap_or(false);
-    cfg.higher_prio_send_advert = v.higher_prio_send_advert.unwrap_or(false);
+    // vrrp_strict / strict_mode (reference §5.1): lower_prio_no_advert on,
+    // higher_prio_send_advert off.
+    let strict = v.strict_mode.unwrap_or(snap.global.strict);
+    cfg.lower_prio_no_advert = v.lower_prio_no_advert.unwrap_or(false) || strict;
+    cfg.higher_prio_send_advert = v.higher_prio_send_advert.unwrap_or(false) && !strict;
     cfg.skip_check_adv_addr = v.skip_check_adv_addr.unwrap_or(false);
+    cfg.peers = v
+        .unicast_peers
+        .iter()
+        .map(|p| (p.addr, p.min_ttl.unwrap_or(0), p.max_ttl.unwrap_or(255)))
+        .collect();
+    cfg.check_unicast_src = v.check_unicast_src || snap.global.check_unicast_src;
+    cfg.garp = garp_cfg(v, snap);
+}
+
+/// An instance's gratuitous ARP settings: its own, else the globals, else keepalived's
+/// defaults; `vrrp_min_garp` means one packet and no delayed burst; strict mode sends no
+/// lower-priority bursts; the lower-priority ones default to the master ones.
+fn garp_cfg(v: &VrrpInstance, snap: &VrrpSnapshot) -> crate::fsm::Garp {
+    let (g, t) = (&snap.global, &v.garp);
+    let secs = |s: u32| Duration::from_secs(u64::from(s));
+    let min = g.min_garp;
+    let repeat = t
+        .master_repeat
+        .unwrap_or(if min { 1 } else { g.garp_master_repeat })
+        .max(1);
+    let delay = secs(
+        t.master_delay
+            .unwrap_or(if min { 0 } else { g.garp_master_delay }),
+    );
+    let strict = v.strict_mode.unwrap_or(g.strict);
+    crate::fsm::Garp {
+        repeat,
+        delay,
+        refresh: secs(t.master_refresh.unwrap_or(g.garp_master_refresh)),
+        refresh_repeat: t
+            .master_refresh_repeat
+            .unwrap_or(g.garp_master_refresh_repeat)
+            .max(1),
+        lower_prio_repeat: if strict {
+            0
+        } else {
+            t.lower_prio_repeat
+                .or(g.garp_lower_prio_repeat)
+                .unwrap_or(repeat)
+        },
+        lower_prio_delay: t
+            .lower_prio_delay
+            .or(g.garp_lower_prio_delay)
+            .map(secs)
+            .unwrap_or(delay),
+    }
+}
+
+/// The gap between gratuitous ARPs (IPv4) or NAs (IPv6) on an interface: its `garp_group`,
+/// else `vrrp_garp_interval` / `vrrp_gna_interval`.
+fn garp_gap(v: &VrrpInstance, ifname: &str, snap: &VrrpSnapshot) -> Duration {
+    let g = &snap.global;
+    let grp = g
+        .garp_groups
+        .iter()
+        .find(|x| x.interfaces.iter().any(|i| i == ifname));
+    let us = if v.family6 {
+        grp.and_then(|x| x.gna_interval).unwrap_or(g.gna_interval)
+    } else {
+        grp.and_then(|x| x.garp_interval).unwrap_or(g.garp_interval)
+    };
+    Duration::from_micros(us)
 }

@@ -66,7 +66,7 @@ fn owner_takes_over_at_once() {
     assert!(
         a.contains(&Action::SendAdvert { priority: 255 })
             && a.contains(&Action::SetVips)
-            && a.contains(&Action::SendGarps)
+            && a.contains(&Action::SendGarps { repeat: 5 })
     );
     assert!(logs(&a).contains(&"(VI_1) Entering MASTER STATE".to_string()));
 }
@@ -315,41 +315,45 @@ fn a_resumed_master_advertises_at_once_without_a_transition() {
 }
 
 #[test]
-fn per_instance_receive_checks_drop_and_count() {
+fn dropped_packets_are_counted_and_change_nothing() {
+    use vrrp_child::packet::{encode_ipv4, Ipv4Send};
+    use vrrp_child::rx::{Counter, Packet};
     let t0 = Instant::now();
     let mut c = cfg(150);
     c.auth = Some((1, pass_key("secret")));
     let mut i = Instance::new(c);
     i.handle(t0, Input::Start { resume: None });
     let before = i.next_deadline();
-    // Wrong password, wrong auth type, wrong TTL, wrong interval, wrong VIPs: dropped, no state change.
-    let mk = |f: &dyn Fn(&mut Received)| {
-        let Input::Advert(mut r) = v2(12, 255) else {
-            unreachable!()
+    let mk = |pass: &str, ttl: u8| {
+        let a = Advert {
+            version: 2,
+            vrid: 51,
+            priority: 255,
+            adver_int: 1,
+            auth_type: 1,
+            auth_data: pass_key(pass),
+            addrs: vec![ip(100)],
         };
-        r.advert.auth_type = 1;
-        r.advert.auth_data = pass_key("secret");
-        f(&mut r);
-        Input::Advert(r)
+        let s = Ipv4Send {
+            src: Ipv4Addr::new(10, 99, 0, 12),
+            dst: Ipv4Addr::new(224, 0, 0, 18),
+            ttl,
+            ip_id: 1,
+            ah: None,
+            unicast: false,
+        };
+        Input::Packet(Packet {
+            bytes: encode_ipv4(&a, &s),
+            six: None,
+        })
     };
     for (input, counter) in [
-        (
-            mk(&|r| r.advert.auth_data = pass_key("wrong")),
-            Some("auth_failure"),
-        ),
-        (mk(&|r| r.advert.auth_type = 0), Some("authtype_mismatch")),
-        (mk(&|r| r.ttl = 254), Some("ip_ttl_err")),
-        (mk(&|r| r.advert.adver_int = 2), None),
-        (
-            mk(&|r| r.advert.addrs = vec![ip(101)]),
-            Some("addr_list_err"),
-        ),
-        (mk(&|r| r.advert.addrs.push(ip(101))), Some("addr_list_err")),
+        (mk("wrong", 255), Counter::AuthFailure),
+        (mk("secret", 254), Counter::IpTtl),
     ] {
         let a = i.handle(t0 + ms(500), input);
-        if let Some(c) = counter {
-            assert!(a.contains(&Action::Dropped(c)), "{a:?}");
-        }
+        assert!(a.contains(&Action::Dropped(counter)), "{a:?}");
+        assert!(!a.iter().any(|x| matches!(x, Action::Received { .. })));
         assert_eq!(i.state, State::Backup);
         assert_eq!(
             i.next_deadline(),
@@ -357,7 +361,84 @@ fn per_instance_receive_checks_drop_and_count() {
             "a dropped advert must not reset the timer"
         );
     }
-    // The right password is accepted.
-    i.handle(t0 + ms(500), mk(&|_| {}));
+    // The right password is accepted and counted.
+    let a = i.handle(t0 + ms(500), mk("secret", 255));
+    assert!(a.contains(&Action::Received {
+        priority_zero: false
+    }));
     assert_ne!(i.next_deadline(), before);
+}
+
+#[test]
+fn a_sync_group_member_waits_for_its_group() {
+    let t0 = Instant::now();
+    let mut c = cfg(150);
+    c.sync = true;
+    let mut i = Instance::new(c);
+    i.handle(t0, Input::Start { resume: None });
+    let mdi = i.master_down_interval();
+    // The down timer expires: it wants MASTER but stays BACKUP, timer re-armed.
+    let a = i.handle(t0 + mdi, Input::Tick);
+    assert!(a.contains(&Action::WantMaster), "{a:?}");
+    assert!(!changed(&a, State::Master));
+    assert_eq!(i.state, State::Backup);
+    assert!(i.want_master);
+    assert_eq!(i.next_deadline(), Some(t0 + mdi + mdi));
+    // The group says go: MASTER with the usual entry actions.
+    let a = i.handle(t0 + mdi + ms(1), Input::Sync(State::Master));
+    assert!(changed(&a, State::Master) && a.contains(&Action::SetVips));
+    // The group goes BACKUP: so does the member, releasing its VIPs.
+    let a = i.handle(t0 + mdi + ms(2), Input::Sync(State::Backup));
+    assert!(changed(&a, State::Backup) && a.contains(&Action::RemoveVips));
+    assert!(!i.want_master);
+    // A higher master's advert clears the wish.
+    let a = i.handle(t0 + mdi * 3, Input::Tick);
+    assert!(a.contains(&Action::WantMaster));
+    i.handle(t0 + mdi * 3 + ms(1), v2(12, 200));
+    assert!(!i.want_master);
+}
+
+#[test]
+fn gratuitous_arp_bursts_delay_refresh_and_lower_priority() {
+    let t0 = Instant::now();
+    let mut c = cfg(255);
+    c.garp = Garp {
+        repeat: 3,
+        delay: ms(2000),
+        refresh: ms(7000),
+        refresh_repeat: 2,
+        lower_prio_repeat: 4,
+        lower_prio_delay: ms(1500),
+    };
+    let mut i = Instance::new(c);
+    let garps = |a: &[Action]| -> Vec<u32> {
+        a.iter()
+            .filter_map(|x| match x {
+                Action::SendGarps { repeat } => Some(*repeat),
+                _ => None,
+            })
+            .collect()
+    };
+    let a = i.handle(t0, Input::Start { resume: None });
+    assert_eq!(garps(&a), vec![3], "garp_master_repeat at the transition");
+    // Nothing before garp_master_delay, the second burst at it, to the millisecond.
+    let mut seen = Vec::new();
+    let mut t = t0;
+    while t < t0 + ms(14_100) {
+        t += ms(1);
+        let a = i.handle(t, Input::Tick);
+        for r in garps(&a) {
+            seen.push(((t - t0).as_millis(), r));
+        }
+    }
+    assert_eq!(seen, vec![(2000, 3), (7000, 2), (14_000, 2)]);
+    // A lower-priority advert: garp_lower_prio_repeat now and after garp_lower_prio_delay.
+    let a = i.handle(t0 + ms(14_200), v2(12, 100));
+    assert_eq!(garps(&a), vec![4]);
+    assert!(garps(&i.handle(t0 + ms(15_699), Input::Tick)).is_empty());
+    assert_eq!(garps(&i.handle(t0 + ms(15_700), Input::Tick)), vec![4]);
+    // Leaving MASTER cancels what is pending.
+    i.handle(t0 + ms(15_800), v2(12, 100));
+    i.handle(t0 + ms(15_900), Input::Shutdown);
+    assert!(garps(&i.handle(t0 + ms(17_400), Input::Tick)).is_empty());
 }

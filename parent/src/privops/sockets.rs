@@ -17,8 +17,27 @@ fn open(kind: FdKind) -> std::io::Result<OwnedFd> {
         FdKind::Icmp6 => Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)),
     }?;
     s.set_nonblocking(true)?;
+    if matches!(kind, FdKind::RawVrrp4 | FdKind::RawVrrp6 | FdKind::RawAh4) {
+        // One socket carries every instance's adverts: 1000 instances advertising at once
+        // overflow the default 208 KiB (rmem_max), and a backup that loses the tail of
+        // every burst takes over. SO_RCVBUFFORCE needs CAP_NET_ADMIN, which we hold here.
+        let size: libc::c_int = RAW_RCVBUF;
+        // SAFETY: setsockopt with a pointer to a local c_int of the size passed.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &size as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
     Ok(s.into())
 }
+
+/// Receive buffer of the raw VRRP sockets (the kernel doubles it for its bookkeeping).
+const RAW_RCVBUF: libc::c_int = 8 << 20;
 
 /// What the VRRP child needs for this config.
 pub fn vrrp_kinds(cfg: &Config) -> Vec<FdKind> {
