@@ -196,54 +196,57 @@ impl Lvs {
         if self.nl.is_none() {
             return OpResult::Unavailable;
         }
-        let mut failed = None;
+        // Commands are queued against the mirror and sent together: a failure shows at the
+        // flush (logged per command there), not per operation.
+        let mut unknown = None;
         for op in ops {
-            let r = match *op {
-                IpvsOp::AddService { vs } => self.with_vs(cfg, vs, |me, vs, svcs| {
-                    let _ = vs;
-                    // Every service is tried, even after one failed.
-                    svcs.iter().filter(|s| !me.put_service(s)).count() == 0
-                }),
-                IpvsOp::DelService { vs } => self.with_vs(cfg, vs, |me, _, svcs| {
-                    for s in svcs {
-                        me.del_service(s);
+            let (id, rs) = match *op {
+                IpvsOp::AddService { vs }
+                | IpvsOp::DelService { vs }
+                | IpvsOp::AddSorry { vs, .. }
+                | IpvsOp::DelSorry { vs } => (vs, false),
+                IpvsOp::AddDest { rs, .. }
+                | IpvsOp::EditDest { rs, .. }
+                | IpvsOp::DelDest { rs } => (rs, true),
+            };
+            let found = match self.locate(id) {
+                Some((v, r)) if r.is_some() == rs => cfg
+                    .virtual_servers
+                    .get(v)
+                    .map(|vs| (vs, r.and_then(|r| vs.real_servers.get(r)))),
+                _ => None,
+            };
+            let Some((vs, real)) = found else {
+                unknown = Some(format!("{op:?}"));
+                continue;
+            };
+            let svcs = ipvs::services_of(vs, &cfg.vs_groups);
+            for s in &svcs {
+                match (op, real) {
+                    (IpvsOp::AddService { .. }, _) => self.put_service(s),
+                    (IpvsOp::DelService { .. }, _) => self.del_service(s),
+                    (
+                        IpvsOp::AddDest { weight, .. } | IpvsOp::EditDest { weight, .. },
+                        Some(rs),
+                    ) => self.put_dest(s, &ipvs::dest_of(vs, rs, s, *weight)),
+                    (IpvsOp::DelDest { .. }, Some(rs)) => {
+                        self.del_dest_key(s.key, ipvs::dest_of(vs, rs, s, 0).key())
                     }
-                    true
-                }),
-                IpvsOp::AddDest { rs, weight } | IpvsOp::EditDest { rs, weight } => {
-                    self.with_rs(cfg, rs, |me, vs, rs, svcs| {
-                        svcs.iter()
-                            .filter(|s| !me.put_dest(s, &ipvs::dest_of(vs, rs, s, weight)))
-                            .count()
-                            == 0
-                    })
-                }
-                IpvsOp::AddSorry { vs, weight } => self.with_vs(cfg, vs, |me, vs, svcs| {
-                    svcs.iter()
-                        .filter_map(|s| Some((s, sorry_dest(vs, s, weight)?)))
-                        .filter(|(s, d)| !me.put_dest(s, d))
-                        .count()
-                        == 0
-                }),
-                IpvsOp::DelSorry { vs } => self.with_vs(cfg, vs, |me, vs, svcs| {
-                    for s in svcs {
-                        if let Some(d) = sorry_dest(vs, s, 0) {
-                            me.del_dest_key(s.key, d.key());
+                    (IpvsOp::AddSorry { weight, .. }, _) => {
+                        if let Some(d) = sorry_dest(vs, s, *weight) {
+                            self.put_dest(s, &d);
                         }
                     }
-                    true
-                }),
-                IpvsOp::DelDest { rs } => self.with_rs(cfg, rs, |me, vs, rs, svcs| {
-                    for s in svcs {
-                        me.del_dest_key(s.key, ipvs::dest_of(vs, rs, s, 0).key());
+                    (IpvsOp::DelSorry { .. }, _) => {
+                        if let Some(d) = sorry_dest(vs, s, 0) {
+                            self.del_dest_key(s.key, d.key());
+                        }
                     }
-                    true
-                }),
-            };
-            if !r {
-                failed = Some(format!("{op:?}"));
+                    _ => {}
+                }
             }
         }
+        let mut failed = unknown;
         if !self.flush() && failed.is_none() {
             failed = Some(format!("{} IPVS operations", ops.len()));
         }
@@ -262,41 +265,6 @@ impl Lvs {
             None => OpResult::Done,
             Some(op) => OpResult::Failed(format!("{op} (see the log)")),
         }
-    }
-
-    fn with_vs(
-        &mut self,
-        cfg: &Config,
-        id: ObjId,
-        f: impl FnOnce(&mut Self, &VirtualServer, &[Service]) -> bool,
-    ) -> bool {
-        let Some(Obj::Vs(v)) = self.index.get(&id).copied() else {
-            return false;
-        };
-        let Some(vs) = cfg.virtual_servers.get(v) else {
-            return false;
-        };
-        let svcs = ipvs::services_of(vs, &cfg.vs_groups);
-        f(self, vs, &svcs)
-    }
-
-    fn with_rs(
-        &mut self,
-        cfg: &Config,
-        id: ObjId,
-        f: impl FnOnce(&mut Self, &VirtualServer, &RealServer, &[Service]) -> bool,
-    ) -> bool {
-        let Some(Obj::Rs(v, r)) = self.index.get(&id).copied() else {
-            return false;
-        };
-        let Some(vs) = cfg.virtual_servers.get(v) else {
-            return false;
-        };
-        let Some(rs) = vs.real_servers.get(r) else {
-            return false;
-        };
-        let svcs = ipvs::services_of(vs, &cfg.vs_groups);
-        f(self, vs, rs, &svcs)
     }
 
     /// Queue one netlink command. The mirror is updated as if it succeeds; `flush` sends the
@@ -347,7 +315,7 @@ impl Lvs {
         ok
     }
 
-    fn put_service(&mut self, s: &Service) -> bool {
+    fn put_service(&mut self, s: &Service) {
         match self.mirror.get_mut(&s.key) {
             Some((have, _)) if have == s => {}
             Some((have, _)) => {
@@ -367,7 +335,6 @@ impl Lvs {
                 );
             }
         }
-        true
     }
 
     fn del_service(&mut self, s: &Service) {
@@ -380,20 +347,19 @@ impl Lvs {
         }
     }
 
-    fn put_dest(&mut self, s: &Service, d: &Dest) -> bool {
+    fn put_dest(&mut self, s: &Service, d: &Dest) {
         self.put_service(s);
         let Some((svc, dests)) = self.mirror.get_mut(&s.key) else {
-            return false;
+            return;
         };
         let cmd = match dests.get(&d.key()) {
-            Some(h) if h == d => return true,
+            Some(h) if h == d => return,
             Some(_) => ipvs::SET_DEST,
             None => ipvs::NEW_DEST,
         };
         dests.insert(d.key(), d.clone());
         let body = ipvs::dest_msg(cmd, svc, d, true);
         self.queue(cmd, format!("{}:{} in {}", d.addr, d.port, s.key), body);
-        true
     }
 
     fn del_dest_key(&mut self, key: SvcKey, d: (IpAddr, u16)) {
