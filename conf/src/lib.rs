@@ -147,6 +147,7 @@ fn finish(mut p: Parser, opts: &LoadOptions) -> Loaded {
     }
     p.loc = None;
     validate::complete(&mut p, &mut b, opts);
+    p.diags.file_error = p.pp.file_error;
     let files = p.pp.files.iter().map(|f| f.to_string()).collect();
     Loaded {
         config: b.cfg,

@@ -624,8 +624,6 @@ pub struct Supervisor {
     /// Master_Down_Interval the VIPs go, so two hosts never answer for one address for long.
     vrrp_gone_since: Option<Instant>,
     /// VRRP child deaths since then, and since when the current one is ready.
-    vrrp_deaths: u32,
-    vrrp_ready_since: Option<Instant>,
     /// Instances whose VIPs were on the interfaces when we started (a killed daemon's):
     /// kept if the instance comes up MASTER, removed if it comes up BACKUP or FAULT.
     stale_vips: Vec<ObjId>,
@@ -672,8 +670,6 @@ impl Supervisor {
             notify: Default::default(),
             vips_set: Vec::new(),
             vrrp_gone_since: None,
-            vrrp_deaths: 0,
-            vrrp_ready_since: None,
             stale_vips: Vec::new(),
             statics_set: false,
             vmacs: Vec::new(),
@@ -867,24 +863,16 @@ impl Supervisor {
                     self.checker.restart_at = Some(now);
                 }
             }
-            // A VRRP child that stays ready for a Master_Down_Interval ends a crash sequence.
+            // A ready child has advertised (a resumed MASTER sends an advert before it says
+            // ready), so the peer's Master_Down timer starts again: the orphan clock stops.
             if self.vrrp.ready {
-                let since = *self.vrrp_ready_since.get_or_insert(now);
-                if now >= since + self.vips_mdi().unwrap_or(Duration::ZERO) {
-                    self.vrrp_gone_since = None;
-                    self.vrrp_deaths = 0;
-                }
-            } else {
-                self.vrrp_ready_since = None;
+                self.vrrp_gone_since = None;
             }
             if self.vips_orphan_deadline().is_some_and(|d| now >= d) {
-                // One crash and a child back in time: it resumed MASTER and advertises.
-                // A crash loop, or no child: the VIPs go.
-                if !self.vrrp.ready || self.vrrp_deaths >= 2 {
-                    self.release_orphan_vips();
-                }
+                // No VRRP child ready for a whole Master_Down_Interval (a crash loop, or
+                // none could start): the peer has taken over, so our VIPs go.
+                self.release_orphan_vips();
                 self.vrrp_gone_since = None;
-                self.vrrp_deaths = 0;
             }
             if self.stopping.is_none() {
                 self.vrrp.tick(&self.poll, now, &args);
@@ -961,7 +949,6 @@ impl Supervisor {
             if self.vrrp.pid == Some(pid) {
                 if self.stopping.is_none() {
                     self.vrrp_gone_since.get_or_insert(Instant::now());
-                    self.vrrp_deaths += 1;
                 }
                 ok &= self.vrrp.exited(&self.poll, &text, respawn);
             } else if self.checker.pid == Some(pid) {
@@ -1759,7 +1746,9 @@ impl Supervisor {
             crate::notify::sd_notify("READY=1");
             return;
         }
-        self.lvs.configure(Some(&self.config), &loaded.config);
+        if self.s.run_checker {
+            self.lvs.configure(Some(&self.config), &loaded.config);
+        }
         self.config = loaded.config;
         self.open_fifos();
         self.generation += 1;
@@ -1816,6 +1805,11 @@ impl Supervisor {
                     st.state = ipc::VrrpState::Backup;
                 }
             }
+        }
+        // A child still starting may have been told to resume MASTER; it would advertise
+        // without VIPs. The next one starts from BACKUP.
+        if let Some(pid) = self.vrrp.pid.filter(|_| !self.vrrp.ready) {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
     }
 
