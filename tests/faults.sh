@@ -15,6 +15,8 @@
 #   kill-all     SIGKILL parent and child, keepalived takes over, start ours again: no
 #                duplicate VIP on the segment for longer than one advert interval
 #   sigterm      priority 0 sent, VIPs removed, exit 0 within 2 s
+#   reload-backup ours restarted as BACKUP under keepalived's MASTER and reloaded: no
+#                transition (no "Entering" line, no notify), keepalived keeps the VIP
 # VM part (tests/faults/vm, Debian's cloud kernel with IPVS under qemu): the same pair
 # plus a virtual server with three real servers (one down):
 #   checker-kill SIGKILL our checker N times: no VIP move, no missed advert, `ipvsadm -Sn`
@@ -43,7 +45,7 @@ while [[ $# -gt 0 ]]; do
         *) break ;;
     esac
 done
-if ((FULL)); then VRRP_KILLS=20 CHECKER_KILLS=100 RELOADS=50; else VRRP_KILLS=3 CHECKER_KILLS=10 RELOADS=6; fi
+if ((FULL)); then VRRP_KILLS=20 CHECKER_KILLS=100 RELOADS=50 HOST_RELOADS=10; else VRRP_KILLS=3 CHECKER_KILLS=10 RELOADS=6 HOST_RELOADS=3; fi
 
 # shellcheck source=tests/lib.sh
 source "$ROOT/tests/lib.sh"
@@ -169,6 +171,11 @@ host_part() {
     f0=$failed
     sigterm
     row sigterm 1 "$(verdict "$f0")" "$TERM_FIG"
+
+    # --- reload-backup
+    f0=$failed
+    reload_backup
+    row reload-backup "$HOST_RELOADS" "$(verdict "$f0")" "no transition, keepalived stays MASTER"
     stop theirs-b || true
     del_lab "$LAB"
 }
@@ -335,6 +342,25 @@ sigterm() {
     check "sigterm: VIP removed, pid files removed" "$(wait_addr "$LAB-a" "$VIP" 0 absent && [[ ! -e $TMP/ours.pid && ! -e $TMP/ours.vrrp.pid ]]; echo $?)"
     check "sigterm: keepalived takes over" "$(wait_addr "$LAB-b" "$VIP" 3; echo $?)"
     TERM_FIG="exit $rc after $ms ms"
+}
+
+# reload_backup: ours BACKUP (priority 50) under keepalived's MASTER, reloaded: an unchanged
+# BACKUP is no transition (no "Entering" line, no notify), and keepalived keeps the VIP.
+reload_backup() {
+    local i
+    conf ours 50
+    : >"$TMP/ours.log"
+    start_ours
+    for ((i = 1; i <= HOST_RELOADS; i++)); do
+        kill -HUP "$OURS_PID"
+        wait_for 1 "$TMP/ours.log" "VRRP child process acknowledged configuration generation $((i + 1))\$" 5 || break
+        sleep 0.3
+    done
+    check "reload-backup: $HOST_RELOADS reloads of a BACKUP acknowledged" "$( ((i > HOST_RELOADS)); echo $?)" "$TMP/ours.log"
+    check "reload-backup: one 'Entering BACKUP STATE' (the start), no other transition" "$([[ $(grep -c 'Entering' "$TMP/ours.log") == 1 ]] &&
+        grep -q 'Entering BACKUP STATE' "$TMP/ours.log"; echo $?)" "$TMP/ours.log"
+    check "reload-backup: keepalived still MASTER with the VIP" "$(wait_addr "$LAB-b" "$VIP" 0 && wait_addr "$LAB-a" "$VIP" 0 absent; echo $?)"
+    stop ours || true
 }
 
 vm_part() {

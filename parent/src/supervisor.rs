@@ -1754,8 +1754,10 @@ impl Supervisor {
         self.generation += 1;
         let v = self.vrrp_snapshot();
         self.vrrp.send(&self.poll, &v);
-        let c = self.checker_snapshot();
-        self.checker.send(&self.poll, &c);
+        if self.s.run_checker {
+            let c = self.checker_snapshot();
+            self.checker.send(&self.poll, &c);
+        }
         trim_heap();
         log!(
             "Reload complete (configuration generation {})",

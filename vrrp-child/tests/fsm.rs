@@ -442,3 +442,27 @@ fn gratuitous_arp_bursts_delay_refresh_and_lower_priority() {
     i.handle(t0 + ms(15_900), Input::Shutdown);
     assert!(garps(&i.handle(t0 + ms(17_400), Input::Tick)).is_empty());
 }
+
+/// A BACKUP resumed by a reload (or a restarted child) is no transition: no log line, no
+/// notify, no VIP change; it still takes over a Master_Down_Interval later if no advert
+/// comes, and a master's advert keeps it BACKUP.
+#[test]
+fn resumed_backup_is_no_transition() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(cfg(100));
+    let a = i.handle(
+        t0,
+        Input::Start {
+            resume: Some(State::Backup),
+        },
+    );
+    assert_eq!(i.state, State::Backup);
+    assert!(a.is_empty(), "resuming BACKUP did something: {a:?}");
+    let mdi = i.master_down_interval();
+    let a = i.handle(t0 + ms(900), v2(12, 150));
+    assert!(!changed(&a, State::Master));
+    let a = i.handle(t0 + ms(900) + mdi - Duration::from_micros(1), Input::Tick);
+    assert!(!changed(&a, State::Master));
+    let a = i.handle(t0 + ms(900) + mdi, Input::Tick);
+    assert!(changed(&a, State::Master) && a.contains(&Action::SetVips));
+}

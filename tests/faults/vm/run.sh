@@ -36,7 +36,7 @@ rs_tcp m-rs 10.99.2.1 80
 rs_tcp m-rs 10.99.2.2 80
 
 # ------------------------------------------------------------------ configs ---
-# vrrp PRIO VI_2-EXTRA-VIP: the two instances.
+# vrrp PRIO PRIO-OF-VI_2 VI_2-EXCLUDED-VIP: the two instances.
 vrrp() {
     cat <<EOF
 vrrp_instance VI_1 {
@@ -51,20 +51,24 @@ vrrp_instance VI_1 {
 vrrp_instance VI_2 {
     interface eth0
     virtual_router_id 52
-    priority $1
+    priority $2
     advert_int 1
     virtual_ipaddress {
         10.99.200.102/24
-        $2
+    }
+    virtual_ipaddress_excluded {
+        $3
     }
 }
 EOF
 }
-# ours_conf FILE WEIGHT-OF-10.99.2.2 VI_2-EXTRA-VIP: config A (1, "") or B (2, .103).
+# ours_conf FILE WEIGHT-OF-10.99.2.2 PRIO-OF-VI_2 VI_2-EXCLUDED-VIP: config A (1, 150, "")
+# or B (2, 160, .103): B changes one real server and one instance (its priority, and an
+# address not in the adverts, so that keepalived's config needs no change).
 ours_conf() {
     {
         printf 'global_defs {\n    router_id ours\n}\n'
-        vrrp 150 "$3"
+        vrrp 150 "$3" "$4"
         cat <<EOF
 virtual_server 10.99.200.100 80 {
     delay_loop 2
@@ -93,10 +97,10 @@ virtual_server 10.99.200.100 80 {
 EOF
     } >"$1"
 }
-ours_conf /tmp/a.conf 1 ""
-ours_conf /tmp/b.conf 2 "10.99.200.103/24"
+ours_conf /tmp/a.conf 1 150 ""
+ours_conf /tmp/b.conf 2 160 "10.99.200.103/24"
 cp /tmp/a.conf /tmp/ours.conf
-{ printf 'global_defs {\n    router_id peer\n}\n'; vrrp 100 ""; } >/tmp/peer.conf
+{ printf 'global_defs {\n    router_id peer\n}\n'; vrrp 100 100 ""; } >/tmp/peer.conf
 # The tables ours must keep: A, and B (one weight changed).
 table() {
     printf '%s\n' "-A -t 10.99.200.100:80 -s rr" "-a -t 10.99.200.100:80 -r 10.99.2.1:80 -m -w 1" \
@@ -106,10 +110,6 @@ table 1 >/tmp/table-a
 table 2 >/tmp/table-b
 
 # ------------------------------------------------------------------ daemons ---
-ip netns exec p keepalived --dont-fork --log-console --no-syslog --vrrp -f /tmp/peer.conf \
-    -p /run/peer.pid -r /run/peer-vrrp.pid -c /run/peer-checkers.pid >/tmp/peer.log 2>&1 </dev/null &
-track $!
-PEER=$LAST_PID
 start_ours() {
     ip netns exec m keepalived-rs --dont-fork --log-console --no-syslog -f /tmp/ours.conf \
         -p /run/ours.pid -r /run/ours-vrrp.pid -c /run/ours-checkers.pid >>/tmp/ours.log 2>&1 </dev/null &
@@ -120,10 +120,15 @@ start_ours
 vip_on() { ip -n "$1" addr show dev eth0 | grep -q "inet $2/"; }
 vip_off() { ! vip_on "$@"; }
 settled_a() { ipvs_save m | cmp -s - /tmp/table-a; }
-check "pair: ours MASTER for both instances, keepalived BACKUP" \
+check "pair: ours MASTER for both instances" \
     wait_until 30000 sh -c "grep -c 'Entering MASTER STATE' /tmp/ours.log | grep -qx 2 && ip -n m addr show dev eth0 | grep -q 'inet 10.99.200.102/'"
 check "pair: ours' table settled (the down real server removed)" wait_until 30000 settled_a
-sleep 1
+# The peer starts once ours is MASTER (BACKUP then, as in a rolling start).
+ip netns exec p keepalived --dont-fork --log-console --no-syslog --vrrp -f /tmp/peer.conf \
+    -p /run/peer.pid -r /run/peer-vrrp.pid -c /run/peer-checkers.pid >/tmp/peer.log 2>&1 </dev/null &
+track $!
+wait_until 10000 sh -c "[ \$(grep -c 'Entering BACKUP STATE' /tmp/peer.log) -ge 2 ]"
+sleep 2
 check "pair: keepalived BACKUP for both instances" sh -c "[ \$(grep -c 'Entering BACKUP STATE' /tmp/peer.log) -ge 2 ] && ! grep -q 'Entering MASTER STATE' /tmp/peer.log"
 note "start-up: ours $(grep -c 'Entering MASTER STATE' /tmp/ours.log) MASTER transitions; table $(wc -l </tmp/table-a) lines"
 
@@ -199,14 +204,16 @@ one=0 vips_ok=0 n=0
 while [ $n -lt "$RELOADS" ]; do
     n=$((n + 1))
     GEN=$((GEN + 1))
-    if [ $((n % 2)) = 1 ]; then cp /tmp/b.conf /tmp/ours.conf; want=/tmp/table-b; vip=on
-    else cp /tmp/a.conf /tmp/ours.conf; want=/tmp/table-a; vip=off; fi
+    if [ $((n % 2)) = 1 ]; then cp /tmp/b.conf /tmp/ours.conf; want=/tmp/table-b; vip=on prio=160
+    else cp /tmp/a.conf /tmp/ours.conf; want=/tmp/table-a; vip=off prio=150; fi
     changes_reset
     kill -HUP "$OURS"
     wait_until 10000 sh -c "grep -q 'VRRP child process acknowledged configuration generation $GEN' /tmp/ours.log && grep -q 'Healthcheck child process acknowledged configuration generation $GEN' /tmp/ours.log" ||
         note "reload $n: generation $GEN not acknowledged by both children"
     wait_until 5000 sh -c "ip netns exec m ipvsadm -Sn | sort | cmp -s - $want" || note "reload $n: table is not $want"
-    wait_until 3000 "vip_$vip" m 10.99.200.103 && vips_ok=$((vips_ok + 1))
+    if wait_until 3000 "vip_$vip" m 10.99.200.103 && wait_until 3000 sh -c "tail -n 4 /tmp/adverts.cap | grep 'vrid 52,' | grep -q 'prio $prio,'"; then
+        vips_ok=$((vips_ok + 1))
+    fi
     sleep 0.3
     changes_count
     [ "$CHANGES" = 1 ] && [ "$CHANGES_WHAT" = "edit_dest x1" ] && one=$((one + 1))
@@ -216,7 +223,7 @@ done
 sleep 1.2
 G1=$(max_gap 51) G2=$(max_gap 52)
 check "reload: $RELOADS reloads, each exactly one IPVS change (edit_dest): $one" [ $one = "$RELOADS" ]
-check "reload: the changed instance gained and lost 10.99.200.103 as keepalived does: $vips_ok/$RELOADS" [ $vips_ok = "$RELOADS" ]
+check "reload: the changed instance advertised its new priority and gained/lost its excluded VIP: $vips_ok/$RELOADS" [ $vips_ok = "$RELOADS" ]
 check "reload: no instance changed state (no 'Entering' line), keepalived never MASTER" sh -c "[ \$(grep -c 'Entering' /tmp/ours.log) = $entering0 ] && ! grep -q 'Entering MASTER STATE' /tmp/peer.log"
 check "reload: the unchanged VIPs never moved" sh -c "[ -z \"\$(grep -E 'inet 10\.99\.200\.10[02]/' /tmp/mon-m /tmp/mon-p)\" ]"
 check "reload: masters never missed an advert (longest gaps $G1 / $G2 ms < 1500)" sh -c "[ $G1 -gt 0 ] && [ $G1 -lt 1500 ] && [ $G2 -gt 0 ] && [ $G2 -lt 1500 ]"
@@ -224,6 +231,7 @@ row reload "$RELOADS" "$(verdict "$F0")" "IPVS changes 1 per reload in $one/$REL
 
 # ------------------------------------------------------------- sigterm-ipvs ---
 F0=$FAIL
+stop_pids "$MON_M" "$MON_P"
 : >/tmp/adverts.cap
 sleep 1.1
 T0=$(now_ms)
