@@ -308,7 +308,8 @@ fn instance_defaults_and_validation() {
         "vrrp_instance A {{\n{INST}}}\nvrrp_instance B {{\n{INST}}}\n"
     ));
     assert!(
-        msgs(&l).contains(&"B and A both use VRID 1 with IPv4 on interface eth0".to_string()),
+        // keepalived names the earlier instance first.
+        msgs(&l).contains(&"A and B both use VRID 1 with IPv4 on interface eth0".to_string()),
         "{:?}",
         msgs(&l)
     );
