@@ -1499,6 +1499,100 @@ impl Supervisor {
         })
     }
 
+    /// Reload, for the instances whose VIPs are set (MASTERs), as keepalived's
+    /// `restore_vrrp_state` and `clear_diff_vrrp`: addresses, excluded addresses, virtual
+    /// routes and rules the new config names are added, those it no longer names removed; an
+    /// instance gone from the config loses them all. Nothing else is touched.
+    fn reload_vips(&mut self, old: &conf::model::Config) {
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let prefix = |c: &conf::model::Config| {
+            c.global
+                .vmac_prefix
+                .clone()
+                .unwrap_or_else(|| "vrrp".into())
+        };
+        let dev_of = |v: &conf::model::VrrpInstance, c: &conf::model::Config| {
+            match crate::privops::link::vmac_of(v, &prefix(c)) {
+                Some((name, _)) => name,
+                None => v.interface.clone().unwrap_or_default(),
+            }
+        };
+        let by_id = |c: &conf::model::Config, id: ObjId| {
+            c.instances
+                .iter()
+                .find(|v| conf::project::instance_id(v) == id)
+                .cloned()
+        };
+        let empty = conf::model::VrrpInstance::new("");
+        for id in self.vips_set.clone() {
+            let Some(was) = by_id(old, id) else { continue };
+            let now = by_id(&self.config, id);
+            let is = now.as_ref().unwrap_or(&empty);
+            let (dev_was, dev_is) = (dev_of(&was, old), dev_of(is, &self.config));
+            let name = was.name.clone();
+            let note = |what: String, r: Result<(), crate::privops::addr::NlError>| {
+                if let Err(e) = r {
+                    log!("({name}) cannot {what}: {e}");
+                }
+            };
+            let addrs = |v: &conf::model::VrrpInstance| -> Vec<conf::model::IpAddress> {
+                v.vips.iter().chain(v.evips.iter()).cloned().collect()
+            };
+            let (a_was, a_is) = (addrs(&was), addrs(is));
+            if now.is_none() {
+                log!("({name}) removing VIPs.");
+            }
+            for a in a_was
+                .iter()
+                .filter(|a| !a_is.contains(a) || dev_was != dev_is)
+            {
+                note(
+                    format!("remove {}", crate::privops::addr::show(a)),
+                    rtnl.del(a, &dev_was),
+                );
+            }
+            for r in was.vroutes.iter().filter(|r| !is.vroutes.contains(r)) {
+                note(
+                    format!("remove route {}", crate::privops::route::show_route(r)),
+                    rtnl.route(r, false),
+                );
+            }
+            for r in was.vrules.iter().filter(|r| !is.vrules.contains(r)) {
+                note(
+                    format!("remove rule with preference {}", r.preference),
+                    rtnl.rule(r, false),
+                );
+            }
+            if now.is_none() {
+                self.vips_set.retain(|i| *i != id);
+                continue;
+            }
+            for a in a_is
+                .iter()
+                .filter(|a| !a_was.contains(a) || dev_was != dev_is)
+            {
+                note(
+                    format!("add {}", crate::privops::addr::show(a)),
+                    rtnl.add(a, &dev_is),
+                );
+            }
+            for r in is.vroutes.iter().filter(|r| !was.vroutes.contains(r)) {
+                note(
+                    format!("add route {}", crate::privops::route::show_route(r)),
+                    rtnl.route(r, true),
+                );
+            }
+            for r in is.vrules.iter().filter(|r| !was.vrules.contains(r)) {
+                note(
+                    format!("add rule with preference {}", r.preference),
+                    rtnl.rule(r, true),
+                );
+            }
+        }
+    }
+
     /// `static_ipaddress`: set when VRRP starts, whatever the state.
     fn set_static_addresses(&mut self) {
         let Some(rtnl) = self.rtnl.as_mut() else {
@@ -1749,7 +1843,8 @@ impl Supervisor {
         if self.s.run_checker {
             self.lvs.configure(Some(&self.config), &loaded.config);
         }
-        self.config = loaded.config;
+        let old = std::mem::replace(&mut self.config, loaded.config);
+        self.reload_vips(&old);
         self.open_fifos();
         self.generation += 1;
         let v = self.vrrp_snapshot();
