@@ -385,6 +385,8 @@ impl ChildProtocol for VrrpChild {
                         effective_priority: sl.fsm.effective,
                     })
                     .collect();
+                let keep: Vec<ObjId> = snapshot.instances.iter().map(|(id, _)| *id).collect();
+                self.runtime.retire(&keep, self.log);
                 self.runtime.load(&snapshot, self.log);
                 self.set_sources(&snapshot, now);
                 self.next_full = Some(now + FULL_STATE_INTERVAL);

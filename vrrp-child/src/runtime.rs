@@ -673,6 +673,16 @@ impl Runtime {
         }
     }
 
+    /// Reload: a MASTER whose instance the new config no longer has sends priority 0 (as
+    /// keepalived's `clear_diff_vrrp`); the parent removes its VIPs.
+    pub fn retire(&mut self, keep: &[ObjId], log: fn(&str)) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].fsm.state == State::Master && !keep.contains(&self.slots[i].id) {
+                self.send_advert(i, 0, log);
+            }
+        }
+    }
+
     /// Orderly stop: masters send priority 0 and release.
     pub fn shutdown(&mut self, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
         for i in 0..self.slots.len() {
