@@ -10,6 +10,8 @@
 #                keepalived never enters MASTER, the VIP never leaves a, no advert missed
 #   bad-reload   SIGHUP with 10 configs keepalived could not start: each refused with its
 #                file:line, the running config keeps working
+#   reload-remove a reload adds an instance (ours becomes its MASTER), the next removes it:
+#                priority 0 sent, its VIP removed, the other instance untouched
 #   crash-loop   the VRRP child killed as soon as it starts: the VIPs leave a within
 #                Master_Down_Interval + 1 s and keepalived holds them; then it recovers
 #   kill-all     SIGKILL parent and child, keepalived takes over, start ours again: no
@@ -32,7 +34,7 @@
 # command) 20, 100 and 50 as issue 6 asks. Prints a summary table and
 # `faults: N passed, M failed`.
 set -euo pipefail
-
+{ # read the whole script before running it: editing it during a run is harmless
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 FULL=0 PARTS="host vm"
 while [[ $# -gt 0 ]]; do
@@ -157,6 +159,11 @@ host_part() {
     bad_reloads
     row bad-reload 10 "$(verdict "$f0")" "each refused with file:line; VRRP child pid unchanged"
 
+    # --- reload-remove
+    f0=$failed
+    reload_remove
+    row reload-remove 1 "$(verdict "$f0")" "$REMOVE_FIG"
+
     # --- crash-loop
     f0=$failed
     crash_loop
@@ -196,6 +203,7 @@ bad_reloads() {
         check "bad-reload $n ($1): refused, '$2' logged" "$(wait_for "$n" "$TMP/ours.log" 'Reload refused' 5 &&
             grep -qF -- "$2" "$TMP/ours.log"; echo $?)" "$TMP/ours.log"
         cp "$TMP/good.conf" "$TMP/ours.conf"
+        sleep 0.3 # the ten refusals span a few adverts
     }
     local c=$TMP/ours.conf i=$TMP/inc.conf
     # 1. an include that does not exist, with keepalived's include_check (without it a
@@ -243,6 +251,41 @@ bad_reloads() {
         ((gap > 0 && gap < 1500)); echo $?)"
     kill -HUP "$OURS_PID"
     check "bad-reload: the good config reloads afterwards" "$(wait_for 1 "$TMP/ours.log" 'Reload complete' 5; echo $?)" "$TMP/ours.log"
+}
+
+# reload_remove: a reload adds VI_2 (VRID 52, 10.99.0.102; keepalived has no such instance, so
+# ours becomes its MASTER), the next one removes it: priority 0 for VRID 52, its VIP gone, VI_1
+# untouched.
+reload_remove() {
+    local t0 ms
+    cp "$TMP/ours.conf" "$TMP/good.conf"
+    conf ours 150 "" "vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 52
+    priority 150
+    advert_int 1
+    virtual_ipaddress {
+        10.99.0.102/24
+    }
+}"
+    mon_start a rm-a
+    kill -HUP "$OURS_PID"
+    check "reload-remove: an added instance becomes MASTER" "$(wait_for 1 "$TMP/ours.log" '\(VI_2\) Entering MASTER STATE' 8 &&
+        wait_addr "$LAB-a" 10.99.0.102 2; echo $?)" "$TMP/ours.log"
+    cap_start rm
+    wait_for 1 "$TMP/rm.cap" 'vrid 52, prio 150,' 3 || true
+    cp "$TMP/good.conf" "$TMP/ours.conf"
+    t0=$EPOCHREALTIME
+    kill -HUP "$OURS_PID"
+    wait_addr "$LAB-a" 10.99.0.102 3 absent || true
+    ms=$(ms_between "$t0" "$EPOCHREALTIME")
+    cap_stop rm 'vrid 52, prio 0,'
+    mon_stop
+    check "reload-remove: the removed MASTER sent priority 0" "$(grep -q '10.99.0.11 > .*vrid 52, prio 0,' "$TMP/rm.cap"; echo $?)" "$TMP/ours.log"
+    check "reload-remove: its VIP removed ($ms ms after the SIGHUP)" "$(wait_addr "$LAB-a" 10.99.0.102 0 absent; echo $?)" "$TMP/ours.log"
+    check "reload-remove: VI_1 untouched (VIP never moved, keepalived never MASTER)" "$([[ -z $(vip_events rm-a) ]] &&
+        wait_addr "$LAB-a" "$VIP" 0 && ! grep -q 'Entering MASTER STATE' "$TMP/theirs-b.log"; echo $?)" "$TMP/ours.log"
+    REMOVE_FIG="priority 0 sent, VIP gone ${ms} ms after the SIGHUP"
 }
 
 # Master_Down_Interval of ours (priority 150, advert 1 s): 3 s + (256 - 150) / 256 s.
@@ -387,3 +430,5 @@ for line in "${SUMMARY[@]}"; do echo "$line"; done
 echo
 echo "faults: $passed passed, $failed failed"
 ((failed == 0))
+exit
+}

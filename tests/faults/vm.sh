@@ -22,6 +22,6 @@ ${CC:-cc} -O2 -Wall -static -o "$P/bin/rsd" "$ROOT/tests/ipvs/guest/rsd.c"
 echo tcpdump >"$P/host-bins"
 # Adverts at 1 s, CHECKER_KILLS kills ~0.5 s apart, RELOADS of ~2 s each, in TCG.
 "$ROOT/tests/ipvs/vm.sh" --bin "$BIN" --timeout $((300 + $2 + 8 * $3)) --log "$WORK/console.log" \
-    ${OUT:+--out "$OUT"} "$P" "$2" "$3" || true
+    ${OUT:+--out "$OUT"} "$P" "$2" "$3" >"$WORK/vm.out" 2>&1 || tail -n 20 "$WORK/vm.out" >&2
 grep -aE '^(ok|not ok) - |^# |^ROW |^faults-vm-guest: ' "$WORK/console.log" || true
 grep -aq '^faults-vm-guest: [0-9]* passed, 0 failed' "$WORK/console.log"
