@@ -19,6 +19,8 @@
 #   sigterm      priority 0 sent, VIPs removed, exit 0 within 2 s
 #   reload-backup ours restarted as BACKUP under keepalived's MASTER and reloaded: no
 #                transition (no "Entering" line, no notify), keepalived keeps the VIP
+#   reload-tracker ours (150) held at 90 by a failing track script (weight -60) under
+#                keepalived's 100, reloaded: the priority is recomputed, ours never pre-empts
 # VM part (tests/faults/vm, Debian's cloud kernel with IPVS under qemu): the same pair
 # plus a virtual server with three real servers (one down):
 #   checker-kill SIGKILL our checker N times: no VIP move, no missed advert, `ipvsadm -Sn`
@@ -183,6 +185,11 @@ host_part() {
     f0=$failed
     reload_backup
     row reload-backup "$HOST_RELOADS" "$(verdict "$f0")" "no transition, keepalived stays MASTER"
+
+    # --- reload-tracker
+    f0=$failed
+    reload_tracker
+    row reload-tracker "$HOST_RELOADS" "$(verdict "$f0")" "priority stays 150 - 60 across reloads; no pre-emption"
     stop theirs-b || true
     del_lab "$LAB"
 }
@@ -403,6 +410,33 @@ reload_backup() {
     check "reload-backup: one 'Entering BACKUP STATE' (the start), no other transition" "$([[ $(grep -c 'Entering' "$TMP/ours.log") == 1 ]] &&
         grep -q 'Entering BACKUP STATE' "$TMP/ours.log"; echo $?)" "$TMP/ours.log"
     check "reload-backup: keepalived still MASTER with the VIP" "$(wait_addr "$LAB-b" "$VIP" 0 && wait_addr "$LAB-a" "$VIP" 0 absent; echo $?)"
+    stop ours || true
+}
+
+# reload_tracker: ours at priority 150 with a failing track script of weight -60 (effective
+# 90) stays BACKUP under keepalived's 100; reloads recompute 90 from the tracker's state
+# instead of starting again from 150 (keepalived #1009), so ours never pre-empts.
+reload_tracker() {
+    local i
+    # (the script before the instance: keepalived ignores a track_script named before its
+    # vrrp_script, and so do we)
+    conf ours 150 "    track_script {
+        chk_down
+    }"
+    sed -i 's|^vrrp_instance VI_1 {$|vrrp_script chk_down {\n    script "/bin/false"\n    interval 1\n    weight -60\n}\n&|' "$TMP/ours.conf"
+    : >"$TMP/ours.log"
+    start_ours
+    check "reload-tracker: the failing script lowers ours to 90, BACKUP" "$(wait_for 1 "$TMP/ours.log" 'VRRP_Script\(chk_down\) failed' 5 &&
+        wait_for 1 "$TMP/ours.log" 'Entering BACKUP STATE' 1; echo $?)" "$TMP/ours.log"
+    sleep 1.5
+    for ((i = 1; i <= HOST_RELOADS; i++)); do
+        kill -HUP "$OURS_PID"
+        wait_for 1 "$TMP/ours.log" "VRRP child process acknowledged configuration generation $((i + 1))\$" 5 || break
+        sleep 0.5
+    done
+    sleep 4 # longer than Master_Down_Interval: a priority reset to 150 would pre-empt by now
+    check "reload-tracker: $HOST_RELOADS reloads, ours never MASTER, keepalived keeps the VIP" "$( ((i > HOST_RELOADS)) &&
+        ! grep -q 'Entering MASTER STATE' "$TMP/ours.log" && wait_addr "$LAB-b" "$VIP" 0 && wait_addr "$LAB-a" "$VIP" 0 absent; echo $?)" "$TMP/ours.log"
     stop ours || true
 }
 
