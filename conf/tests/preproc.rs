@@ -156,8 +156,8 @@ fn includes_are_relative_to_the_including_file_and_globbed() {
         loc.file.ends_with("conf.d/y.inc") && loc.line == 1,
         "{loc:?}"
     );
-    // A missing plain include is not an error; with -e it stops a start (the unknown
-    // keyword still decides -t's exit code, the largest category, as in keepalived).
+    // A missing plain include is not an error; with -e it stops a start, and -t exits 6
+    // (keepalived's `had_config_file_error()` ends it before the categories count).
     assert_eq!(l.diags.test_exit_code(), 5);
     assert!(!l.diags.is_fatal());
     let strict = load(
@@ -167,8 +167,8 @@ fn includes_are_relative_to_the_including_file_and_globbed() {
             ..opts()
         },
     );
-    assert!(strict.diags.is_fatal());
-    assert_eq!(strict.diags.test_exit_code(), 5);
+    assert!(strict.diags.is_fatal() && strict.diags.refuses_reload());
+    assert_eq!(strict.diags.test_exit_code(), 6);
     std::fs::write(sub.join("y.inc"), "").unwrap();
     let strict = load(
         &main,
@@ -177,7 +177,7 @@ fn includes_are_relative_to_the_including_file_and_globbed() {
             ..opts()
         },
     );
-    assert_eq!(strict.diags.test_exit_code(), 4, "{:?}", strict.diags);
+    assert_eq!(strict.diags.test_exit_code(), 6, "{:?}", strict.diags);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
