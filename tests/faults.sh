@@ -8,6 +8,7 @@
 # and a capture of every advert on the bridge:
 #   vrrp-kill    SIGKILL our VRRP child N times (each after the new one reported ready):
 #                keepalived never enters MASTER, the VIP never leaves a, no advert missed
+#   reload-master reloads of the unchanged MASTER: no advert later than one interval
 #   bad-reload   SIGHUP with 10 configs keepalived could not start: each refused with its
 #                file:line, the running config keeps working
 #   reload-remove a reload adds an instance (ours becomes its MASTER), the next removes it:
@@ -156,6 +157,11 @@ host_part() {
     check "vrrp-kill: no advert missed (longest gap ${gap} ms < 1500)" "$( ((gap > 0 && gap < 1500)); echo $?)"
     row vrrp-kill "$VRRP_KILLS" "$(verdict "$f0")" "longest advert gap ${gap} ms over $((SECONDS - t0)) s; VIP moves 0"
 
+    # --- reload-master
+    f0=$failed
+    reload_master
+    row reload-master "$HOST_RELOADS" "$(verdict "$f0")" "longest advert gap $MASTER_GAP ms (advert 1 s)"
+
     # --- bad-reload
     f0=$failed
     bad_reloads
@@ -258,6 +264,28 @@ bad_reloads() {
         ((gap > 0 && gap < 1500)); echo $?)"
     kill -HUP "$OURS_PID"
     check "bad-reload: the good config reloads afterwards" "$(wait_for 1 "$TMP/ours.log" 'Reload complete' 5; echo $?)" "$TMP/ours.log"
+}
+
+# reload_master: reloads of an unchanged MASTER: it keeps its state and advertises on time
+# (a reload never delays an advert: the resumed instance sends one at once).
+reload_master() {
+    local i acks
+    cap_start rmaster
+    mon_start a rmaster-a
+    sleep 1.1
+    for ((i = 1; i <= HOST_RELOADS; i++)); do
+        acks=$(grep -c 'VRRP child process acknowledged configuration generation' "$TMP/ours.log" || true)
+        kill -HUP "$OURS_PID"
+        wait_for $((acks + 1)) "$TMP/ours.log" 'VRRP child process acknowledged configuration generation' 5 || break
+        sleep "0.$((RANDOM % 60 + 30))"
+    done
+    sleep 1.1
+    cap_stop rmaster
+    mon_stop
+    MASTER_GAP=$(max_gap rmaster 10.99.0.11)
+    check "reload-master: $HOST_RELOADS reloads acknowledged" "$( ((i > HOST_RELOADS)); echo $?)" "$TMP/ours.log"
+    check "reload-master: no gap between adverts over one interval + 20 ms (longest $MASTER_GAP ms)" "$( ((MASTER_GAP > 0 && MASTER_GAP <= 1020)); echo $?)"
+    check "reload-master: the VIP never moved, keepalived never MASTER" "$([[ -z $(vip_events rmaster-a) ]] && ! grep -q 'Entering MASTER STATE' "$TMP/theirs-b.log"; echo $?)"
 }
 
 # reload_remove: a reload adds VI_2 (VRID 52, 10.99.0.102; keepalived has no such instance, so
