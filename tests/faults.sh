@@ -59,8 +59,15 @@ source "$ROOT/tests/vrrp-lib.sh"
 vrrp_setup faults kft "${1:-$ROOT/target/debug/keepalived}" theirs
 
 SUMMARY=()
+# scenario NAME RUNS FUNCTION FIGURES: run FUNCTION, then a summary row (FIGURES is expanded
+# afterwards, so it may name what FUNCTION measured).
+scenario() {
+    local f0=$failed
+    "$3"
+    row "$1" "$2" "$(verdict "$f0")" "$(eval "echo \"$4\"")"
+}
 # row SCENARIO RUNS RESULT FIGURES: one line of the closing table.
-row() { SUMMARY+=("$(printf '%-13s %5s  %-4s  %s' "$1" "$2" "$3" "$4")"); }
+row() { SUMMARY+=("$(printf '%-14s %5s  %-4s  %s' "$1" "$2" "$3" "$4")"); }
 # verdict BEFORE: "ok" if no check failed since the failure count was BEFORE.
 verdict() { if ((failed == $1)); then echo ok; else echo FAIL; fi; }
 
@@ -157,45 +164,21 @@ host_part() {
     check "vrrp-kill: no advert missed (longest gap ${gap} ms < 1500)" "$( ((gap > 0 && gap < 1500)); echo $?)"
     row vrrp-kill "$VRRP_KILLS" "$(verdict "$f0")" "longest advert gap ${gap} ms over $((SECONDS - t0)) s; VIP moves 0"
 
-    # --- reload-master
-    f0=$failed
-    reload_master
-    row reload-master "$HOST_RELOADS" "$(verdict "$f0")" "longest advert gap $MASTER_GAP ms (advert 1 s)"
+    scenario reload-master "$HOST_RELOADS" reload_master 'longest advert gap $MASTER_GAP ms (advert 1 s)'
 
-    # --- bad-reload
-    f0=$failed
-    bad_reloads
-    row bad-reload 10 "$(verdict "$f0")" "each refused with file:line; VRRP child pid unchanged"
+    scenario bad-reload 10 bad_reloads "each refused with file:line; VRRP child pid unchanged"
 
-    # --- reload-remove
-    f0=$failed
-    reload_remove
-    row reload-remove 1 "$(verdict "$f0")" "$REMOVE_FIG"
+    scenario reload-remove 1 reload_remove '$REMOVE_FIG'
 
-    # --- crash-loop
-    f0=$failed
-    crash_loop
-    row crash-loop 1 "$(verdict "$f0")" "$CRASH_FIG"
+    scenario crash-loop 1 crash_loop '$CRASH_FIG'
 
-    # --- kill-all
-    f0=$failed
-    kill_all
-    row kill-all 1 "$(verdict "$f0")" "$KILLALL_FIG"
+    scenario kill-all 1 kill_all '$KILLALL_FIG'
 
-    # --- sigterm
-    f0=$failed
-    sigterm
-    row sigterm 1 "$(verdict "$f0")" "$TERM_FIG"
+    scenario sigterm 1 sigterm '$TERM_FIG'
 
-    # --- reload-backup
-    f0=$failed
-    reload_backup
-    row reload-backup "$HOST_RELOADS" "$(verdict "$f0")" "no transition, keepalived stays MASTER"
+    scenario reload-backup "$HOST_RELOADS" reload_backup "no transition, keepalived stays MASTER"
 
-    # --- reload-tracker
-    f0=$failed
-    reload_tracker
-    row reload-tracker "$HOST_RELOADS" "$(verdict "$f0")" "priority stays 150 - 60 across reloads; no pre-emption"
+    scenario reload-tracker "$HOST_RELOADS" reload_tracker "priority stays 150 - 60 across reloads; no pre-emption"
     stop theirs-b || true
     del_lab "$LAB"
 }
@@ -487,7 +470,7 @@ for part in $PARTS; do
 done
 
 echo
-printf '%-13s %5s  %-4s  %s\n' scenario runs res figures
+printf '%-14s %5s  %-4s  %s\n' scenario runs res figures
 for line in "${SUMMARY[@]}"; do echo "$line"; done
 echo
 echo "faults: $passed passed, $failed failed"

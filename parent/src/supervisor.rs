@@ -1540,55 +1540,36 @@ impl Supervisor {
             let addrs = |v: &conf::model::VrrpInstance| -> Vec<conf::model::IpAddress> {
                 v.vips.iter().chain(v.evips.iter()).cloned().collect()
             };
-            let (a_was, a_is) = (addrs(&was), addrs(is));
             if now.is_none() {
                 log!("({name}) removing VIPs.");
             }
-            for a in a_was
-                .iter()
-                .filter(|a| !a_is.contains(a) || dev_was != dev_is)
+            // What the old config has and the new one lacks goes, then the reverse comes
+            // (an instance gone from the config only loses).
+            let moved = dev_was != dev_is;
+            let sides = [(&was, is, &dev_was, false), (is, &was, &dev_is, true)];
+            for (from, other, dev, add) in sides.into_iter().take(if now.is_some() { 2 } else { 1 })
             {
-                note(
-                    format!("remove {}", crate::privops::addr::show(a)),
-                    rtnl.del(a, &dev_was),
-                );
-            }
-            for r in was.vroutes.iter().filter(|r| !is.vroutes.contains(r)) {
-                note(
-                    format!("remove route {}", crate::privops::route::show_route(r)),
-                    rtnl.route(r, false),
-                );
-            }
-            for r in was.vrules.iter().filter(|r| !is.vrules.contains(r)) {
-                note(
-                    format!("remove rule with preference {}", r.preference),
-                    rtnl.rule(r, false),
-                );
+                let verb = if add { "add" } else { "remove" };
+                let kept = addrs(other);
+                for a in addrs(from).iter().filter(|a| moved || !kept.contains(a)) {
+                    let r = if add {
+                        rtnl.add(a, dev)
+                    } else {
+                        rtnl.del(a, dev)
+                    };
+                    note(format!("{verb} {}", crate::privops::addr::show(a)), r);
+                }
+                for r in from.vroutes.iter().filter(|r| !other.vroutes.contains(r)) {
+                    let what = format!("{verb} route {}", crate::privops::route::show_route(r));
+                    note(what, rtnl.route(r, add));
+                }
+                for r in from.vrules.iter().filter(|r| !other.vrules.contains(r)) {
+                    let what = format!("{verb} rule with preference {}", r.preference);
+                    note(what, rtnl.rule(r, add));
+                }
             }
             if now.is_none() {
                 self.vips_set.retain(|i| *i != id);
-                continue;
-            }
-            for a in a_is
-                .iter()
-                .filter(|a| !a_was.contains(a) || dev_was != dev_is)
-            {
-                note(
-                    format!("add {}", crate::privops::addr::show(a)),
-                    rtnl.add(a, &dev_is),
-                );
-            }
-            for r in is.vroutes.iter().filter(|r| !was.vroutes.contains(r)) {
-                note(
-                    format!("add route {}", crate::privops::route::show_route(r)),
-                    rtnl.route(r, true),
-                );
-            }
-            for r in is.vrules.iter().filter(|r| !was.vrules.contains(r)) {
-                note(
-                    format!("add rule with preference {}", r.preference),
-                    rtnl.rule(r, true),
-                );
             }
         }
     }

@@ -19,7 +19,7 @@ ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
 not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
 check() { _what=$1; shift; if "$@"; then ok "$_what"; else not_ok "$_what"; fi; }
 note() { echo "# $*"; }
-row() { printf 'ROW %-13s %5s  %-4s  %s\n' "$1" "$2" "$3" "$4"; }
+row() { printf 'ROW %-14s %5s  %-4s  %s\n' "$1" "$2" "$3" "$4"; }
 verdict() { if [ "$FAIL" = "$1" ]; then echo ok; else echo FAIL; fi; }
 mkdir -p /out
 
