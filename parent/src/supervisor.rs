@@ -685,6 +685,18 @@ impl Supervisor {
     fn vrrp_snapshot(&self) -> ParentToVrrp {
         let mut snapshot = self.config.for_vrrp();
         snapshot.interfaces = crate::privops::ifinfo::read(&self.config);
+        // keepalived's defaults for smtp_alert mail (`set_default_email_from`, `local_name`):
+        // router_id and HELO name the host, the sender is the daemon's user at the host.
+        let g = &mut snapshot.global;
+        if let Some(host) = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+        {
+            g.router_id.get_or_insert_with(|| host.clone());
+            g.smtp_helo_name.get_or_insert_with(|| host.clone());
+            g.notification_email_from
+                .get_or_insert_with(|| format!("root@{host}"));
+        }
         ParentToVrrp::Snapshot {
             generation: self.generation,
             snapshot: Box::new(snapshot),

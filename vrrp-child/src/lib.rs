@@ -4,6 +4,7 @@
 
 pub mod fsm;
 pub mod json;
+pub mod mail;
 pub mod netlink;
 pub mod packet;
 pub mod runtime;
@@ -72,6 +73,8 @@ pub struct VrrpChild {
     next_scan: Option<Instant>,
     /// When the next periodic `FullState` is due (once there is a configuration).
     next_full: Option<Instant>,
+    /// `smtp_alert` mail in flight.
+    mailer: mail::Mailer,
 }
 
 impl VrrpChild {
@@ -91,7 +94,52 @@ impl VrrpChild {
             procs: trackproc::Procs::default(),
             next_scan: None,
             next_full: None,
+            mailer: mail::Mailer::default(),
         }
+    }
+
+    /// Mail the state changes the runtime asked to mail.
+    fn send_alerts(&mut self, now: Instant) {
+        if self.runtime.alerts.is_empty() {
+            return;
+        }
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        for a in std::mem::take(&mut self.runtime.alerts) {
+            self.mailer.send(&a, secs, now, self.log);
+        }
+    }
+
+    /// Where `smtp_alert` mail goes: `smtp_server` (an address: the child resolves no
+    /// names) and `notification_email`; none without both, as keepalived.
+    fn mail_cfg(&self, snap: &VrrpSnapshot) -> Option<mail::MailCfg> {
+        let g = &snap.global;
+        let (host, port) = g.smtp_server.as_ref()?;
+        if g.notification_email.is_empty() {
+            return None;
+        }
+        let Ok(ip) = host.parse::<std::net::IpAddr>() else {
+            (self.log)(&format!(
+                "smtp_server {host} is not an address: no smtp_alert mail (the VRRP child resolves no names)"
+            ));
+            return None;
+        };
+        Some(mail::MailCfg {
+            server: std::net::SocketAddr::new(ip, *port),
+            from: g
+                .notification_email_from
+                .clone()
+                .unwrap_or_else(|| "root@localhost".into()),
+            to: g.notification_email.clone(),
+            helo: g
+                .smtp_helo_name
+                .clone()
+                .unwrap_or_else(|| "localhost".into()),
+            router_id: g.router_id.clone().unwrap_or_default(),
+            timeout: Duration::from_secs(u64::from(g.smtp_connect_timeout.max(1))),
+        })
     }
 
     /// `states` as last refreshed (the hot paths only report changes; `refresh_states`
@@ -298,7 +346,19 @@ impl ChildProtocol for VrrpChild {
         } else {
             self.runtime.readable(fd, now, &mut out, self.log);
         }
+        self.send_alerts(now);
         out
+    }
+
+    fn register(&mut self, registry: &mio::Registry) {
+        self.mailer.register(registry, self.log);
+    }
+
+    fn event(&mut self, token: usize, ev: &mio::event::Event, _now: Instant) -> Vec<VrrpToParent> {
+        if self.mailer.owns(token) {
+            self.mailer.event(token, ev, self.log);
+        }
+        Vec::new()
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -309,12 +369,14 @@ impl ChildProtocol for VrrpChild {
             .chain(self.runtime.next_deadline())
             .chain(self.next_scan)
             .chain(self.next_full)
+            .chain(self.mailer.next_deadline())
             .min()
     }
 
     fn tick(&mut self, now: Instant) -> Vec<VrrpToParent> {
         let mut out = Vec::new();
         self.runtime.tick(now, &mut out, self.log);
+        self.mailer.tick(now, self.log);
         if self.next_full.is_some_and(|t| t <= now) {
             self.next_full = Some(now + FULL_STATE_INTERVAL);
             self.refresh_states();
@@ -339,6 +401,7 @@ impl ChildProtocol for VrrpChild {
                 script: ScriptRef::Track(t.id),
             });
         }
+        self.send_alerts(now);
         out
     }
 
@@ -386,6 +449,8 @@ impl ChildProtocol for VrrpChild {
                     })
                     .collect();
                 self.runtime.load(&snapshot, self.log);
+                let mail = self.mail_cfg(&snapshot);
+                self.mailer.configure(mail);
                 self.set_sources(&snapshot, now);
                 self.next_full = Some(now + FULL_STATE_INTERVAL);
                 self.resume = if running { current } else { resume };
@@ -427,6 +492,7 @@ impl ChildProtocol for VrrpChild {
                     }
                     _ => {}
                 }
+                self.send_alerts(now);
                 Step::Continue(out)
             }
             ParentToVrrp::Ping { seq } => Step::Continue(vec![VrrpToParent::Pong { seq }]),
@@ -489,6 +555,7 @@ impl ChildProtocol for VrrpChild {
                 if self.script_result(req_id, exit_status, timed_out) {
                     self.trackers_changed(now, &mut out);
                 }
+                self.send_alerts(now);
                 Step::Continue(out)
             }
             ParentToVrrp::Sockets { .. } => {
@@ -497,6 +564,7 @@ impl ChildProtocol for VrrpChild {
                 let resume = self.resume.clone();
                 self.runtime.start(now, &resume, &mut out, self.log);
                 self.refresh_states();
+                self.send_alerts(now);
                 Step::Continue(out)
             }
             ParentToVrrp::Hello(_) | ParentToVrrp::DelVipsResult { .. } => {

@@ -114,6 +114,11 @@ pub struct Slot {
     pub dont_track_primary: bool,
     pub strict: bool,
     pub last_transition: f64,
+    /// `smtp_alert` (its own, else `smtp_alert_vrrp`, else `smtp_alert`), the state last
+    /// mailed, and whether any notify went out yet (keepalived `notifies_sent`).
+    pub smtp_alert: bool,
+    last_email: Option<State>,
+    notified: bool,
 }
 
 #[derive(Default)]
@@ -142,6 +147,13 @@ pub struct Runtime {
     by_vrid: std::collections::HashMap<(bool, u8), Vec<usize>>,
     /// The IPv4 socket's current `IP_MULTICAST_IF`.
     mcast_if: Option<Ipv4Addr>,
+    /// `smtp_alert` mails asked for by state changes, for the child to send.
+    pub alerts: Vec<crate::mail::Alert>,
+    /// `no_email_faults`.
+    no_email_faults: bool,
+    /// The group being moved by `sync_to`, and where (its members' own mails are
+    /// suppressed, as keepalived's `send_instance_notifies` does).
+    sync_target: Option<(usize, State)>,
 }
 
 /// A `vrrp_sync_group` at run time.
@@ -150,6 +162,8 @@ pub struct Group {
     pub name: String,
     pub members: Vec<ObjId>,
     pub state: Option<State>,
+    pub smtp_alert: bool,
+    last_email: Option<State>,
 }
 
 fn to_state(s: State) -> VrrpState {
@@ -198,9 +212,14 @@ impl Runtime {
     /// Build the instances of a snapshot (IPv4 ones; IPv6 are logged and skipped).
     pub fn load(&mut self, snap: &VrrpSnapshot, log: fn(&str)) {
         // Statistics survive a reload for the instances that stay (keepalived's do).
-        let kept: Vec<(ObjId, Stats)> = self.slots.drain(..).map(|s| (s.id, s.stats)).collect();
+        let kept: Vec<(ObjId, Stats, Option<State>, bool)> = self
+            .slots
+            .drain(..)
+            .map(|s| (s.id, s.stats, s.last_email, s.notified))
+            .collect();
         self.configured = false;
         self.log_unknown_vrids = snap.global.log_unknown_vrids;
+        self.no_email_faults = snap.global.no_email_faults;
         self.load_instances(snap, log);
         self.by_vrid.clear();
         for (i, sl) in self.slots.iter().enumerate() {
@@ -220,16 +239,20 @@ impl Runtime {
             for sl in self.slots.iter_mut().filter(|s| members.contains(&s.id)) {
                 sl.fsm.cfg.sync = true;
             }
-            let state = old.iter().find(|g| g.name == sg.name).and_then(|g| g.state);
+            let prev = old.iter().find(|g| g.name == sg.name);
             self.groups.push(Group {
                 name: sg.name.clone(),
                 members,
-                state,
+                state: prev.and_then(|g| g.state),
+                smtp_alert: sg.smtp_alert.or(snap.global.smtp_alert).unwrap_or(false),
+                last_email: prev.and_then(|g| g.last_email),
             });
         }
         for sl in self.slots.iter_mut() {
-            if let Some((_, st)) = kept.iter().find(|(id, _)| *id == sl.id) {
+            if let Some((_, st, mailed, notified)) = kept.iter().find(|k| k.0 == sl.id) {
                 sl.stats = st.clone();
+                sl.last_email = *mailed;
+                sl.notified = *notified;
             }
         }
     }
@@ -302,6 +325,9 @@ impl Runtime {
                 dont_track_primary: v.dont_track_primary,
                 strict: v.strict_mode.unwrap_or(snap.global.strict),
                 last_transition: 0.0,
+                smtp_alert: v.smtp_alert.or(snap.global.smtp_alert).unwrap_or(false),
+                last_email: None,
+                notified: false,
                 tracks,
             });
         }
@@ -365,6 +391,9 @@ impl Runtime {
             dont_track_primary: v.dont_track_primary,
             strict: v.strict_mode.unwrap_or(snap.global.strict),
             last_transition: 0.0,
+            smtp_alert: v.smtp_alert.or(snap.global.smtp_alert).unwrap_or(false),
+            last_email: None,
+            notified: false,
             tracks: track_list(v, snap),
         });
     }
@@ -690,6 +719,7 @@ impl Runtime {
         log: fn(&str),
     ) {
         let (mut want_master, mut to_backup) = (false, false);
+        let mut changed_to = None;
         for a in actions {
             match a {
                 Action::WantMaster => want_master = true,
@@ -719,6 +749,7 @@ impl Runtime {
                 }
                 Action::Changed { from, to } => {
                     to_backup |= from == State::Master && to == State::Backup;
+                    changed_to = Some(to);
                     self.slots[i].last_transition = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map(|d| d.as_secs_f64())
@@ -758,8 +789,16 @@ impl Runtime {
             .iter()
             .position(|g| g.members.contains(&self.slots[i].id))
         else {
+            if let Some(to) = changed_to {
+                self.instance_alert(i, to, false);
+            }
             return;
         };
+        if let Some(to) = changed_to {
+            let in_group_state =
+                self.groups[g].state == Some(to) || self.sync_target == Some((g, to));
+            self.instance_alert(i, to, in_group_state);
+        }
         if !self.syncing && (want_master || to_backup) {
             self.syncing = true;
             if want_master {
@@ -810,10 +849,35 @@ impl Runtime {
             self.groups[g].name,
             to.name()
         ));
+        let before = self.sync_target.replace((g, to));
         for j in self.members(g) {
             let a = self.slots[j].fsm.handle(now, Input::Sync(to));
             self.apply(j, a, now, out, log);
         }
+        self.sync_target = before;
+    }
+
+    /// keepalived `vrrp_smtp_notifier`: one mail per state entered (not twice the same,
+    /// none for FAULT with `no_email_faults`), none for a sync-group member moved into its
+    /// group's state once it has notified (`send_instance_notifies`).
+    fn instance_alert(&mut self, i: usize, to: State, in_group_state: bool) {
+        let sl = &mut self.slots[i];
+        let suppressed = in_group_state && sl.notified;
+        sl.notified = true;
+        if suppressed
+            || !sl.smtp_alert
+            || (self.no_email_faults && to == State::Fault)
+            || sl.last_email == Some(to)
+            || crate::mail::instance_text(to.name()).is_none()
+        {
+            return;
+        }
+        sl.last_email = Some(to);
+        self.alerts.push(crate::mail::Alert {
+            group: false,
+            name: sl.fsm.cfg.name.clone(),
+            state: to.name(),
+        });
     }
 
     /// The group's state from its members'; a change runs the group's notifies.
@@ -839,6 +903,18 @@ impl Runtime {
             return;
         }
         grp.state = st;
+        if let Some(st) = st.filter(|s| {
+            grp.smtp_alert
+                && grp.last_email != Some(*s)
+                && !(self.no_email_faults && *s == State::Fault)
+        }) {
+            grp.last_email = Some(st);
+            self.alerts.push(crate::mail::Alert {
+                group: true,
+                name: grp.name.clone(),
+                state: st.name(),
+            });
+        }
         if let Some(st) = st {
             self.next_req += 1;
             out.push(VrrpToParent::RunScript {
