@@ -429,6 +429,12 @@ impl Runtime {
             let _ = sock.set_multicast_loop_v4(false);
             let _ =
                 nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Ipv4PacketInfo, &true);
+            // Each advert's arrival time (see `readable`).
+            let _ = nix::sys::socket::setsockopt(
+                s,
+                nix::sys::socket::sockopt::ReceiveTimestampns,
+                &true,
+            );
             let mut joined: Vec<u32> = Vec::new();
             for sl in self.slots.iter().filter(|s| !s.fsm.cfg.unicast) {
                 if joined.contains(&sl.ifindex) {
@@ -460,6 +466,11 @@ impl Runtime {
             );
             let _ =
                 nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Ipv6RecvHopLimit, &true);
+            let _ = nix::sys::socket::setsockopt(
+                s,
+                nix::sys::socket::sockopt::ReceiveTimestampns,
+                &true,
+            );
             // The kernel computes (and checks) the VRRP checksum at offset 6 (RFC 5798 §5.2.8).
             let off: libc::c_int = 6;
             // SAFETY: setsockopt with a pointer to a local c_int of the size passed.
@@ -542,7 +553,7 @@ impl Runtime {
     pub fn readable(
         &mut self,
         fd: RawFd,
-        now: Instant,
+        _now: Instant,
         out: &mut Vec<VrrpToParent>,
         log: fn(&str),
     ) {
@@ -550,11 +561,20 @@ impl Runtime {
             return;
         }
         let six = self.sock6.as_ref().is_some_and(|s| s.as_raw_fd() == fd);
-        loop {
-            let Some((p, ifindex)) = (if six { recv6(fd) } else { recv4(fd) }) else {
+        // Each advert is handled at the time it arrived (the kernel's receive timestamp),
+        // not when we got to it: after a long turn of the loop (a thousand instances
+        // started or resumed at once) the queue holds adverts that came in time, and their
+        // instances' down timers must not expire first (the soak's flap after a restart).
+        let mut clock = Arrival::now();
+        for k in 0u32.. {
+            let Some((p, ifindex, stamp)) = (if six { recv6(fd) } else { recv4(fd) }) else {
                 return;
             };
-            self.dispatch(p, ifindex, now, out, log);
+            if k % 256 == 255 {
+                clock = Arrival::now();
+            }
+            let at = clock.instant(stamp);
+            self.dispatch(p, ifindex, at, out, log);
         }
     }
 
@@ -1145,10 +1165,43 @@ struct Queued {
     dst: [u8; 6],
 }
 
-/// One IPv4 packet from the raw socket, with the interface it came in on (`IP_PKTINFO`).
-fn recv4(fd: RawFd) -> Option<(Packet, u32)> {
+/// Wall-clock receive timestamps mapped onto the monotonic clock the state machines use.
+struct Arrival {
+    wall: std::time::SystemTime,
+    mono: Instant,
+}
+
+impl Arrival {
+    fn now() -> Arrival {
+        Arrival {
+            wall: std::time::SystemTime::now(),
+            mono: Instant::now(),
+        }
+    }
+
+    /// The monotonic instant of a packet stamped `stamp` (never later than now).
+    fn instant(&self, stamp: Option<std::time::SystemTime>) -> Instant {
+        match stamp.and_then(|t| self.wall.duration_since(t).ok()) {
+            // A stamp a wall-clock step put far off is ignored.
+            Some(age) if age < Duration::from_secs(60) => {
+                self.mono.checked_sub(age).unwrap_or(self.mono)
+            }
+            _ => self.mono,
+        }
+    }
+}
+
+fn stamp_of(ts: &nix::sys::time::TimeSpec) -> Option<std::time::SystemTime> {
+    let secs = u64::try_from(ts.tv_sec()).ok()?;
+    let nanos = u32::try_from(ts.tv_nsec()).ok()?;
+    std::time::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+}
+
+/// One IPv4 packet from the raw socket, with the interface it came in on (`IP_PKTINFO`)
+/// and when it arrived (`SO_TIMESTAMPNS`).
+fn recv4(fd: RawFd) -> Option<(Packet, u32, Option<std::time::SystemTime>)> {
     let mut buf = [0u8; 2048];
-    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo, libc::timespec);
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let r = nix::sys::socket::recvmsg::<()>(
         fd,
@@ -1158,9 +1211,14 @@ fn recv4(fd: RawFd) -> Option<(Packet, u32)> {
     )
     .ok()?;
     let mut idx = 0u32;
+    let mut stamp = None;
     for c in r.cmsgs().into_iter().flatten() {
-        if let nix::sys::socket::ControlMessageOwned::Ipv4PacketInfo(pi) = c {
-            idx = pi.ipi_ifindex as u32;
+        match c {
+            nix::sys::socket::ControlMessageOwned::Ipv4PacketInfo(pi) => {
+                idx = pi.ipi_ifindex as u32;
+            }
+            nix::sys::socket::ControlMessageOwned::ScmTimestampns(ts) => stamp = stamp_of(&ts),
+            _ => {}
         }
     }
     let n = r.bytes;
@@ -1170,13 +1228,15 @@ fn recv4(fd: RawFd) -> Option<(Packet, u32)> {
             six: None,
         },
         idx,
+        stamp,
     ))
 }
 
-/// One VRRP message from the IPv6 raw socket, with source, destination and hop limit.
-fn recv6(fd: RawFd) -> Option<(Packet, u32)> {
+/// One VRRP message from the IPv6 raw socket, with source, destination, hop limit and
+/// arrival time.
+fn recv6(fd: RawFd) -> Option<(Packet, u32, Option<std::time::SystemTime>)> {
     let mut buf = [0u8; 2048];
-    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, libc::timespec);
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let r = nix::sys::socket::recvmsg::<nix::sys::socket::SockaddrIn6>(
         fd,
@@ -1188,6 +1248,7 @@ fn recv6(fd: RawFd) -> Option<(Packet, u32)> {
     let mut dst = Ipv6Addr::UNSPECIFIED;
     let mut idx = 0u32;
     let mut hop_limit = None;
+    let mut stamp = None;
     for c in r.cmsgs().into_iter().flatten() {
         match c {
             nix::sys::socket::ControlMessageOwned::Ipv6PacketInfo(pi) => {
@@ -1197,6 +1258,7 @@ fn recv6(fd: RawFd) -> Option<(Packet, u32)> {
             nix::sys::socket::ControlMessageOwned::Ipv6HopLimit(h) => {
                 hop_limit = u8::try_from(h).ok();
             }
+            nix::sys::socket::ControlMessageOwned::ScmTimestampns(ts) => stamp = stamp_of(&ts),
             _ => {}
         }
     }
@@ -1212,6 +1274,7 @@ fn recv6(fd: RawFd) -> Option<(Packet, u32)> {
             }),
         },
         idx,
+        stamp,
     ))
 }
 
@@ -1404,4 +1467,43 @@ fn garp_gap(v: &VrrpInstance, ifname: &str, snap: &VrrpSnapshot) -> Duration {
         grp.and_then(|x| x.garp_interval).unwrap_or(g.garp_interval)
     };
     Duration::from_micros(us)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Receive timestamps map onto the monotonic clock: a packet stamped 300 ms ago is
+    /// dated 300 ms before now; no stamp, a future one or one a wall-clock step put far off
+    /// is dated now.
+    #[test]
+    fn arrival_times() {
+        let c = Arrival::now();
+        let ago = c.instant(Some(c.wall - Duration::from_millis(300)));
+        assert_eq!(c.mono - ago, Duration::from_millis(300));
+        assert_eq!(c.instant(None), c.mono);
+        assert_eq!(c.instant(Some(c.wall + Duration::from_secs(1))), c.mono);
+        assert_eq!(c.instant(Some(c.wall - Duration::from_secs(3600))), c.mono);
+    }
+
+    /// The kernel's SO_TIMESTAMPNS reaches us through the receive path: a datagram that
+    /// waited 200 ms in the queue carries its arrival time.
+    #[test]
+    fn the_receive_path_reads_the_kernel_stamp() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        nix::sys::socket::setsockopt(&rx, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+            .unwrap();
+        let _ = nix::sys::socket::setsockopt(&rx, nix::sys::socket::sockopt::Ipv4PacketInfo, &true);
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The kernel turns receive stamping on a moment after the first socket asks
+        // (a deferred static key); until then a packet is dated when it is read.
+        std::thread::sleep(Duration::from_millis(50));
+        tx.send_to(&[0x45; 40], rx.local_addr().unwrap()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let (p, _, stamp) = recv4(rx.as_raw_fd()).expect("a datagram");
+        assert_eq!(p.bytes.len(), 40);
+        let at = Arrival::now().instant(stamp);
+        let age = Instant::now() - at;
+        assert!(age >= Duration::from_millis(190), "dated {age:?} ago");
+    }
 }
