@@ -1001,6 +1001,8 @@ impl Supervisor {
             self.vrrp.configure(&self.poll, &snap, &kinds, |manifest| {
                 ParentToVrrp::Sockets { manifest }
             });
+            drop(snap);
+            trim_heap();
         }
         for m in msgs {
             if let Err(why) = self.vrrp_request(m) {

@@ -147,6 +147,14 @@ pub struct Runtime {
     by_vrid: std::collections::HashMap<(bool, u8), Vec<usize>>,
     /// The IPv4 socket's current `IP_MULTICAST_IF`.
     mcast_if: Option<Ipv4Addr>,
+    /// Every instance's next deadline as last computed, and a heap of them (entries that no
+    /// longer match `due` are stale and skipped): finding what is due costs O(log n) per
+    /// change instead of a scan of every instance per turn of the loop (at 1000 instances
+    /// the scans were a third of the backup's CPU).
+    due: Vec<Option<Instant>>,
+    /// Receive buffers for `recvmmsg` (taken while a batch is dispatched).
+    rx: Option<Box<RxBufs>>,
+    timers: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, usize)>>,
     /// `smtp_alert` mails asked for by state changes, for the child to send.
     pub alerts: Vec<crate::mail::Alert>,
     /// `no_email_faults`.
@@ -221,6 +229,8 @@ impl Runtime {
         self.log_unknown_vrids = snap.global.log_unknown_vrids;
         self.no_email_faults = snap.global.no_email_faults;
         self.load_instances(snap, log);
+        self.due = vec![None; self.slots.len()];
+        self.timers.clear();
         self.by_vrid.clear();
         for (i, sl) in self.slots.iter().enumerate() {
             self.by_vrid
@@ -514,6 +524,7 @@ impl Runtime {
         for (i, a) in acts {
             self.apply(i, a, now, out, log);
         }
+        self.settle();
     }
 
     pub fn fds(&self) -> Vec<RawFd> {
@@ -527,9 +538,11 @@ impl Runtime {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.slots
-            .iter()
-            .filter_map(|s| s.fsm.next_deadline())
+        // A stale entry on top only wakes the loop early; `tick` drops it.
+        self.timers
+            .peek()
+            .map(|r| r.0 .0)
+            .into_iter()
             .chain(self.garp_queue.iter().filter_map(|q| {
                 self.garp_free
                     .iter()
@@ -541,10 +554,45 @@ impl Runtime {
 
     pub fn tick(&mut self, now: Instant, out: &mut Vec<VrrpToParent>, log: fn(&str)) {
         self.send_due_garps(now);
-        for i in 0..self.slots.len() {
-            if self.slots[i].fsm.next_deadline().is_some_and(|d| d <= now) {
-                let a = self.slots[i].fsm.handle(now, Input::Tick);
-                self.apply(i, a, now, out, log);
+        let mut fire = Vec::new();
+        while let Some(std::cmp::Reverse((t, i))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            if self.due.get(i) == Some(&Some(t)) {
+                fire.push(i);
+            }
+        }
+        for i in fire {
+            // Re-armed by `apply` (`touch`) with whatever deadline the machine has next.
+            self.due[i] = None;
+            let a = self.slots[i].fsm.handle(now, Input::Tick);
+            self.apply(i, a, now, out, log);
+        }
+        self.settle();
+    }
+
+    /// Drop stale entries off the top of the heap, so that `next_deadline` wakes the loop
+    /// only for a real deadline (every advert a backup takes leaves one behind).
+    fn settle(&mut self) {
+        while let Some(std::cmp::Reverse((t, i))) = self.timers.peek().copied() {
+            if self.due.get(i) == Some(&Some(t)) {
+                return;
+            }
+            self.timers.pop();
+        }
+    }
+
+    /// Slot `i`'s state machine may have moved its timers: keep the heap in step.
+    fn touch(&mut self, i: usize) {
+        let d = self.slots[i].fsm.next_deadline();
+        if let Some(slot) = self.due.get_mut(i) {
+            if *slot != d {
+                *slot = d;
+                if let Some(t) = d {
+                    self.timers.push(std::cmp::Reverse((t, i)));
+                }
             }
         }
     }
@@ -566,16 +614,39 @@ impl Runtime {
         // started or resumed at once) the queue holds adverts that came in time, and their
         // instances' down timers must not expire first (the soak's flap after a restart).
         let mut clock = Arrival::now();
-        for k in 0u32.. {
-            let Some((p, ifindex, stamp)) = (if six { recv6(fd) } else { recv4(fd) }) else {
-                return;
-            };
-            if k % 256 == 255 {
-                clock = Arrival::now();
+        if six {
+            for k in 0u32.. {
+                let Some((p, ifindex, stamp)) = recv6(fd) else {
+                    return self.settle();
+                };
+                if k % 256 == 255 {
+                    clock = Arrival::now();
+                }
+                let at = clock.instant(stamp);
+                self.dispatch(p, ifindex, at, out, log);
             }
-            let at = clock.instant(stamp);
-            self.dispatch(p, ifindex, at, out, log);
         }
+        // IPv4: up to RX_BATCH adverts per system call (recvmmsg), into buffers kept for
+        // the purpose (1000 instances at 0.1 s are 10,000 adverts a second).
+        let mut bufs = self.rx.take().unwrap_or_default();
+        loop {
+            let got = bufs.recv(fd);
+            for k in 0..got {
+                let (bytes, ifindex, stamp) = bufs.get(k);
+                let p = Packet {
+                    bytes: bytes.to_vec(),
+                    six: None,
+                };
+                let at = clock.instant(stamp);
+                self.dispatch(p, ifindex, at, out, log);
+            }
+            if got < RX_BATCH {
+                break;
+            }
+            clock = Arrival::now();
+        }
+        self.rx = Some(bufs);
+        self.settle();
     }
 
     /// keepalived's `vrrp_dispatcher_read`: enough bytes for the headers, a VRID configured
@@ -706,6 +777,7 @@ impl Runtime {
             }
             self.apply(i, acts, now, out, log);
         }
+        self.settle();
     }
 
     /// The parent set an instance's VIPs: the gratuitous ARPs held back go out now.
@@ -728,6 +800,7 @@ impl Runtime {
             let a = self.slots[i].fsm.handle(now, Input::Shutdown);
             self.apply(i, a, now, out, log);
         }
+        self.settle();
     }
 
     fn apply(
@@ -738,6 +811,8 @@ impl Runtime {
         out: &mut Vec<VrrpToParent>,
         log: fn(&str),
     ) {
+        // Every call of a slot's `handle` is followed by this `apply`.
+        self.touch(i);
         let (mut want_master, mut to_backup) = (false, false);
         let mut changed_to = None;
         for a in actions {
@@ -1165,6 +1240,97 @@ struct Queued {
     dst: [u8; 6],
 }
 
+/// Adverts read per `recvmmsg`.
+const RX_BATCH: usize = 32;
+const RX_BUF: usize = 2048;
+const RX_CMSG: usize = 128;
+
+/// Buffers for one `recvmmsg` of IPv4 adverts: the packets, their control messages
+/// (`IP_PKTINFO`, `SO_TIMESTAMPNS`), and what the kernel said about each.
+pub struct RxBufs {
+    data: Vec<u8>,
+    cmsg: Vec<u64>,
+    lens: [usize; RX_BATCH],
+    ifindex: [u32; RX_BATCH],
+    stamp: [Option<std::time::SystemTime>; RX_BATCH],
+}
+
+impl Default for RxBufs {
+    fn default() -> Self {
+        RxBufs {
+            data: vec![0; RX_BATCH * RX_BUF],
+            cmsg: vec![0; RX_BATCH * RX_CMSG / 8],
+            lens: [0; RX_BATCH],
+            ifindex: [0; RX_BATCH],
+            stamp: [None; RX_BATCH],
+        }
+    }
+}
+
+impl RxBufs {
+    /// Read up to `RX_BATCH` packets without blocking; how many came.
+    fn recv(&mut self, fd: RawFd) -> usize {
+        // SAFETY: every iovec and control buffer points into `self.data` / `self.cmsg`,
+        // which outlive the call, with the lengths given; mmsghdr and iovec are plain data
+        // (zeroed, then filled).
+        let n = unsafe {
+            let mut iov: [libc::iovec; RX_BATCH] = std::mem::zeroed();
+            let mut hdr: [libc::mmsghdr; RX_BATCH] = std::mem::zeroed();
+            let data = self.data.as_mut_ptr();
+            let cmsg = self.cmsg.as_mut_ptr() as *mut u8;
+            for k in 0..RX_BATCH {
+                iov[k].iov_base = data.add(k * RX_BUF) as *mut libc::c_void;
+                iov[k].iov_len = RX_BUF;
+                hdr[k].msg_hdr.msg_iov = &mut iov[k];
+                hdr[k].msg_hdr.msg_iovlen = 1;
+                hdr[k].msg_hdr.msg_control = cmsg.add(k * RX_CMSG) as *mut libc::c_void;
+                hdr[k].msg_hdr.msg_controllen = RX_CMSG;
+            }
+            let n = libc::recvmmsg(
+                fd,
+                hdr.as_mut_ptr(),
+                RX_BATCH as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            );
+            for (k, h) in hdr.iter().enumerate().take(usize::try_from(n).unwrap_or(0)) {
+                self.lens[k] = (h.msg_len as usize).min(RX_BUF);
+                self.ifindex[k] = 0;
+                self.stamp[k] = None;
+                let m = &h.msg_hdr;
+                let mut c = libc::CMSG_FIRSTHDR(m);
+                while !c.is_null() {
+                    let d = libc::CMSG_DATA(c);
+                    match ((*c).cmsg_level, (*c).cmsg_type) {
+                        (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                            let pi = std::ptr::read_unaligned(d as *const libc::in_pktinfo);
+                            self.ifindex[k] = pi.ipi_ifindex as u32;
+                        }
+                        (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                            let ts = std::ptr::read_unaligned(d as *const libc::timespec);
+                            self.stamp[k] = stamp_of(&nix::sys::time::TimeSpec::from(ts));
+                        }
+                        _ => {}
+                    }
+                    c = libc::CMSG_NXTHDR(m, c);
+                }
+            }
+            n
+        };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    /// Packet `k` of the last batch: bytes, interface, arrival.
+    fn get(&self, k: usize) -> (&[u8], u32, Option<std::time::SystemTime>) {
+        let at = k * RX_BUF;
+        (
+            &self.data[at..at + self.lens[k]],
+            self.ifindex[k],
+            self.stamp[k],
+        )
+    }
+}
+
 /// Wall-clock receive timestamps mapped onto the monotonic clock the state machines use.
 struct Arrival {
     wall: std::time::SystemTime,
@@ -1195,41 +1361,6 @@ fn stamp_of(ts: &nix::sys::time::TimeSpec) -> Option<std::time::SystemTime> {
     let secs = u64::try_from(ts.tv_sec()).ok()?;
     let nanos = u32::try_from(ts.tv_nsec()).ok()?;
     std::time::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
-}
-
-/// One IPv4 packet from the raw socket, with the interface it came in on (`IP_PKTINFO`)
-/// and when it arrived (`SO_TIMESTAMPNS`).
-fn recv4(fd: RawFd) -> Option<(Packet, u32, Option<std::time::SystemTime>)> {
-    let mut buf = [0u8; 2048];
-    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo, libc::timespec);
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let r = nix::sys::socket::recvmsg::<()>(
-        fd,
-        &mut iov,
-        Some(&mut cmsg),
-        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-    )
-    .ok()?;
-    let mut idx = 0u32;
-    let mut stamp = None;
-    for c in r.cmsgs().into_iter().flatten() {
-        match c {
-            nix::sys::socket::ControlMessageOwned::Ipv4PacketInfo(pi) => {
-                idx = pi.ipi_ifindex as u32;
-            }
-            nix::sys::socket::ControlMessageOwned::ScmTimestampns(ts) => stamp = stamp_of(&ts),
-            _ => {}
-        }
-    }
-    let n = r.bytes;
-    Some((
-        Packet {
-            bytes: buf[..n].to_vec(),
-            six: None,
-        },
-        idx,
-        stamp,
-    ))
 }
 
 /// One VRRP message from the IPv6 raw socket, with source, destination, hop limit and
@@ -1486,8 +1617,8 @@ mod tests {
         assert_eq!(c.instant(Some(c.wall - Duration::from_secs(3600))), c.mono);
     }
 
-    /// The kernel's SO_TIMESTAMPNS reaches us through the receive path: a datagram that
-    /// waited 200 ms in the queue carries its arrival time.
+    /// The kernel's SO_TIMESTAMPNS and IP_PKTINFO reach us through the batched receive
+    /// path: a datagram that waited 200 ms in the queue carries its arrival time.
     #[test]
     fn the_receive_path_reads_the_kernel_stamp() {
         let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -1500,8 +1631,11 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         tx.send_to(&[0x45; 40], rx.local_addr().unwrap()).unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        let (p, _, stamp) = recv4(rx.as_raw_fd()).expect("a datagram");
-        assert_eq!(p.bytes.len(), 40);
+        let mut bufs = RxBufs::default();
+        assert_eq!(bufs.recv(rx.as_raw_fd()), 1, "one datagram");
+        let (bytes, ifindex, stamp) = bufs.get(0);
+        assert_eq!(bytes, &[0x45; 40][..]);
+        assert_eq!(ifindex, 1, "IP_PKTINFO: the loopback");
         let at = Arrival::now().instant(stamp);
         let age = Instant::now() - at;
         assert!(age >= Duration::from_millis(190), "dated {age:?} ago");
