@@ -51,6 +51,9 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
             );
             continue;
         }
+        // Not checked: keepalived 2.2.7's "Unicast peers are not supported in strict mode"
+        // looks at interface flags not read yet at that point, so it never fires (a strict
+        // unicast instance runs, in `-t` and at run time alike) — and neither do we.
         unicast_configured.push(raws.get(i).is_some_and(|r| r.unicast_configured));
         keep.push(v);
     }
@@ -225,6 +228,70 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
                 format!("({name}) preempt_delay is incompatible with strict mode - resetting"),
             );
             v.preempt_delay = 0;
+        }
+        if strict {
+            if v.down_timer_adverts.is_some_and(|d| d != 3) {
+                p.report_global(
+                    Category::GeneralError,
+                    format!(
+                        "({name}) down_timer_adverts is incompatible with strict mode - resetting"
+                    ),
+                );
+                v.down_timer_adverts = Some(3);
+            }
+            if v.accept == Some(true) && v.priority != 255 && v.version == 2 {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting"),
+                );
+                v.accept = Some(false);
+            }
+            if v.garp.lower_prio_repeat.is_some_and(|r| r > 0) {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) Strict mode requires no repeat garps. resetting"),
+                );
+                v.garp.lower_prio_repeat = Some(0);
+            }
+            if v.garp.lower_prio_delay.is_some_and(|d| d > 0) {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) Strict mode requires no repeat garp delay. resetting"),
+                );
+                v.garp.lower_prio_delay = Some(0);
+            }
+            if v.lower_prio_no_advert == Some(false) {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) Strict mode requires no lower priority advert. resetting"),
+                );
+                v.lower_prio_no_advert = Some(true);
+            }
+            if v.higher_prio_send_advert == Some(true) {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) strict mode requires higher_prio_send_advert to be clear. resetting"),
+                );
+                v.higher_prio_send_advert = Some(false);
+            }
+            if v.vmac_xmit_base && v.use_vmac.is_some() {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) xmit_base is incompatible with strict mode - resetting"),
+                );
+                v.vmac_xmit_base = false;
+            }
+        }
+        // RFC 5798 §5.2.9: the first IPv6 address must be the link-local one.
+        if v.family6 && !v.is_unicast() {
+            if let Some(std::net::IpAddr::V6(a)) = v.vips.first().map(|a| a.addr) {
+                if (a.segments()[0] & 0xffc0) != 0xfe80 && strict {
+                    p.report_global(
+                        Category::GeneralError,
+                        format!("({name}) the first IPv6 VIP address must be link local"),
+                    );
+                }
+            }
         }
         if v.preempt_delay > 0 && v.nopreempt {
             p.report_global(

@@ -612,6 +612,8 @@ pub struct Supervisor {
     kernel_resume: Option<Vec<RsState>>,
     stopping: Option<Instant>,
     rtnl: Option<crate::privops::addr::Rtnl>,
+    /// Accept-mode drop rules (nftables), opened at the first `no_accept` master.
+    nft: Option<crate::privops::nft::Nft>,
     /// Scripts running, and what their end means.
     scripts: Vec<Running<ScriptEnd>>,
     script_default: RunAs,
@@ -664,6 +666,7 @@ impl Supervisor {
             kernel_resume: None,
             stopping: None,
             rtnl: None,
+            nft: None,
             scripts: Vec::new(),
             script_default: RunAs::ROOT,
             startup_pending: false,
@@ -681,6 +684,18 @@ impl Supervisor {
     fn vrrp_snapshot(&self) -> ParentToVrrp {
         let mut snapshot = self.config.for_vrrp();
         snapshot.interfaces = crate::privops::ifinfo::read(&self.config);
+        // keepalived's defaults for smtp_alert mail (`set_default_email_from`, `local_name`):
+        // router_id and HELO name the host, the sender is the daemon's user at the host.
+        let g = &mut snapshot.global;
+        if let Some(host) = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+        {
+            g.router_id.get_or_insert_with(|| host.clone());
+            g.smtp_helo_name.get_or_insert_with(|| host.clone());
+            g.notification_email_from
+                .get_or_insert_with(|| format!("root@{host}"));
+        }
         ParentToVrrp::Snapshot {
             generation: self.generation,
             snapshot: Box::new(snapshot),
@@ -894,6 +909,10 @@ impl Supervisor {
                     if self.s.release_vrrp {
                         self.release_addresses();
                     }
+                    // keepalived deletes its firewall table at exit, -V or not.
+                    if let Some(n) = self.nft.as_mut() {
+                        n.cleanup();
+                    }
                     if self.s.release_ipvs {
                         self.lvs.release(&self.config);
                     }
@@ -969,6 +988,8 @@ impl Supervisor {
             self.vrrp.configure(&self.poll, &snap, &kinds, |manifest| {
                 ParentToVrrp::Sockets { manifest }
             });
+            drop(snap);
+            trim_heap();
         }
         for m in msgs {
             if let Err(why) = self.vrrp_request(m) {
@@ -1438,9 +1459,9 @@ impl Supervisor {
         else {
             return Err(format!("asked for VIPs of unknown instance {instance:?}"));
         };
-        let Some(rtnl) = self.rtnl.as_mut() else {
+        if self.rtnl.is_none() {
             return Ok(OpResult::Failed("no netlink command channel".into()));
-        };
+        }
         log!(
             "({}) {} VIPs.",
             v.name,
@@ -1458,6 +1479,38 @@ impl Supervisor {
         };
         let verb = if add { "add" } else { "remove" };
         let mut failed = Vec::new();
+        // keepalived `vrrp_handle_accept_mode`: a non-owner without accept mode drops
+        // traffic to and from its VIPs while MASTER; the rule goes in before the VIPs and
+        // comes out after them.
+        let drop_rules = v.priority != 255 && !v.accept_mode(self.config.global.vrrp_strict);
+        let fw_addrs: Vec<std::net::IpAddr> = v
+            .vips
+            .iter()
+            .chain(v.evips.iter())
+            .map(|a| a.addr)
+            .collect();
+        let firewall = |nft: &mut Option<crate::privops::nft::Nft>| -> Option<String> {
+            if nft.is_none() {
+                match crate::privops::nft::Nft::open() {
+                    Ok(n) => {
+                        log!("use_vmac or no_accept/strict specified, but no firewall configured - using nftables");
+                        *nft = Some(n)
+                    }
+                    Err(e) => return Some(e.text),
+                }
+            }
+            let n = nft.as_mut()?;
+            n.update(&fw_addrs, add).err().map(|e| e.text)
+        };
+        if drop_rules && add {
+            if let Some(e) = firewall(&mut self.nft) {
+                log!("({}) cannot set the firewall drop rule: {e}", v.name);
+                failed.push(e);
+            }
+        }
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return Ok(OpResult::Failed("no netlink command channel".into()));
+        };
         let mut note = |what: String, r: Result<(), crate::privops::addr::NlError>| {
             if let Err(e) = r {
                 log!("({}) cannot {verb} {what}: {e}", v.name);
@@ -1484,6 +1537,12 @@ impl Supervisor {
                 format!("rule with preference {}", r.preference),
                 rtnl.rule(r, add),
             );
+        }
+        if drop_rules && !add {
+            if let Some(e) = firewall(&mut self.nft) {
+                log!("({}) cannot remove the firewall drop rule: {e}", v.name);
+                failed.push(e);
+            }
         }
         if add {
             if !self.vips_set.contains(&instance) {

@@ -333,13 +333,16 @@ impl Instance {
                         self.change(now, State::Master, false, &mut out);
                     }
                 } else if resume == Some(State::Backup) {
-                    // A BACKUP that goes on (a reload, a restarted child): no transition, no
-                    // notify; it waits a whole Master_Down_Interval for the master's advert.
+                    // A restarted child: the parent knows this instance is BACKUP and holds
+                    // no VIP for it; nothing to notify. The master's adverts queued while
+                    // we started re-arm the down timer (ARCHITECTURE §4).
                     self.state = State::Backup;
                     self.master_adver_int = self.cfg.adver_int;
                     self.down_at = Some(now + self.master_down_interval());
-                    self.adver_at = None;
-                    self.preempt_until = None;
+                    out.push(Action::Log(format!(
+                        "({}) Resuming BACKUP STATE",
+                        self.cfg.name
+                    )));
                 } else {
                     // keepalived: every other instance starts BACKUP, even with `state MASTER`.
                     self.change(now, State::Backup, true, &mut out);
