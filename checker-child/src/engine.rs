@@ -3,7 +3,9 @@
 //! (`check_tcp.c`/`check_http.c` epilogues, `update_svr_checker_state`, `perform_svr_state`,
 //! `update_quorum_state`). Time is an input; timers are deadlines. The shell runs the probes.
 
-use conf::model::{CheckKind, Checker, Protocol, RealServer, VirtualServer, VsKey, USEC_PER_SEC};
+use conf::model::{
+    CheckKind, Checker, Protocol, RealServer, TrackFile, VirtualServer, VsKey, USEC_PER_SEC,
+};
 use conf::project::{rs_id, CheckerSnapshot, ObjId};
 use ipc::{IpvsOp, RsState, ScriptRef};
 use std::cmp::Reverse;
@@ -106,7 +108,12 @@ struct Rs {
     id: ObjId,
     vs: usize,
     name: String,
+    /// The weight in IPVS: `real_weight(eff)`.
     weight: u32,
+    /// The configured weight, and keepalived's `effective_weight`: it plus every
+    /// checker's `cur_weight` (misc_dynamic, FILE_CHECK).
+    iweight: i64,
+    eff: i64,
     up: bool,
     inhibit: bool,
     failed: usize,
@@ -137,6 +144,28 @@ struct Check {
     /// The check whose probe this one shares, or the checks sharing this one's.
     leader: Option<usize>,
     followers: Vec<usize>,
+    /// FILE_CHECK: the track_file's name, the weight multiplier and `reverse`.
+    file: Option<(String, i32, bool)>,
+    /// This checker's share of the real server's weight (keepalived's `cur_weight`).
+    cur_weight: i64,
+}
+
+/// keepalived's `real_weight`: an effective weight as IPVS takes it.
+fn real_weight(eff: i64) -> u32 {
+    eff.clamp(0, i32::MAX as i64) as u32
+}
+
+/// What a FILE_CHECK makes of its file's value (`update_track_file_status`): `None` is
+/// FAULT (the checker fails), else the weight it adds. Without a weight, non-zero is a
+/// failure (zero with `reverse`); with one, value × weight (negated with `reverse`),
+/// failing only at the bottom of the range.
+pub fn file_status(value: i64, weight: i32, reverse: bool) -> Option<i64> {
+    if weight == 0 {
+        return ((value != 0) == reverse).then_some(0);
+    }
+    let m = if reverse { -1 } else { 1 };
+    let s = (value * weight as i64 * m).clamp(i32::MIN as i64, i32::MAX as i64);
+    (s != i32::MIN as i64).then_some(s)
 }
 
 #[derive(Default)]
@@ -251,6 +280,18 @@ impl Engine {
         now: Instant,
         seed: u64,
     ) -> (Self, Vec<Action>) {
+        Self::load_with_files(snap, resume, now, seed, &|_| 0)
+    }
+
+    /// `load`, with the current value of each track_file by name (FILE_CHECK knows its
+    /// state at once: keepalived's `set_track_file_checkers_down`/`_weights`).
+    pub fn load_with_files(
+        snap: &CheckerSnapshot,
+        resume: &[RsState],
+        now: Instant,
+        seed: u64,
+        files: &dyn Fn(&str) -> i64,
+    ) -> (Self, Vec<Action>) {
         let mut e = Engine {
             rng: seed | 1,
             router_id: snap.router_id.clone().unwrap_or_default(),
@@ -289,31 +330,37 @@ impl Engine {
                     .inhibit_on_failure
                     .or(vs.defaults.inhibit_on_failure)
                     .unwrap_or(false);
-                let mut failed = 0;
                 let first = e.checks.len();
                 for (i, c) in rs.checkers.iter().enumerate() {
-                    let chk = Check::new(vs, rs, c, i as u32, r, id);
-                    if !chk.up {
-                        failed += 1;
+                    let mut chk = Check::new(vs, rs, c, i as u32, r, id, &snap.track_files);
+                    if let Some((name, w, rev)) = &chk.file {
+                        let st = file_status(files(name), *w, *rev);
+                        chk.up = st.is_some();
+                        chk.cur_weight = st.unwrap_or(0);
                     }
                     e.checks.push(chk);
                 }
-                let state = resumed.get(&id);
-                if let Some(st) = state {
-                    // Every checker starts where the real server was.
-                    for c in &mut e.checks[first..] {
+                if let Some(st) = resumed.get(&id) {
+                    // Every checker starts where the real server was, but a FILE_CHECK,
+                    // which knows from its file.
+                    for c in e.checks[first..].iter_mut().filter(|c| c.file.is_none()) {
                         c.up = st.up;
                         c.has_run = true;
                     }
-                    failed = if st.up { 0 } else { e.checks.len() - first };
                 }
+                let failed = e.checks[first..].iter().filter(|c| !c.up).count();
+                let iweight = rs.weight as i64;
+                let eff = iweight + e.checks[first..].iter().map(|c| c.cur_weight).sum::<i64>();
+                let weight = real_weight(eff);
                 let up = failed == 0;
                 e.vss[v].rss.push(r);
                 e.rss.push(Rs {
                     id,
                     vs: v,
                     name: svc_name(rs.addr, rs.port, vs.protocol),
-                    weight: rs.weight,
+                    weight,
+                    iweight,
+                    eff,
                     up,
                     inhibit,
                     failed,
@@ -322,12 +369,14 @@ impl Engine {
                     smtp_alert: rs.defaults.smtp_alert.or(snap.smtp_alert).unwrap_or(true),
                 });
                 if up {
-                    ops.push(IpvsOp::AddDest {
-                        rs: id,
-                        weight: rs.weight,
-                    });
+                    ops.push(IpvsOp::AddDest { rs: id, weight });
                 } else if inhibit {
                     ops.push(IpvsOp::AddDest { rs: id, weight: 0 });
+                } else if vs.sorry_server != Some((rs.addr, rs.port)) {
+                    // The whole desired table: a server that starts down is not in it (a
+                    // no-op when it is absent, which the parent sees in its mirror; not
+                    // for one that is also the sorry server, whose entry it shares).
+                    ops.push(IpvsOp::DelDest { rs: id });
                 }
             }
         }
@@ -335,7 +384,7 @@ impl Engine {
         // delay_loop), as keepalived's register_checkers_thread.
         e.share();
         for i in 0..e.checks.len() {
-            if e.checks[i].leader.is_some() {
+            if e.checks[i].leader.is_some() || e.checks[i].probe.is_none() {
                 continue;
             }
             let warm = e.checks[i].warmup;
@@ -345,7 +394,8 @@ impl Engine {
         for v in 0..e.vss.len() {
             e.quorum(v, &mut out, true);
         }
-        for c in &e.checks {
+        // FILE_CHECK (and an unsupported BFD_CHECK) has no thread to activate.
+        for c in e.checks.iter().filter(|c| c.probe.is_some()) {
             let rs = &e.rss[c.rs];
             out.push(Action::Log(format!(
                 "Activating healthchecker for service {} for VS {}",
@@ -576,9 +626,10 @@ impl Engine {
         let vs = &self.vss[rs.vs];
         let verb = match (after, rs.inhibit) {
             (true, false) => "Adding service {} to",
-            (true, true) => "Enabling service {} to",
+            // perform_svr_state: "of" with inhibit_on_failure, either way.
+            (true, true) => "Enabling service {} of",
             (false, false) => "Removing service {} from",
-            (false, true) => "Disabling service {} from",
+            (false, true) => "Disabling service {} of",
         };
         out.push(Action::Log(format!(
             "{} VS {}",
@@ -705,30 +756,28 @@ impl Engine {
         let Some(c) = self.checks.get(check) else {
             return out;
         };
-        let dynamic_weight = match status {
-            Some(s @ 2..=255) if c.dynamic && !timed_out => Some(s as u32 - 2),
-            _ => None,
-        };
-        let ok = !timed_out && (status == Some(0) || dynamic_weight.is_some());
-        if let Some(w) = dynamic_weight {
+        // check_misc.c: an exit status 0, or 2..255 with misc_dynamic, is a success; a new
+        // status sets this checker's weight share to status - 2 - the configured weight
+        // (0 for status 0), so the real server's weight becomes status - 2.
+        let success = !timed_out
+            && match status {
+                Some(0) => true,
+                Some(2..=255) => c.dynamic,
+                _ => false,
+            };
+        let ok = success;
+        if success && c.dynamic {
             let r = c.rs;
-            let rs = &mut self.rss[r];
-            if rs.weight != w {
-                let vs = &self.vss[rs.vs];
-                out.push(Action::Log(format!(
-                    "Changing weight from {} to {w} for {}active service {} of VS {}",
-                    rs.weight,
-                    if rs.up { "" } else { "in" },
-                    rs.name,
-                    vs.name
-                )));
-                rs.weight = w;
-                if rs.up && (vs.sorry.is_none() || vs.quorum_up) {
-                    out.push(Action::Ipvs(vec![IpvsOp::EditDest {
-                        rs: rs.id,
-                        weight: w,
-                    }]));
-                }
+            let st = status.unwrap_or(0) as i64;
+            let cur = if st == 0 {
+                0
+            } else {
+                st - 2 - self.rss[r].iweight
+            };
+            if cur != c.cur_weight {
+                let eff = self.rss[r].eff - c.cur_weight + cur;
+                self.checks[check].cur_weight = cur;
+                self.set_weight(r, eff, &mut out);
             }
         }
         let detail = if timed_out {
@@ -737,6 +786,89 @@ impl Engine {
             format!("exit status {}", status.unwrap_or(-1))
         };
         out.extend(self.result(check, ok, &detail, now));
+        out
+    }
+
+    /// keepalived's `update_svr_wgt`: a new effective weight, logged and sent to IPVS when
+    /// the server is in the table, then the quorum again.
+    fn set_weight(&mut self, r: usize, eff: i64, out: &mut Vec<Action>) {
+        let rs = &mut self.rss[r];
+        rs.eff = eff;
+        let w = real_weight(eff);
+        if w == rs.weight {
+            return;
+        }
+        let vs = &self.vss[rs.vs];
+        out.push(Action::Log(format!(
+            "Changing weight from {} to {w} for {}active service {} of VS {}",
+            rs.weight,
+            if rs.up { "" } else { "in" },
+            rs.name,
+            vs.name
+        )));
+        rs.weight = w;
+        if rs.up && (vs.sorry.is_none() || vs.quorum_up) {
+            out.push(Action::Ipvs(vec![IpvsOp::EditDest {
+                rs: rs.id,
+                weight: w,
+            }]));
+        }
+        let v = rs.vs;
+        self.quorum(v, out, false);
+    }
+
+    /// The track_files FILE_CHECKs read, `(name, path)`.
+    pub fn track_files(snap: &CheckerSnapshot) -> Vec<(String, String)> {
+        snap.track_files
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), t.file.clone()?)))
+            .collect()
+    }
+
+    /// A track_file's value changed (`process_update_checker_track_file_status`): each
+    /// FILE_CHECK on it fails, recovers, or changes its real server's weight.
+    pub fn file_changed(&mut self, name: &str, value: i64) -> Vec<Action> {
+        let mut out = Vec::new();
+        for i in 0..self.checks.len() {
+            let Some((f, w, rev)) = &self.checks[i].file else {
+                continue;
+            };
+            if f != name {
+                continue;
+            }
+            let new = file_status(value, *w, *rev);
+            let c = &self.checks[i];
+            let prev = c.up.then_some(c.cur_weight);
+            if new == prev {
+                continue;
+            }
+            let r = c.rs;
+            match (prev, new) {
+                (_, None) => {
+                    // Down first, then its weight share goes (no weight line).
+                    self.checks[i].up = false;
+                    self.checker_changed(r, false, "FILE_CHECK", &mut out);
+                    let cur = std::mem::take(&mut self.checks[i].cur_weight);
+                    let rs = &mut self.rss[r];
+                    rs.eff -= cur;
+                    rs.weight = real_weight(rs.eff);
+                }
+                (None, Some(n)) => {
+                    // Its weight share first, so the server comes back at its weight.
+                    self.checks[i].cur_weight = n;
+                    self.checks[i].up = true;
+                    let rs = &mut self.rss[r];
+                    rs.eff += n;
+                    rs.weight = real_weight(rs.eff);
+                    self.checker_changed(r, true, "FILE_CHECK", &mut out);
+                }
+                (Some(p), Some(n)) => {
+                    self.checks[i].cur_weight = n;
+                    let eff = self.rss[r].eff + n - p;
+                    self.set_weight(r, eff, &mut out);
+                }
+            }
+        }
         out
     }
 
@@ -807,6 +939,7 @@ impl Check {
         index: u32,
         r: usize,
         id: ObjId,
+        track_files: &[TrackFile],
     ) -> Self {
         // Settings come from the checker, else the real server, else the virtual server.
         let d = (&rs.defaults, &vs.defaults);
@@ -939,7 +1072,19 @@ impl Check {
             CheckKind::Ping => Some(Probe::Ping { target: addr }),
             _ => None,
         };
-        let supported = probe.is_some();
+        // FILE_CHECK: the checker's weight, else the track_file's (check_file.c).
+        let file = match &c.kind {
+            CheckKind::File {
+                track_file: Some(name),
+                weight,
+                ..
+            } => track_files.iter().find(|t| &t.name == name).map(|t| {
+                let (w, rev) = weight.unwrap_or((t.weight, t.reverse));
+                (name.clone(), w, rev)
+            }),
+            _ => None,
+        };
+        let supported = probe.is_some() || file.is_some();
         Check {
             rs: r,
             // keepalived's log name of the checker.
@@ -965,6 +1110,8 @@ impl Check {
             dynamic: matches!(c.kind, CheckKind::Misc { dynamic: true, .. }),
             leader: None,
             followers: Vec::new(),
+            file,
+            cur_weight: 0,
         }
     }
 }

@@ -23,12 +23,16 @@ use std::time::Instant;
 pub const CAPS: &[&str] = &[];
 
 /// System calls beyond `ipc::sandbox::BASE_SYSCALLS` this child needs: probe sockets bound
-/// to `bindto`, closed with shutdown.
+/// to `bindto`, closed with shutdown; `openat` and inotify for FILE_CHECK's track_files
+/// (reads only, with this child's uid).
 pub const SYSCALLS: &[i64] = &[
     libc::SYS_bind,
     libc::SYS_shutdown,
     libc::SYS_getsockname,
     libc::SYS_getpeername,
+    libc::SYS_openat,
+    libc::SYS_inotify_init1,
+    libc::SYS_inotify_add_watch,
 ];
 
 /// syslog ident, as keepalived's.
@@ -56,6 +60,8 @@ pub struct CheckerChild {
     mail: Option<(std::net::SocketAddr, String, Vec<String>, String)>,
     /// PING_CHECK echoes, on the ICMP sockets from the parent.
     pinger: ping::Pinger,
+    /// FILE_CHECK's track_files, watched with inotify.
+    files: ipc::trackfile::Files,
 }
 
 impl CheckerChild {
@@ -75,6 +81,7 @@ impl CheckerChild {
             pending: Vec::new(),
             mail: None,
             pinger: ping::Pinger::default(),
+            files: ipc::trackfile::Files::default(),
         }
     }
 
@@ -191,7 +198,11 @@ impl CheckerChild {
             },
             _ => None,
         };
-        let (engine, actions) = Engine::load(&snapshot, &states, now, seed);
+        self.files.set(&Engine::track_files(&snapshot), self.log);
+        let files = &self.files;
+        let (engine, actions) = Engine::load_with_files(&snapshot, &states, now, seed, &|n| {
+            files.value(n).unwrap_or(0)
+        });
         self.engine = engine;
         // The engine holds what the checks need; the snapshot itself can go.
         drop(snapshot);
@@ -287,11 +298,20 @@ impl ChildProtocol for CheckerChild {
     }
 
     fn fds(&self) -> Vec<std::os::fd::RawFd> {
-        self.pinger.fds()
+        let mut fds = self.pinger.fds();
+        fds.extend(self.files.fd());
+        fds
     }
 
     fn readable(&mut self, fd: std::os::fd::RawFd, now: Instant) -> Vec<CheckerToParent> {
         let mut out = Vec::new();
+        if Some(fd) == self.files.fd() {
+            for (name, value) in self.files.readable(self.log) {
+                let actions = self.engine.file_changed(&name, value);
+                self.act(actions, now, &mut out);
+            }
+            return out;
+        }
         for check in self.pinger.readable(fd) {
             let actions = self.engine.result(check, true, "", now);
             self.act(actions, now, &mut out);

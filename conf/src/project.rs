@@ -135,6 +135,8 @@ pub struct CheckerSnapshot {
     /// `smtp_alert_checker`, else `smtp_alert`.
     pub smtp_alert: Option<bool>,
     pub no_checker_emails: bool,
+    /// The `track_file` definitions FILE_CHECKs name (the checker reads the files itself).
+    pub track_files: Vec<TrackFile>,
 }
 
 fn strip(s: &mut Option<Script>) {
@@ -252,6 +254,20 @@ impl Config {
             smtp_helo_name: self.global.smtp_helo_name.clone(),
             smtp_alert: self.global.smtp_alert_checker.or(self.global.smtp_alert),
             no_checker_emails: self.global.no_checker_emails,
+            track_files: self
+                .track_files
+                .iter()
+                .filter(|t| {
+                    self.virtual_servers.iter().any(|vs| {
+                        vs.real_servers.iter().any(|rs| {
+                            rs.checkers.iter().any(|c| {
+                                matches!(&c.kind, CheckKind::File { track_file: Some(n), .. } if *n == t.name)
+                            })
+                        })
+                    })
+                })
+                .cloned()
+                .collect(),
         }
     }
 

@@ -56,6 +56,16 @@ serve_config() {
         echo "$LAST_PID" >> "/tmp/servers-$2"
     done < /tmp/serve.list
 }
+# files_config CONF KIND: write the files its "# ipvs-test KIND PATH CONTENT" lines
+# name (KIND file: before the daemons start; later-file: after the first
+# comparison), world-readable (our checker reads them with its own uid)
+files_config() {
+    grep "^# ipvs-test $2 " "$1" > /tmp/files.list
+    while read -r _ _ _ path content; do
+        mkdir -p "${path%/*}"; chmod 755 "${path%/*}"
+        echo "$content" > "$path"; chmod 644 "$path"
+    done < /tmp/files.list
+}
 # unserve: stop the real servers of every site (their pids are in /tmp/servers-SITE)
 unserve() {
     for _s in $SITES; do
@@ -117,12 +127,35 @@ table_empty() { [ "$(ipvs_counts "$1")" = "0 0" ]; }
 # of ours must equal keepalived's; keepalived's must equal configs/NAME.expect
 # (reviewed by hand: the harness and the config say what they mean); then both
 # stop (SIGTERM) and must leave their tables empty.
+# compare_tables NAME [SUFFIX]: settle both sites, then ours must equal keepalived's
+# and keepalived's NAME[SUFFIX].expect where there is one; tables in /out/tables
+compare_tables() {
+    _n=$1 _sfx=${2:-}
+    settle 90000 ka ours
+    # shellcheck disable=SC2154  # (set by settle through eval)
+    note "$_n$_sfx: settled (last change seen) keepalived ${SETTLED_ka} ms, ours ${SETTLED_ours} ms (B $SETTLE_B ms, W $SETTLE_W ms)"
+    for s in $SITES; do ipvs_save "$s" > "/out/tables/$_n$_sfx.$s"; done
+    if [ -f "$CONF/$_n$_sfx.expect" ]; then
+        if diff -u "$CONF/$_n$_sfx.expect" "/out/tables/$_n$_sfx.ka" > /tmp/diff; then
+            ok "$_n$_sfx: keepalived's table is $_n$_sfx.expect ($(ipvs_counts ka | awk '{ print $1 " services, " $2 " real servers" }'))"
+        else
+            not_ok "$_n$_sfx: keepalived's table differs from $_n$_sfx.expect (harness or config problem)"; sed 's/^/#   /' /tmp/diff
+        fi
+    fi
+    if diff -u "/out/tables/$_n$_sfx.ka" "/out/tables/$_n$_sfx.ours" > /tmp/diff; then
+        ok "$_n$_sfx: ipvsadm -Sn of ours equals keepalived's ($(wc -l < "/out/tables/$_n$_sfx.ka") lines)"
+    else
+        not_ok "$_n$_sfx: ipvsadm -Sn of ours differs from keepalived's (- keepalived, + ours)"; sed 's/^/#   /' /tmp/diff
+    fi
+}
+
 run_scenario() {
     _n=$1 _c=$CONF/$1.conf
     [ -f "$_c" ] || { not_ok "$_n: no such scenario"; return; }
     log "=== scenario $_n"
     cp "$_c" "/out/configs/$_n.conf"
     for s in $SITES; do : > "/tmp/servers-$s"; serve_config "$_c" "$s"; done
+    files_config "$_c" file
     config_times "$_c"
     daemon_start ka ka "ka-$_n" "$_c"; KA=$LAST_PID
     _oc=$_c
@@ -131,21 +164,10 @@ run_scenario() {
         awk '!done && $1 == "weight" { $2 = $2 + 1; done = 1 } { print }' "$_c" > "$_oc"
     fi
     daemon_start ours ours "ours-$_n" "$_oc"; OURS=$LAST_PID
-    settle 90000 ka ours
-    # shellcheck disable=SC2154  # (set by settle through eval)
-    note "$_n: settled (last change seen) keepalived ${SETTLED_ka} ms, ours ${SETTLED_ours} ms (B $SETTLE_B ms, W $SETTLE_W ms)"
-    for s in $SITES; do ipvs_save "$s" > "/out/tables/$_n.$s"; done
-    if [ -f "$CONF/$_n.expect" ]; then
-        if diff -u "$CONF/$_n.expect" "/out/tables/$_n.ka" > /tmp/diff; then
-            ok "$_n: keepalived's table is $_n.expect ($(ipvs_counts ka | awk '{ print $1 " services, " $2 " real servers" }'))"
-        else
-            not_ok "$_n: keepalived's table differs from $_n.expect (harness or config problem)"; sed 's/^/#   /' /tmp/diff
-        fi
-    fi
-    if diff -u "/out/tables/$_n.ka" "/out/tables/$_n.ours" > /tmp/diff; then
-        ok "$_n: ipvsadm -Sn of ours equals keepalived's ($(wc -l < "/out/tables/$_n.ka") lines)"
-    else
-        not_ok "$_n: ipvsadm -Sn of ours differs from keepalived's (- keepalived, + ours)"; sed 's/^/#   /' /tmp/diff
+    compare_tables "$_n"
+    if grep -q '^# ipvs-test later-file ' "$_c"; then
+        files_config "$_c" later-file
+        compare_tables "$_n" .later
     fi
     if kill -0 "$OURS" 2>/dev/null; then :; else not_ok "$_n: our daemon exited by itself"; fi
     daemon_stop "$KA" TERM 30000 || note "$_n: keepalived did not stop within 30 s"
