@@ -66,7 +66,31 @@ pub struct HttpUrl {
     pub digest: Option<String>,
     pub status: Vec<(u16, u16)>,
     pub host: Option<String>,
+    pub regex: Option<BodyRegex>,
 }
+
+/// A url's `regex`: the body must (or with `regex_no_match` must not) contain a match
+/// starting within `[min, max]` (and on the first line with `firstline`). See
+/// `conf::body_regex` for how it differs from keepalived's PCRE2.
+#[derive(Clone, Debug)]
+pub struct BodyRegex {
+    pub re: conf::body_regex::Regex,
+    pub options: Vec<String>,
+    pub no_match: bool,
+    pub min: usize,
+    pub max: Option<usize>,
+    pub firstline: bool,
+}
+
+impl PartialEq for BodyRegex {
+    fn eq(&self, o: &Self) -> bool {
+        self.re.as_str() == o.re.as_str()
+            && (&self.options, self.no_match, self.min, self.max)
+                == (&o.options, o.no_match, o.min, o.max)
+    }
+}
+
+impl Eq for BodyRegex {}
 
 /// What the shell must do.
 #[derive(Debug, PartialEq)]
@@ -990,6 +1014,7 @@ impl Check {
             .map(|b| SocketAddr::new(b, c.conn.bind_port.unwrap_or(0)));
         let probe = match &c.kind {
             CheckKind::Tcp => Some(Probe::Tcp { target, bind }),
+            // A regex the matcher cannot take (reported at load) keeps the server down.
             CheckKind::Http {
                 ssl,
                 urls,
@@ -997,7 +1022,12 @@ impl Check {
                 http_protocol,
                 enable_sni,
                 ..
-            } if urls.iter().all(|u| u.regex.is_none()) => {
+            } if urls.iter().all(|u| {
+                u.regex
+                    .as_ref()
+                    .is_none_or(|r| conf::body_regex::compile(r, &u.regex_options).is_ok())
+            }) =>
+            {
                 let vh = virtualhost
                     .as_deref()
                     .or(d.0.virtualhost.as_deref())
@@ -1022,6 +1052,16 @@ impl Check {
                                 u.status_code.clone()
                             },
                             host: u.virtualhost.clone(),
+                            regex: u.regex.as_ref().and_then(|r| {
+                                Some(BodyRegex {
+                                    re: conf::body_regex::compile(r, &u.regex_options).ok()?,
+                                    options: u.regex_options.clone(),
+                                    no_match: u.regex_no_match,
+                                    min: u.regex_min_offset,
+                                    max: u.regex_max_offset,
+                                    firstline: u.regex_options.iter().any(|o| o == "firstline"),
+                                })
+                            }),
                         })
                         .collect(),
                 })

@@ -2,7 +2,7 @@
 //! with its deadline. The HTTP request and response handling are pure functions
 //! (`http_request`, `HttpReply`), shared with `genhash`-style digests.
 
-use crate::engine::{HttpUrl, Probe};
+use crate::engine::{BodyRegex, HttpUrl, Probe};
 use md5::{Digest, Md5};
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
@@ -37,11 +37,84 @@ pub struct HttpReply {
     md5: Md5,
     /// A malformed or oversized header.
     pub bad: bool,
+    /// The url's regex, matched as the body streams in.
+    scan: Option<Scan>,
 }
 
 const MAX_HEAD: usize = 64 * 1024;
 
+/// keepalived's read buffer (`MAX_BUFFER_LENGTH`): what of the body is kept between pieces,
+/// so a match spanning two reads is found.
+const REGEX_KEEP: usize = 4096;
+
+/// A body regex over a streamed body: the last `REGEX_KEEP` bytes and each new piece are
+/// searched together; offsets count from the start of the body.
+struct Scan {
+    re: BodyRegex,
+    buf: Vec<u8>,
+    /// Body offset of `buf[0]`.
+    base: usize,
+    /// Body offset of the first newline, for `firstline`.
+    first_nl: Option<usize>,
+    matched: bool,
+    /// No match can count any more (past max_offset, or past the first line).
+    done: bool,
+}
+
+impl Scan {
+    fn feed(&mut self, data: &[u8]) {
+        if self.matched || self.done || data.is_empty() {
+            return;
+        }
+        if self.first_nl.is_none() {
+            if let Some(p) = data.iter().position(|&b| b == b'\n') {
+                self.first_nl = Some(self.base + self.buf.len() + p);
+            }
+        }
+        self.buf.extend_from_slice(data);
+        let from = self.re.min.saturating_sub(self.base);
+        if from <= self.buf.len() {
+            if let Some(start) = self.re.re.find_at(&self.buf, from) {
+                let at = self.base + start;
+                let limit = match (self.re.max, self.re.firstline.then_some(self.first_nl)) {
+                    (Some(a), Some(Some(b))) => Some(a.min(b)),
+                    (a, Some(b)) => a.or(b),
+                    (a, None) => a,
+                };
+                // The leftmost match is past the limit: so is every later one.
+                match limit {
+                    Some(l) if at > l => self.done = true,
+                    _ => self.matched = true,
+                }
+            }
+        }
+        if self.buf.len() > REGEX_KEEP {
+            let cut = self.buf.len() - REGEX_KEEP;
+            self.buf.drain(..cut);
+            self.base += cut;
+        }
+        if self.re.max.is_some_and(|m| self.base > m) {
+            self.done = true;
+        }
+    }
+}
+
 impl HttpReply {
+    /// A reply for `url`: with its regex, the body is matched as it streams in.
+    pub fn for_url(url: &HttpUrl) -> Self {
+        HttpReply {
+            scan: url.regex.clone().map(|re| Scan {
+                re,
+                buf: Vec::new(),
+                base: 0,
+                first_nl: None,
+                matched: false,
+                done: false,
+            }),
+            ..Default::default()
+        }
+    }
+
     /// Feed bytes; `true` once the whole body (by Content-Length) has arrived.
     pub fn feed(&mut self, data: &[u8]) -> bool {
         let body: &[u8] = if self.status.is_none() {
@@ -74,12 +147,18 @@ impl HttpReply {
             let rest = self.head.split_off(end + 4);
             self.md5.update(&rest);
             self.body_len += rest.len();
+            if let Some(s) = &mut self.scan {
+                s.feed(&rest);
+            }
             return self.complete();
         } else {
             data
         };
         self.md5.update(body);
         self.body_len += body.len();
+        if let Some(s) = &mut self.scan {
+            s.feed(body);
+        }
         self.complete()
     }
 
@@ -111,10 +190,18 @@ pub fn judge(url: &HttpUrl, reply: HttpReply) -> Result<(), String> {
             url.path
         ));
     }
+    let matched = reply.scan.as_ref().map(|s| s.matched);
     if let Some(want) = &url.digest {
         let got = reply.digest();
         if &got != want {
             return Err(format!("MD5 digest error to {}, MD5SUM [{got}]", url.path));
+        }
+    }
+    // check_http.c: after the digest, "Regex match failed" when the match is (or with
+    // regex_no_match is not) missing.
+    if let (Some(m), Some(re)) = (matched, &url.regex) {
+        if m == re.no_match {
+            return Err(format!("Regex match failed to {}", url.path));
         }
     }
     Ok(())
@@ -471,7 +558,7 @@ impl Flight {
                                     ) {
                                         Ok(conn) => Phase::Tls {
                                             conn: Box::new(conn),
-                                            reply: HttpReply::default(),
+                                            reply: HttpReply::for_url(u),
                                         },
                                         Err(e) => return Outcome::Done(Err(e)),
                                     }
@@ -567,7 +654,13 @@ impl Flight {
                     Ok(n) => {
                         *at += n;
                         if *at >= buf.len() {
-                            self.phase = Phase::Reading(HttpReply::default());
+                            let reply = match &self.probe {
+                                Probe::Http { urls, .. } => {
+                                    urls.get(self.url).map(HttpReply::for_url)
+                                }
+                                _ => None,
+                            };
+                            self.phase = Phase::Reading(reply.unwrap_or_default());
                         }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Outcome::Pending,
@@ -663,7 +756,82 @@ mod tests {
             digest: digest.map(str::to_string),
             status: vec![(200, 299)],
             host: None,
+            regex: None,
         }
+    }
+
+    fn rurl(re: &str, opts: &[&str], no_match: bool, min: usize, max: Option<usize>) -> HttpUrl {
+        let options: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+        HttpUrl {
+            regex: Some(BodyRegex {
+                re: conf::body_regex::compile(re, &options).unwrap(),
+                firstline: opts.contains(&"firstline"),
+                options,
+                no_match,
+                min,
+                max,
+            }),
+            ..url(None)
+        }
+    }
+
+    /// The verdict on `body` sent after the header in pieces of `piece` bytes.
+    fn fetch(u: &HttpUrl, body: &[u8], piece: usize) -> Result<(), String> {
+        let mut r = HttpReply::for_url(u);
+        r.feed(b"HTTP/1.0 200 OK\r\n\r\n");
+        for c in body.chunks(piece) {
+            r.feed(c);
+        }
+        judge(u, r)
+    }
+
+    #[test]
+    fn regex_matches_the_body_across_reads() {
+        let u = rurl("Status: (OK|GOOD)", &[], false, 0, None);
+        let mut body = vec![b'x'; 10_000];
+        body.extend_from_slice(b"Status: GOOD");
+        body.extend_from_slice(&[b'y'; 10_000]);
+        for piece in [1, 7, 4096, 100_000] {
+            assert_eq!(fetch(&u, &body, piece), Ok(()), "pieces of {piece}");
+        }
+        let e = fetch(&u, b"Status: BAD", 3).unwrap_err();
+        assert_eq!(e, "Regex match failed to /");
+        // Only the body is searched, never the header.
+        let mut r = HttpReply::for_url(&u);
+        r.feed(b"HTTP/1.0 200 OK\r\nX-State: Status: OK\r\n\r\nnothing");
+        assert!(judge(&u, r).is_err());
+        // regex_no_match: the server is good while the body does not match.
+        let n = rurl("ERROR", &[], true, 0, None);
+        assert_eq!(fetch(&n, b"all fine", 2), Ok(()));
+        assert!(fetch(&n, b"an ERROR here", 2).is_err());
+    }
+
+    #[test]
+    fn regex_offsets_and_firstline_bound_where_a_match_may_start() {
+        let body = b"0123456789OK3456789OK";
+        // OK at 10 and 19.
+        assert_eq!(
+            fetch(&rurl("OK", &[], false, 11, None), body, 4),
+            Ok(()),
+            "the second"
+        );
+        assert!(fetch(&rurl("OK", &[], false, 20, None), body, 4).is_err());
+        assert_eq!(fetch(&rurl("OK", &[], false, 0, Some(10)), body, 4), Ok(()));
+        assert!(fetch(&rurl("OK", &[], false, 0, Some(9)), body, 4).is_err());
+        assert!(fetch(&rurl("OK", &[], false, 11, Some(18)), body, 3).is_err());
+        assert_eq!(
+            fetch(&rurl("OK", &[], false, 11, Some(19)), body, 3),
+            Ok(())
+        );
+        let fl = rurl("OK", &["firstline"], false, 0, None);
+        assert_eq!(fetch(&fl, b"xx OK\nyy", 2), Ok(()));
+        assert!(fetch(&fl, b"xx\nOK", 2).is_err());
+        // A digest is checked first, then the regex.
+        let mut both = rurl("OK", &[], false, 0, None);
+        both.digest = Some("00000000000000000000000000000000".into());
+        assert!(fetch(&both, b"OK", 1)
+            .unwrap_err()
+            .contains("MD5 digest error"));
     }
 
     #[test]

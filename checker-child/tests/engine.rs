@@ -697,3 +697,60 @@ fn misc_dynamic_status_zero_returns_to_the_configured_weight() {
         "{a:?}"
     );
 }
+
+fn http(url_extra: &str) -> String {
+    format!("HTTP_GET {{\n url {{\n path /\n {url_extra}\n }}\n warmup 0\n }}")
+}
+
+#[test]
+fn http_regex_goes_to_the_probe_with_its_settings() {
+    let t0 = Instant::now();
+    let s = snap(&vs(
+        "",
+        &http("regex \"Status:\\\\s+OK\"\n regex_options caseless\n regex_no_match\n regex_min_offset 4\n regex_max_offset 100"),
+    ));
+    let (mut e, a) = Engine::load(&s, &[], t0, 7);
+    assert!(matches!(ops(&a)[1], IpvsOp::AddDest { weight: 3, .. }));
+    let act = e.tick(t0);
+    let [Action::Run {
+        probe: Probe::Http { urls, .. },
+        ..
+    }] = &act[..]
+    else {
+        panic!("{act:?}");
+    };
+    let re = urls[0].regex.as_ref().expect("the url's regex");
+    assert_eq!(
+        re.re.as_str(),
+        "Status:\\s+OK",
+        "keepalived's unescaping of the line"
+    );
+    assert!(re.re.is_match(b"status:  ok"), "caseless");
+    assert_eq!((re.no_match, re.min, re.max), (true, 4, Some(100)));
+}
+
+#[test]
+fn a_regex_the_matcher_cannot_take_is_reported_and_keeps_the_server_down() {
+    let t0 = Instant::now();
+    let body = vs("", &http("regex \"(a)\\\\1\""));
+    let loaded = conf::load_str("test.conf", &body, &conf::LoadOptions::default());
+    let text = format!("{:?}", loaded.diags);
+    assert!(text.contains("Invalid regex: '(a)\\\\1'"), "{text}");
+    let (mut e, a) = Engine::load(&snap(&body), &[], t0, 7);
+    assert!(
+        matches!(ops(&a)[1..], [IpvsOp::DelDest { .. }]),
+        "down, never up because nothing checks it: {:?}",
+        ops(&a)
+    );
+    assert!(
+        e.tick(t0 + Duration::from_secs(100)).is_empty(),
+        "nothing runs"
+    );
+    // keepalived's messages for misplaced regex settings.
+    let loaded = conf::load_str(
+        "t.conf",
+        &vs("", &http("regex_no_match")),
+        &conf::LoadOptions::default(),
+    );
+    assert!(format!("{:?}", loaded.diags).contains("regex parameters specified without regex"));
+}

@@ -1,7 +1,9 @@
 //! Checker sections: `virtual_server_group`, `virtual_server`, `real_server`, every checker,
 //! and the `SSL` context (keepalived's `check_parser.c` and `check_*.c`).
 
+use crate::body_regex::{compile, OPTIONS};
 use crate::diag::Category;
+use crate::lexer::split_quoted_escaped;
 use crate::model::*;
 use crate::parse::{Parser, Words};
 use crate::values::{parse_status_list, parse_vsg_range};
@@ -603,16 +605,106 @@ fn url_block(p: &mut Parser) -> Url {
                 }
             }
             "virtualhost" => u.virtualhost = p.arg(w, 1).map(str::to_string),
-            "regex" => u.regex = Some(w.rest(1).join(" ")),
+            // check_http.c regex_handler: the whole line split with quotes and escapes,
+            // exactly two fields.
+            "regex" => match split_quoted_escaped(&format!("regex {}", w.raw_after_kw())) {
+                Ok(f) if f.len() == 2 => u.regex = f.into_iter().nth(1),
+                Ok(_) => p.report(Category::Info, "regex missing or too many fields"),
+                Err(msg) => p.report(Category::UnmatchedQuote, msg),
+            },
             "regex_no_match" => u.regex_no_match = true,
-            "regex_options" => u.regex_options = w.rest(1),
-            "regex_min_offset" | "regex_max_offset" | "regex_stack" => {
-                u.regex_options.push(w.rest(0).join(" "))
+            "regex_options" => {
+                for o in w.iter_from(1) {
+                    // keepalived ignores a name it does not know.
+                    if OPTIONS.contains(&o) && !u.regex_options.iter().any(|x| x == o) {
+                        u.regex_options.push(o.to_string());
+                    }
+                }
+            }
+            "regex_min_offset" | "regex_max_offset" => {
+                let kind = if w.kw() == "regex_min_offset" {
+                    "min"
+                } else {
+                    "max"
+                };
+                let v = match (w.len(), w.get(1).map(str::parse::<usize>)) {
+                    (2, Some(Ok(v))) => v,
+                    (2, _) => {
+                        let a = w.get(1).unwrap_or_default();
+                        p.report(
+                            Category::Info,
+                            format!("Invalid regex_{kind}_offset {a} specified"),
+                        );
+                        0
+                    }
+                    _ => {
+                        p.report(
+                            Category::Info,
+                            format!("Missing or too may options for regex_{kind}_offset"),
+                        );
+                        0
+                    }
+                };
+                if kind == "min" {
+                    u.regex_min_offset = v;
+                } else {
+                    u.regex_max_offset = Some(v);
+                }
+            }
+            "regex_stack" => {
+                let nums: Vec<Option<u64>> = w.iter_from(1).map(|x| x.parse().ok()).collect();
+                match nums[..] {
+                    [Some(a), Some(b)] if a <= b => u.regex_stack = Some((a, b)),
+                    [Some(_), Some(_)] => {
+                        p.report(Category::Info, "regex stack start cannot exceed max value")
+                    }
+                    [None, _] => p.report(Category::Info, "regex_stack invalid start value"),
+                    [_, None] => p.report(Category::Info, "regex_stack invalid max value"),
+                    _ => p.report(Category::Info, "regex_stack requires start and max values"),
+                }
             }
             _ => return false,
         }
         true
     });
+    // check_http.c url end handler.
+    if u.regex.is_none()
+        && (!u.regex_options.is_empty()
+            || u.regex_no_match
+            || u.regex_min_offset > 0
+            || u.regex_max_offset.is_some()
+            || u.regex_stack.is_some())
+    {
+        p.report(Category::Info, "regex parameters specified without regex");
+        u.regex_options.clear();
+        u.regex_no_match = false;
+        u.regex_min_offset = 0;
+        u.regex_max_offset = None;
+        u.regex_stack = None;
+    }
+    if let Some(max) = u.regex_max_offset {
+        if u.regex_min_offset > max {
+            p.report(
+                Category::Info,
+                format!(
+                    "regex min offset {} > regex_max_offset {max} - ignoring",
+                    u.regex_min_offset
+                ),
+            );
+            u.regex_min_offset = 0;
+            u.regex_max_offset = None;
+        }
+    }
+    if let Some(re) = &u.regex {
+        if let Err(e) = compile(re, &u.regex_options) {
+            // keepalived logs "Invalid regex" for what PCRE2 refuses; what PCRE2 takes and the
+            // regex crate does not (backreferences, look-around, …) is a warning here.
+            p.report(
+                Category::Warning,
+                format!("Invalid regex: '{re}': {e} - keepalived-rs matches with the regex crate (no backreferences or look-around); the real server stays down"),
+            );
+        }
+    }
     u
 }
 
