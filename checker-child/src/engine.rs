@@ -7,7 +7,7 @@ use conf::model::{
     CheckKind, Checker, Protocol, RealServer, TrackFile, VirtualServer, VsKey, USEC_PER_SEC,
 };
 use conf::project::{rs_id, CheckerSnapshot, ObjId};
-use ipc::{IpvsOp, RsState, ScriptRef};
+use ipc::{IpvsOp, LvsEvent, RsState, ScriptRef};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -110,6 +110,8 @@ pub enum Action {
         subject: String,
         body: String,
     },
+    /// A FIFO line (`RS … UP|DOWN`, `VS … UP|DOWN`), written by the parent.
+    Notify(LvsEvent),
 }
 
 struct Vs {
@@ -126,6 +128,10 @@ struct Vs {
     hysteresis: u32,
     quorum_up: bool,
     rss: Vec<usize>,
+    /// `ha_suspend`: the address whose presence on the host enables the checks, and on how
+    /// many interfaces it is.
+    suspend_addr: Option<IpAddr>,
+    addr_count: u32,
 }
 
 struct Rs {
@@ -172,6 +178,8 @@ struct Check {
     file: Option<(String, i32, bool)>,
     /// This checker's share of the real server's weight (keepalived's `cur_weight`).
     cur_weight: i64,
+    /// Probing (keepalived's `enabled`): off while an ha_suspend address is absent.
+    enabled: bool,
 }
 
 /// keepalived's `real_weight`: an effective weight as IPVS takes it.
@@ -208,14 +216,6 @@ pub struct Engine {
 
 fn dur(us: Option<u64>, default_s: u64) -> Duration {
     Duration::from_micros(us.unwrap_or(default_s * USEC_PER_SEC))
-}
-
-fn proto_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-        Protocol::Sctp => "sctp",
-    }
 }
 
 /// DNS_CHECK `type` names (keepalived's list).
@@ -272,15 +272,11 @@ fn rs_op(rs: &Rs, up: bool) -> IpvsOp {
 
 /// keepalived's `FMT_VS`.
 pub fn vs_name(vs: &VirtualServer) -> String {
-    match &vs.key {
-        VsKey::Addr { addr, port } => format!("[{addr}]:{}:{port}", proto_name(vs.protocol)),
-        VsKey::Fwmark(m) => format!("FWM {m}"),
-        VsKey::Group(g) => format!("[{g}]:0"),
-    }
+    conf::project::fmt_vs(vs)
 }
 
 fn svc_name(addr: IpAddr, port: u16, p: Protocol) -> String {
-    format!("[{addr}]:{}:{port}", proto_name(p))
+    conf::project::fmt_svc(addr, port, p)
 }
 
 /// keepalived's `Host:` value: the virtualhost, else `ip:port` (IPv6 in brackets).
@@ -304,17 +300,19 @@ impl Engine {
         now: Instant,
         seed: u64,
     ) -> (Self, Vec<Action>) {
-        Self::load_with_files(snap, resume, now, seed, &|_| 0)
+        Self::load_with(snap, resume, now, seed, &|_| 0, &|_| 1)
     }
 
     /// `load`, with the current value of each track_file by name (FILE_CHECK knows its
-    /// state at once: keepalived's `set_track_file_checkers_down`/`_weights`).
-    pub fn load_with_files(
+    /// state at once: keepalived's `set_track_file_checkers_down`/`_weights`) and on how many
+    /// interfaces an address is (`ha_suspend`).
+    pub fn load_with(
         snap: &CheckerSnapshot,
         resume: &[RsState],
         now: Instant,
         seed: u64,
         files: &dyn Fn(&str) -> i64,
+        addrs: &dyn Fn(IpAddr) -> u32,
     ) -> (Self, Vec<Action>) {
         let mut e = Engine {
             rng: seed | 1,
@@ -329,6 +327,12 @@ impl Engine {
         for (vid, vs) in &snap.virtual_servers {
             ops.push(IpvsOp::AddService { vs: *vid });
             let v = e.vss.len();
+            // check_api.c addr_matches: an address service only (not a group or fwmark).
+            let suspend_addr = match vs.key {
+                VsKey::Addr { addr, .. } if vs.ha_suspend => Some(addr),
+                _ => None,
+            };
+            let addr_count = suspend_addr.map(addrs).unwrap_or(0);
             e.vss.push(Vs {
                 id: *vid,
                 name: vs_name(vs),
@@ -345,6 +349,8 @@ impl Engine {
                 hysteresis: vs.hysteresis,
                 quorum_up: false,
                 rss: Vec::new(),
+                suspend_addr,
+                addr_count,
             });
             for rs in &vs.real_servers {
                 let r = e.rss.len();
@@ -357,6 +363,7 @@ impl Engine {
                 let first = e.checks.len();
                 for (i, c) in rs.checkers.iter().enumerate() {
                     let mut chk = Check::new(vs, rs, c, i as u32, r, id, &snap.track_files);
+                    chk.enabled = suspend_addr.is_none() || addr_count > 0;
                     if let Some((name, w, rev)) = &chk.file {
                         let st = file_status(files(name), *w, *rev);
                         chk.up = st.is_some();
@@ -422,8 +429,10 @@ impl Engine {
         for c in e.checks.iter().filter(|c| c.probe.is_some()) {
             let rs = &e.rss[c.rs];
             out.push(Action::Log(format!(
-                "Activating healthchecker for service {} for VS {}",
-                rs.name, e.vss[rs.vs].name
+                "{}ctivating healthchecker for service {} for VS {}",
+                if c.enabled { "A" } else { "Dea" },
+                rs.name,
+                e.vss[rs.vs].name
             )));
         }
         let mut actions = vec![Action::Ipvs(ops)];
@@ -438,7 +447,9 @@ impl Engine {
         for i in 0..self.checks.len() {
             let c = &self.checks[i];
             let Some(p) = &c.probe else { continue };
-            if matches!(p, Probe::Misc { .. }) {
+            // A suspendable check follows its own virtual server's address.
+            if matches!(p, Probe::Misc { .. }) || self.vss[self.rss[c.rs].vs].suspend_addr.is_some()
+            {
                 continue;
             }
             let key = format!(
@@ -510,6 +521,13 @@ impl Engine {
                 continue;
             }
             c.due = None;
+            // check_tcp.c & co: a disabled (ha_suspend) checker just comes back after
+            // delay_loop, its state as it was.
+            if !c.enabled {
+                let next = t + c.delay_loop;
+                self.schedule(i, next);
+                continue;
+            }
             // A checker we do not run keeps its real server down (never "up because
             // nothing checks it").
             if let Some(probe) = c.probe.clone() {
@@ -670,12 +688,17 @@ impl Engine {
             up: after,
             weight: rs.weight,
         }));
+        // do_rs_notifies: the script, then the FIFO line.
         if (after && rs.notify.0) || (!after && rs.notify.1) {
             out.push(Action::Script(ScriptRef::RsNotify {
                 rs: rs.id,
                 up: after,
             }));
         }
+        out.push(Action::Notify(LvsEvent::Rs {
+            rs: rs.id,
+            up: after,
+        }));
         let v = rs.vs;
         self.quorum(v, out, false);
     }
@@ -765,6 +788,8 @@ impl Engine {
         if !init && ((gained && scripts.0) || (!gained && scripts.1)) {
             out.push(Action::Script(ScriptRef::Quorum { vs: id, up: gained }));
         }
+        // do_vs_notifies: the FIFO line, at start too.
+        out.push(Action::Notify(LvsEvent::Vs { vs: id, up: gained }));
     }
 
     /// A MISC_CHECK's exit status: 0 up, with `misc_dynamic` 2..255 up at weight status - 2,
@@ -896,6 +921,45 @@ impl Engine {
         out
     }
 
+    /// An address's count of interfaces changed (`update_checker_activity`): the checks of
+    /// every ha_suspend virtual server on it resume when it appears and are suspended when
+    /// it is gone from every interface.
+    pub fn address(&mut self, addr: IpAddr, count: u32) -> Vec<Action> {
+        let mut out = Vec::new();
+        for v in 0..self.vss.len() {
+            if self.vss[v].suspend_addr != Some(addr) {
+                continue;
+            }
+            self.vss[v].addr_count = count;
+            let enable = count > 0;
+            for c in self.checks.iter_mut().filter(|c| c.probe.is_some()) {
+                let rs = &self.rss[c.rs];
+                if rs.vs != v || c.enabled == enable {
+                    continue;
+                }
+                out.push(Action::Log(format!(
+                    "{}ing healthchecker for service {} for VS {}",
+                    if enable { "Activat" } else { "Suspend" },
+                    rs.name,
+                    self.vss[v].name
+                )));
+                c.enabled = enable;
+            }
+        }
+        out
+    }
+
+    /// The addresses ha_suspend watches.
+    pub fn suspend_addrs(snap: &CheckerSnapshot) -> Vec<IpAddr> {
+        snap.virtual_servers
+            .iter()
+            .filter_map(|(_, vs)| match vs.key {
+                VsKey::Addr { addr, .. } if vs.ha_suspend => Some(addr),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Every real server's state, for the parent.
     pub fn states(&self) -> Vec<RsState> {
         self.rss
@@ -910,30 +974,47 @@ impl Engine {
 
     /// Stop: keepalived's line per real server, and with `omega` the notify_down of every
     /// server still up and the quorum_down of every virtual server that had its quorum.
+    /// (clear_service_rs, then update_vs_notifies with `stopping`, per virtual server:
+    /// with omega every virtual server reports DOWN, whatever its quorum was.)
     pub fn shutdown(&self) -> Vec<Action> {
         let mut out = Vec::new();
-        for r in &self.rss {
-            let vs = &self.vss[r.vs];
-            out.push(Action::Log(format!(
-                "Shutting down service {} from VS {}",
-                r.name, vs.name
-            )));
-            if vs.omega && r.up && r.notify.1 {
-                out.push(Action::Script(ScriptRef::RsNotify {
-                    rs: r.id,
+        for vs in &self.vss {
+            for r in vs.rss.iter().map(|&r| &self.rss[r]) {
+                out.push(Action::Log(format!(
+                    "Shutting down {}service {} from VS {}",
+                    if r.inhibit && !r.up {
+                        "(inhibited) "
+                    } else {
+                        ""
+                    },
+                    r.name,
+                    vs.name
+                )));
+                if vs.omega && r.up {
+                    if r.notify.1 {
+                        out.push(Action::Script(ScriptRef::RsNotify {
+                            rs: r.id,
+                            up: false,
+                        }));
+                    }
+                    out.push(Action::Notify(LvsEvent::Rs {
+                        rs: r.id,
+                        up: false,
+                    }));
+                }
+            }
+            if vs.omega {
+                if vs.quorum_scripts.1 {
+                    out.push(Action::Script(ScriptRef::Quorum {
+                        vs: vs.id,
+                        up: false,
+                    }));
+                }
+                out.push(Action::Notify(LvsEvent::Vs {
+                    vs: vs.id,
                     up: false,
                 }));
             }
-        }
-        for vs in self
-            .vss
-            .iter()
-            .filter(|v| v.omega && v.quorum_up && v.quorum_scripts.1)
-        {
-            out.push(Action::Script(ScriptRef::Quorum {
-                vs: vs.id,
-                up: false,
-            }));
         }
         out
     }
@@ -1152,6 +1233,7 @@ impl Check {
             followers: Vec::new(),
             file,
             cur_weight: 0,
+            enabled: true,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! probes on sockets this child opens itself (unprivileged connects); MISC_CHECK scripts are
 //! run by the parent on request.
 
+pub mod addrs;
 pub mod engine;
 pub mod ping;
 pub mod probe;
@@ -62,6 +63,8 @@ pub struct CheckerChild {
     pinger: ping::Pinger,
     /// FILE_CHECK's track_files, watched with inotify.
     files: ipc::trackfile::Files,
+    /// The host's addresses, watched for ha_suspend (opened when a config needs it).
+    addrs: Option<addrs::Addrs>,
 }
 
 impl CheckerChild {
@@ -82,6 +85,7 @@ impl CheckerChild {
             mail: None,
             pinger: ping::Pinger::default(),
             files: ipc::trackfile::Files::default(),
+            addrs: None,
         }
     }
 
@@ -99,6 +103,7 @@ impl CheckerChild {
                 match a {
                     Action::Log(l) => (self.log)(&l),
                     Action::State(s) => out.push(CheckerToParent::RsChanged(s)),
+                    Action::Notify(e) => out.push(CheckerToParent::LvsNotify(e)),
                     Action::Mail { subject, body } => self.send_mail(subject, body, now),
                     Action::Script(script) => {
                         let req_id = self.req();
@@ -199,10 +204,28 @@ impl CheckerChild {
             _ => None,
         };
         self.files.set(&Engine::track_files(&snapshot), self.log);
+        let suspend = Engine::suspend_addrs(&snapshot);
+        if suspend.is_empty() {
+            self.addrs = None;
+        } else if self.addrs.is_none() {
+            match addrs::Addrs::open() {
+                Ok(a) => self.addrs = Some(a),
+                // Then every address counts as absent: the checks stay suspended.
+                Err(e) => (self.log)(&format!(
+                    "ha_suspend: cannot watch the host's addresses: {e}"
+                )),
+            }
+        }
         let files = &self.files;
-        let (engine, actions) = Engine::load_with_files(&snapshot, &states, now, seed, &|n| {
-            files.value(n).unwrap_or(0)
-        });
+        let addrs = &self.addrs;
+        let (engine, actions) = Engine::load_with(
+            &snapshot,
+            &states,
+            now,
+            seed,
+            &|n| files.value(n).unwrap_or(0),
+            &|a| addrs.as_ref().map(|x| x.count(a)).unwrap_or(0),
+        );
         self.engine = engine;
         // The engine holds what the checks need; the snapshot itself can go.
         drop(snapshot);
@@ -300,6 +323,7 @@ impl ChildProtocol for CheckerChild {
     fn fds(&self) -> Vec<std::os::fd::RawFd> {
         let mut fds = self.pinger.fds();
         fds.extend(self.files.fd());
+        fds.extend(self.addrs.as_ref().map(|a| a.fd()));
         fds
     }
 
@@ -308,6 +332,13 @@ impl ChildProtocol for CheckerChild {
         if Some(fd) == self.files.fd() {
             for (name, value) in self.files.readable(self.log) {
                 let actions = self.engine.file_changed(&name, value);
+                self.act(actions, now, &mut out);
+            }
+            return out;
+        }
+        if let Some(a) = self.addrs.as_mut().filter(|a| a.fd() == fd) {
+            for (addr, count) in a.read() {
+                let actions = self.engine.address(addr, count);
                 self.act(actions, now, &mut out);
             }
             return out;

@@ -508,7 +508,7 @@ fn file_check_without_weight_fails_on_a_non_zero_value() {
         "FILE_CHECK {\n track_file state\n }",
     ));
     // A non-zero value at start: the server is never added, and no probe is scheduled.
-    let (mut e, a) = Engine::load_with_files(&s, &[], t0, 7, &|n| (n == "state") as i64);
+    let (mut e, a) = Engine::load_with(&s, &[], t0, 7, &|n| (n == "state") as i64, &|_| 1);
     assert_eq!(
         ops(&a)[1..],
         [IpvsOp::DelDest { rs: rs0(&s) }],
@@ -535,7 +535,7 @@ fn file_check_without_weight_fails_on_a_non_zero_value() {
         "weight 0 reverse",
         "FILE_CHECK {\n track_file state\n }",
     ));
-    let (mut e, a) = Engine::load_with_files(&s, &[], t0, 7, &|_| 1);
+    let (mut e, a) = Engine::load_with(&s, &[], t0, 7, &|_| 1, &|_| 1);
     assert_eq!(
         ops(&a).len(),
         2,
@@ -563,7 +563,7 @@ fn file_check_weight_adds_value_times_weight_and_faults_at_the_bottom() {
         "weight 5",
         "FILE_CHECK {\n track_file state\n weight 2\n }",
     ));
-    let (mut e, a) = Engine::load_with_files(&s, &[], t0, 7, &|_| 3);
+    let (mut e, a) = Engine::load_with(&s, &[], t0, 7, &|_| 3, &|_| 1);
     assert_eq!(
         ops(&a)[1],
         IpvsOp::AddDest {
@@ -610,7 +610,7 @@ fn file_check_weight_adds_value_times_weight_and_faults_at_the_bottom() {
         "weight 2 reverse",
         "FILE_CHECK {\n track_file state\n }",
     ));
-    let (_, a) = Engine::load_with_files(&s, &[], t0, 7, &|_| 1);
+    let (_, a) = Engine::load_with(&s, &[], t0, 7, &|_| 1, &|_| 1);
     assert_eq!(
         ops(&a)[1],
         IpvsOp::AddDest {
@@ -626,7 +626,7 @@ fn file_check_and_a_network_check_both_must_pass_and_resume_follows_the_file() {
     let t0 = Instant::now();
     let check = format!("FILE_CHECK {{\n track_file state\n }}\n {TCP}");
     let s = snap(&file_conf("weight 0", &check));
-    let (mut e, _) = Engine::load_with_files(&s, &[], t0, 7, &|_| 0);
+    let (mut e, _) = Engine::load_with(&s, &[], t0, 7, &|_| 0, &|_| 1);
     let c = runs(&mut e, t0);
     assert_eq!(
         ops(&e.result(c, false, "", t0)),
@@ -650,7 +650,7 @@ fn file_check_and_a_network_check_both_must_pass_and_resume_follows_the_file() {
         up: true,
         weight: 3,
     };
-    let (_, a) = Engine::load_with_files(&s, &[up], t0, 7, &|_| 1);
+    let (_, a) = Engine::load_with(&s, &[up], t0, 7, &|_| 1, &|_| 1);
     assert_eq!(
         ops(&a)[1..],
         [IpvsOp::DelDest { rs: rs0(&s) }],
@@ -753,4 +753,112 @@ fn a_regex_the_matcher_cannot_take_is_reported_and_keeps_the_server_down() {
         &conf::LoadOptions::default(),
     );
     assert!(format!("{:?}", loaded.diags).contains("regex parameters specified without regex"));
+}
+
+fn notifies(a: &[Action]) -> Vec<ipc::LvsEvent> {
+    a.iter()
+        .filter_map(|x| match x {
+            Action::Notify(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn fifo_events_as_keepalived_sends_them() {
+    use ipc::LvsEvent;
+    let t0 = Instant::now();
+    let s = snap(&vs("", TCP).replace(" protocol TCP\n", " protocol TCP\n omega\n"));
+    let vid = s.virtual_servers[0].0;
+    let (mut e, a) = Engine::load(&s, &[], t0, 7);
+    // The quorum at start (do_vs_notifies with init), no line for servers added at start.
+    assert_eq!(notifies(&a), vec![LvsEvent::Vs { vs: vid, up: true }]);
+    let c = runs(&mut e, t0);
+    let a = e.result(c, false, "", t0);
+    assert_eq!(
+        notifies(&a),
+        vec![
+            LvsEvent::Rs {
+                rs: rs0(&s),
+                up: false
+            },
+            LvsEvent::Vs { vs: vid, up: false }
+        ],
+        "the server, then the quorum it took with it"
+    );
+    let t1 = t0 + Duration::from_secs(5);
+    let c = runs(&mut e, t1);
+    let a = e.result(c, true, "", t1);
+    assert_eq!(
+        notifies(&a),
+        vec![
+            LvsEvent::Rs {
+                rs: rs0(&s),
+                up: true
+            },
+            LvsEvent::Vs { vs: vid, up: true }
+        ]
+    );
+    // omega: at stop every server still up and every virtual server go DOWN.
+    assert_eq!(
+        notifies(&e.shutdown()),
+        vec![
+            LvsEvent::Rs {
+                rs: rs0(&s),
+                up: false
+            },
+            LvsEvent::Vs { vs: vid, up: false }
+        ]
+    );
+    let (e, _) = Engine::load(&snap(&vs("", TCP)), &[], t0, 7);
+    assert!(
+        notifies(&e.shutdown()).is_empty(),
+        "nothing at stop without omega"
+    );
+}
+
+#[test]
+fn ha_suspend_runs_checks_only_while_the_address_is_here() {
+    let t0 = Instant::now();
+    let body = vs("", TCP).replace(" protocol TCP\n", " protocol TCP\n ha_suspend\n");
+    let s = snap(&body);
+    let vip: std::net::IpAddr = "10.99.0.10".parse().unwrap();
+    let (mut e, a) = Engine::load_with(&s, &[], t0, 7, &|_| 0, &|_| 0);
+    assert!(logs(&a).contains(
+        &"Deactivating healthchecker for service [10.99.1.2]:tcp:80 for VS [10.99.0.10]:tcp:80"
+            .to_string()
+    ));
+    assert!(
+        matches!(ops(&a)[1], IpvsOp::AddDest { .. }),
+        "added at start, as keepalived"
+    );
+    // Suspended: due, but no probe; it comes back every delay_loop.
+    assert!(e.tick(t0).is_empty());
+    assert_eq!(e.next_deadline(), Some(t0 + Duration::from_secs(5)));
+    // Another address changes nothing.
+    assert!(e.address("10.99.0.11".parse().unwrap(), 1).is_empty());
+    let a = e.address(vip, 1);
+    assert_eq!(
+        logs(&a),
+        vec!["Activating healthchecker for service [10.99.1.2]:tcp:80 for VS [10.99.0.10]:tcp:80"]
+    );
+    let t1 = t0 + Duration::from_secs(5);
+    let c = runs(&mut e, t1);
+    assert_eq!(
+        ops(&e.result(c, false, "", t1)),
+        vec![IpvsOp::DelDest { rs: rs0(&s) }]
+    );
+    // Still on another interface: not suspended; gone everywhere: suspended.
+    assert!(e.address(vip, 1).is_empty());
+    let a = e.address(vip, 0);
+    assert_eq!(
+        logs(&a),
+        vec!["Suspending healthchecker for service [10.99.1.2]:tcp:80 for VS [10.99.0.10]:tcp:80"]
+    );
+    let t2 = t1 + Duration::from_secs(5);
+    assert!(e.tick(t2).is_empty(), "no probe while suspended");
+    // Without ha_suspend the address does not matter.
+    let (mut e, a) = Engine::load_with(&snap(&vs("", TCP)), &[], t0, 7, &|_| 0, &|_| 0);
+    assert!(logs(&a).iter().any(|l| l.starts_with("Activating")));
+    assert_eq!(runs(&mut e, t0), 0);
 }

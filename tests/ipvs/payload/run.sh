@@ -56,15 +56,25 @@ serve_config() {
         echo "$LAST_PID" >> "/tmp/servers-$2"
     done < /tmp/serve.list
 }
-# files_config CONF KIND: write the files its "# ipvs-test KIND PATH CONTENT" lines
-# name (KIND file: before the daemons start; later-file: after the first
-# comparison), world-readable (our checker reads them with its own uid)
-files_config() {
-    grep "^# ipvs-test $2 " "$1" > /tmp/files.list
-    while read -r _ _ _ path content; do
-        mkdir -p "${path%/*}"; chmod 755 "${path%/*}"
-        echo "$content" > "$path"; chmod 644 "$path"
-    done < /tmp/files.list
+# setup_config CONF [later-]: do what its "# ipvs-test [later-]file PATH CONTENT" and
+# "# ipvs-test [later-]addr ADDR/LEN" lines say (without later-: before the daemons
+# start; with: after the first comparison). file: write PATH world-readable (our
+# checker reads it with its own uid); addr: add ADDR/LEN to lo of each LB namespace.
+setup_config() {
+    grep -E "^# ipvs-test ${2:-}(file|addr) " "$1" > /tmp/setup.list
+    while read -r _ _ what a b; do
+        case ${what#later-} in
+            file) mkdir -p "${a%/*}"; chmod 755 "${a%/*}"; echo "$b" > "$a"; chmod 644 "$a" ;;
+            addr) for _s in $SITES; do ip -n "$_s" addr add "$a" dev lo; done ;;
+        esac
+    done < /tmp/setup.list
+}
+# unsetup_config CONF: remove the addresses setup_config added
+unsetup_config() {
+    grep -E '^# ipvs-test (later-)?addr ' "$1" > /tmp/setup.list
+    while read -r _ _ _ a _; do
+        for _s in $SITES; do ip -n "$_s" addr del "$a" dev lo 2>/dev/null; done
+    done < /tmp/setup.list
 }
 # unserve: stop the real servers of every site (their pids are in /tmp/servers-SITE)
 unserve() {
@@ -155,18 +165,24 @@ run_scenario() {
     log "=== scenario $_n"
     cp "$_c" "/out/configs/$_n.conf"
     for s in $SITES; do : > "/tmp/servers-$s"; serve_config "$_c" "$s"; done
-    files_config "$_c" file
+    setup_config "$_c"
     config_times "$_c"
-    daemon_start ka ka "ka-$_n" "$_c"; KA=$LAST_PID
-    _oc=$_c
+    # @SITE@ in a config is the site's name (its own FIFO paths, for instance)
+    _kc=/tmp/ka-$_n.conf _oc=/tmp/ours-$_n.conf
+    sed 's/@SITE@/ka/g' "$_c" > "$_kc"
+    sed 's/@SITE@/ours/g' "$_c" > "$_oc"
+    grep '^# ipvs-test fifo ' "$_c" | while read -r _ _ _ path; do
+        rm -f "$(echo "$path" | sed 's/@SITE@/ka/g').log" "$(echo "$path" | sed 's/@SITE@/ours/g').log"
+    done
+    daemon_start ka ka "ka-$_n" "$_kc"; KA=$LAST_PID
     if [ -n "$BREAK" ]; then    # harness self-test: ours gets a config with one weight changed
-        _oc=/tmp/broken-$_n.conf
-        awk '!done && $1 == "weight" { $2 = $2 + 1; done = 1 } { print }' "$_c" > "$_oc"
+        awk '!done && $1 == "weight" { $2 = $2 + 1; done = 1 } { print }' "$_oc" > "$_oc.broken"
+        mv "$_oc.broken" "$_oc"
     fi
     daemon_start ours ours "ours-$_n" "$_oc"; OURS=$LAST_PID
     compare_tables "$_n"
-    if grep -q '^# ipvs-test later-file ' "$_c"; then
-        files_config "$_c" later-file
+    if grep -q '^# ipvs-test later-' "$_c"; then
+        setup_config "$_c" later-
         compare_tables "$_n" .later
     fi
     if kill -0 "$OURS" 2>/dev/null; then :; else not_ok "$_n: our daemon exited by itself"; fi
@@ -179,7 +195,24 @@ run_scenario() {
     else
         not_ok "$_n: our stop emptied our table (there was no table to empty)"
     fi
+    # "# ipvs-test fifo PATH": the lines the FIFO's script saved in PATH.log, sorted
+    # (servers of one round change in any order), ours must equal keepalived's
+    grep '^# ipvs-test fifo ' "$_c" > /tmp/fifos.list
+    while read -r _ _ _ path; do
+        sleep 0.5    # the scripts copy the last lines out
+        for s in $SITES; do
+            sort "$(echo "$path" | sed "s/@SITE@/$s/g").log" > "/out/tables/$_n.fifo.$s" 2>/dev/null
+        done
+        if [ ! -s "/out/tables/$_n.fifo.ka" ]; then
+            not_ok "$_n: keepalived wrote nothing to $path"
+        elif diff -u "/out/tables/$_n.fifo.ka" "/out/tables/$_n.fifo.ours" > /tmp/diff; then
+            ok "$_n: our FIFO lines equal keepalived's ($(wc -l < "/out/tables/$_n.fifo.ka") lines)"
+        else
+            not_ok "$_n: our FIFO lines differ from keepalived's (- keepalived, + ours)"; sed 's/^/#   /' /tmp/diff
+        fi
+    done < /tmp/fifos.list
     unserve
+    unsetup_config "$_c"
     for s in $SITES; do
         ip netns exec "$s" ipvsadm -C
         cp "/tmp/$s-$_n.log" "/out/logs/$s-$_n.log" 2>/dev/null
