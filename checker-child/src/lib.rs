@@ -63,6 +63,8 @@ pub struct CheckerChild {
     pinger: ping::Pinger,
     /// FILE_CHECK's track_files, watched with inotify.
     files: ipc::trackfile::Files,
+    /// TCP_CHECK sockets to reuse.
+    pool: probe::Pool,
     /// The host's addresses, watched for ha_suspend (opened when a config needs it).
     addrs: Option<addrs::Addrs>,
 }
@@ -85,6 +87,7 @@ impl CheckerChild {
             mail: None,
             pinger: ping::Pinger::default(),
             files: ipc::trackfile::Files::default(),
+            pool: probe::Pool::default(),
             addrs: None,
         }
     }
@@ -143,7 +146,7 @@ impl CheckerChild {
                         check,
                         probe,
                         timeout,
-                    } => match Flight::start(check, probe, timeout, now) {
+                    } => match Flight::start(check, probe, timeout, now, &mut self.pool) {
                         Ok(f) => self.launch(f),
                         Err(e) => more.extend(self.engine.result(check, false, &e, now)),
                     },
@@ -237,13 +240,19 @@ impl CheckerChild {
         out
     }
 
-    /// A new flight: its token, its deadline, registration before the next wait.
+    /// A new flight: its token (a pooled socket keeps its own), its deadline, registration
+    /// before the next wait.
     fn launch(&mut self, f: Flight) {
-        self.next_token += 1;
-        self.deadlines
-            .push(std::cmp::Reverse((f.deadline, self.next_token)));
-        self.unregistered.push(self.next_token);
-        self.flights.insert(self.next_token, f);
+        let k = match f.token {
+            Some(k) => k,
+            None => {
+                self.next_token += 1;
+                self.unregistered.push(self.next_token);
+                self.next_token
+            }
+        };
+        self.deadlines.push(std::cmp::Reverse((f.deadline, k)));
+        self.flights.insert(k, f);
     }
 
     fn send_mail(&mut self, subject: String, body: String, now: Instant) {
@@ -455,7 +464,9 @@ impl ChildProtocol for CheckerChild {
             }
             if let Some(f) = self.flights.remove(&k) {
                 let r = f.on_deadline();
-                self.landed(f.check, r, now, &mut out);
+                let check = f.check;
+                self.pool.put(f, k);
+                self.landed(check, r, now, &mut out);
             }
         }
         for check in self.pinger.expired(now) {
@@ -507,7 +518,9 @@ impl ChildProtocol for CheckerChild {
         }
         if let Outcome::Done(r) = outcome {
             if let Some(f) = self.flights.remove(&k) {
-                self.landed(f.check, r, now, &mut out);
+                let check = f.check;
+                self.pool.put(f, k);
+                self.landed(check, r, now, &mut out);
             }
         }
         out

@@ -72,29 +72,50 @@ impl Scan {
             }
         }
         self.buf.extend_from_slice(data);
-        let from = self.re.min.saturating_sub(self.base);
-        if from <= self.buf.len() {
-            if let Some(start) = self.re.re.find_at(&self.buf, from) {
-                let at = self.base + start;
-                let limit = match (self.re.max, self.re.firstline.then_some(self.first_nl)) {
-                    (Some(a), Some(Some(b))) => Some(a.min(b)),
-                    (a, Some(b)) => a.or(b),
-                    (a, None) => a,
-                };
-                // The leftmost match is past the limit: so is every later one.
-                match limit {
-                    Some(l) if at > l => self.done = true,
-                    _ => self.matched = true,
-                }
-            }
-        }
-        if self.buf.len() > REGEX_KEEP {
-            let cut = self.buf.len() - REGEX_KEEP;
+        self.search(false);
+        // Keep REGEX_KEEP bytes, and one more before them as context (so `^` and `\b` see
+        // the byte before, not a start of the body).
+        if self.buf.len() > REGEX_KEEP + 1 {
+            let cut = self.buf.len() - REGEX_KEEP - 1;
             self.buf.drain(..cut);
             self.base += cut;
         }
         if self.re.max.is_some_and(|m| self.base > m) {
             self.done = true;
+        }
+    }
+
+    /// The body is complete: a match may now end where it ends.
+    fn finish(&mut self) {
+        if !self.matched && !self.done {
+            self.search(true);
+        }
+    }
+
+    /// The leftmost match from min_offset; one that reaches the end of what has arrived
+    /// waits for more (the next read may extend it, or undo a `$`), unless `last`.
+    fn search(&mut self, last: bool) {
+        let from = self
+            .re
+            .min
+            .saturating_sub(self.base)
+            .max(usize::from(self.base > 0));
+        let Some((start, end)) = self.re.re.find_at(&self.buf, from) else {
+            return;
+        };
+        if end == self.buf.len() && !last {
+            return;
+        }
+        let at = self.base + start;
+        let limit = match (self.re.max, self.re.firstline.then_some(self.first_nl)) {
+            (Some(a), Some(Some(b))) => Some(a.min(b)),
+            (a, Some(b)) => a.or(b),
+            (a, None) => a,
+        };
+        // The leftmost match is past the limit: so is every later one.
+        match limit {
+            Some(l) if at > l => self.done = true,
+            _ => self.matched = true,
         }
     }
 }
@@ -190,7 +211,11 @@ pub fn judge(url: &HttpUrl, reply: HttpReply) -> Result<(), String> {
             url.path
         ));
     }
-    let matched = reply.scan.as_ref().map(|s| s.matched);
+    let mut reply = reply;
+    let matched = reply.scan.as_mut().map(|s| {
+        s.finish();
+        s.matched
+    });
     if let Some(want) = &url.digest {
         let got = reply.digest();
         if &got != want {
@@ -251,6 +276,64 @@ pub struct Flight {
     sock: Sock,
     phase: Phase,
     registered: bool,
+    /// The loop token of a socket taken from the `Pool` (registered under it already).
+    pub token: Option<usize>,
+}
+
+/// Idle TCP_CHECK sockets: disconnected (`connect(AF_UNSPEC)`, which resets an established
+/// connection as the zero linger close did) and still registered with the loop under
+/// their token. A check takes one and connects it again: two system calls per check
+/// (disconnect, connect) instead of five (socket, setsockopt, connect, epoll_ctl, close).
+/// A stale readiness of a reused socket cannot mislead: epoll reports a socket's state
+/// when it is harvested, so an idle socket's event finds no flight and is dropped, and a
+/// reused one's reports the new connection.
+#[derive(Default)]
+pub struct Pool {
+    idle: Vec<(TcpStream, usize, bool)>,
+}
+
+impl Pool {
+    /// More idle sockets than this are closed (a burst of timeouts needs many at once).
+    const MAX_IDLE: usize = 1024;
+
+    fn take(&mut self, v6: bool) -> Option<(TcpStream, usize)> {
+        let i = self.idle.iter().rposition(|(_, _, f)| *f == v6)?;
+        let (s, t, _) = self.idle.swap_remove(i);
+        Some((s, t))
+    }
+
+    /// Keep a finished flight's socket for the next check, if it is a plain TCP_CHECK one.
+    pub fn put(&mut self, f: Flight, token: usize) {
+        if self.idle.len() >= Self::MAX_IDLE || f.check == MAIL || !f.registered {
+            return;
+        }
+        let Probe::Tcp { target, bind: None } = f.probe else {
+            return;
+        };
+        let Sock::Tcp(s) = f.sock else { return };
+        // SAFETY: sockaddr is plain data; AF_UNSPEC with its size asks connect(2) to
+        // dissolve the association of our own socket.
+        let ok = unsafe {
+            let mut sa: libc::sockaddr = std::mem::zeroed();
+            sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+            libc::connect(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                &sa,
+                std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+            ) == 0
+        };
+        if ok {
+            self.idle.push((s, token, target.is_ipv6()));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.idle.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.idle.is_empty()
+    }
 }
 
 /// How a probe step ended.
@@ -373,6 +456,7 @@ impl Flight {
             sock: Sock::Tcp(stream),
             phase: Phase::Mail(Box::new(conv)),
             registered: false,
+            token: None,
         })
     }
 
@@ -382,8 +466,30 @@ impl Flight {
         probe: Probe,
         timeout: Duration,
         now: Instant,
+        pool: &mut Pool,
     ) -> Result<Self, String> {
         let (target, bind) = target_of(&probe).ok_or("not a network probe")?;
+        if let (Probe::Tcp { bind: None, .. }, Some((s, token))) =
+            (&probe, pool.take(target.is_ipv6()))
+        {
+            match socket2::SockRef::from(&s).connect(&target.into()) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                // Dropped: closing it takes it out of the loop too.
+                Err(e) => return Err(format!("connect: {e}")),
+            }
+            return Ok(Flight {
+                check,
+                deadline: now + timeout,
+                timeout,
+                probe,
+                url: 0,
+                sock: Sock::Tcp(s),
+                phase: Phase::Connecting,
+                registered: true,
+                token: Some(token),
+            });
+        }
         let (sock, phase) = match probe {
             Probe::Dns { .. } | Probe::Udp { .. } => {
                 let s = socket(target, bind, Type::DGRAM).map_err(|e| format!("connect: {e}"))?;
@@ -403,6 +509,7 @@ impl Flight {
             sock,
             phase,
             registered: false,
+            token: None,
         })
     }
 
@@ -804,6 +911,36 @@ mod tests {
         let n = rurl("ERROR", &[], true, 0, None);
         assert_eq!(fetch(&n, b"all fine", 2), Ok(()));
         assert!(fetch(&n, b"an ERROR here", 2).is_err());
+    }
+
+    #[test]
+    fn anchors_mean_the_body_s_start_and_end_whatever_the_reads() {
+        let mut body = vec![b'A'; 5000];
+        body.push(b'B');
+        body.extend_from_slice(&[b'C'; 5000]);
+        for piece in [1, 3, 4096, 4097, 5000, 5001, 20_000] {
+            assert_eq!(
+                fetch(&rurl("^A", &[], false, 0, None), &body, piece),
+                Ok(())
+            );
+            assert!(
+                fetch(&rurl("^B", &[], false, 0, None), &body, piece).is_err(),
+                "{piece}"
+            );
+            assert!(
+                fetch(&rurl("B$", &[], false, 0, None), &body, piece).is_err(),
+                "{piece}"
+            );
+            assert_eq!(
+                fetch(&rurl("C$", &[], false, 0, None), &body, piece),
+                Ok(())
+            );
+            assert!(fetch(&rurl("\\bB", &[], false, 0, None), &body, piece).is_err());
+            assert_eq!(
+                fetch(&rurl("AB+C", &[], false, 0, None), &body, piece),
+                Ok(())
+            );
+        }
     }
 
     #[test]

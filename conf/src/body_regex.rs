@@ -40,15 +40,15 @@ impl Regex {
         self.meta.is_match(hay)
     }
 
-    /// Start of the leftmost match at or after `start` (what comes before still counts
-    /// for `^`, `\b`).
-    pub fn find_at(&self, hay: &[u8], start: usize) -> Option<usize> {
+    /// Start and end of the leftmost match at or after `start` (what comes before still
+    /// counts for `^`, `\b`).
+    pub fn find_at(&self, hay: &[u8], start: usize) -> Option<(usize, usize)> {
         if start > hay.len() {
             return None;
         }
         self.meta
             .search(&Input::new(hay).range(start..))
-            .map(|m| m.start())
+            .map(|m| (m.start(), m.end()))
     }
 }
 
