@@ -110,6 +110,8 @@ fn defaults_kw(p: &mut Parser, d: &mut CheckDefaults, w: &Words) -> bool {
 }
 
 pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
+    // FILE_CHECK names a track_file defined before it (check_file.c looks it up then).
+    let track_files: Vec<String> = b.cfg.track_files.iter().map(|t| t.name.clone()).collect();
     let key = match w.get(1) {
         Some("fwmark") => {
             let Some(s) = p.arg(w, 2).map(str::to_string) else {
@@ -262,7 +264,7 @@ pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
             "weight" => vs.weight = p.unsigned_arg(w, 1, 0, i32::MAX as u64).unwrap_or(1) as u32,
             "snmp_name" => vs.snmp_name = p.arg(w, 1).map(str::to_string),
             "real_server" => {
-                if let Some(rs) = real_server(p, w) {
+                if let Some(rs) = real_server(p, w, &track_files) {
                     vs.real_servers.push(rs);
                 }
             }
@@ -274,7 +276,7 @@ pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
     b.cfg.virtual_servers.push(vs);
 }
 
-fn real_server(p: &mut Parser, w: &Words) -> Option<RealServer> {
+fn real_server(p: &mut Parser, w: &Words, track_files: &[String]) -> Option<RealServer> {
     let Some(a) = p.arg(w, 1) else {
         p.skip_block();
         return None;
@@ -319,7 +321,7 @@ fn real_server(p: &mut Parser, w: &Words) -> Option<RealServer> {
             "snmp_name" => rs.snmp_name = p.arg(w, 1).map(str::to_string),
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" | "MISC_CHECK"
             | "PING_CHECK" | "ICMP_CHECK" | "UDP_CHECK" | "FILE_CHECK" | "BFD_CHECK" => {
-                if let Some(c) = checker(p, w) {
+                if let Some(c) = checker(p, w, track_files) {
                     rs.checkers.push(c);
                 }
             }
@@ -371,7 +373,7 @@ fn retry_kw(p: &mut Parser, r: &mut RetryOpts, w: &Words) -> bool {
     true
 }
 
-fn checker(p: &mut Parser, w: &Words) -> Option<Checker> {
+fn checker(p: &mut Parser, w: &Words, track_files: &[String]) -> Option<Checker> {
     let mut kind = match w.kw() {
         "TCP_CHECK" => CheckKind::Tcp,
         "HTTP_GET" | "SSL_GET" => CheckKind::Http {
@@ -545,7 +547,13 @@ fn checker(p: &mut Parser, w: &Words) -> Option<Checker> {
                 weight,
             } => match w.kw() {
                 "track_file" => {
-                    *track_file = p.arg(w, 1).map(str::to_string);
+                    if let Some(t) = p.arg(w, 1).map(str::to_string) {
+                        if track_files.contains(&t) {
+                            *track_file = Some(t);
+                        } else {
+                            p.report(Category::GeneralError, format!("track_file {t} not found"));
+                        }
+                    }
                     true
                 }
                 "dynamic" => {
@@ -574,6 +582,17 @@ fn checker(p: &mut Parser, w: &Words) -> Option<Checker> {
         };
         known || (network && conn_kw(p, &mut conn, w)) || (retries && retry_kw(p, &mut retry, w))
     });
+    // check_file.c file_end_handler.
+    if let CheckKind::File {
+        track_file: None, ..
+    } = kind
+    {
+        p.report(
+            Category::GeneralError,
+            "FILE_CHECK has no track_file specified - ignoring",
+        );
+        return None;
+    }
     Some(Checker { kind, conn, retry })
 }
 

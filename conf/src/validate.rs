@@ -356,7 +356,6 @@ fn base_interface(name: &str) -> String {
 
 fn complete_check(p: &mut Parser, b: &mut Build) {
     let groups = b.cfg.vs_groups.clone();
-    let track_files: Vec<String> = b.cfg.track_files.iter().map(|t| t.name.clone()).collect();
     let mut keep = Vec::with_capacity(b.cfg.virtual_servers.len());
     for mut vs in std::mem::take(&mut b.cfg.virtual_servers) {
         let name = vs_name(&vs);
@@ -451,26 +450,6 @@ fn complete_check(p: &mut Parser, b: &mut Build) {
                     rs.port = port;
                 }
             }
-            // check_file.c: a FILE_CHECK without a known track_file is dropped.
-            rs.checkers.retain(|c| match &c.kind {
-                CheckKind::File {
-                    track_file: None, ..
-                } => {
-                    p.report_global(
-                        Category::GeneralError,
-                        "FILE_CHECK has no track_file specified - ignoring".to_string(),
-                    );
-                    false
-                }
-                CheckKind::File {
-                    track_file: Some(t),
-                    ..
-                } if !track_files.iter().any(|f| f == t) => {
-                    p.report_global(Category::GeneralError, format!("track_file {t} not found"));
-                    false
-                }
-                _ => true,
-            });
             for c in rs.checkers.iter_mut() {
                 if matches!(c.kind, CheckKind::Bfd { .. }) {
                     p.diags.push(
