@@ -6,9 +6,10 @@
 #   BINARY       our keepalived (e.g. target/debug/keepalived); /usr/sbin/keepalived
 #                makes "ours" Debian's keepalived too: a self-test of the harness
 #   SCENARIO     names from tests/ipvs/configs/ (NAME.conf, without .conf);
-#                default: all of them (--quick: the three seed-style ones)
-#   --quick      the seed-style scenarios, one round of each failure case, one
-#                10,000-RS stop (CI); the default is the full set
+#                default: all of them (--quick: the three seed-style ones and
+#                file-check, http-regex, ha-suspend)
+#   --quick      those scenarios, one round of each failure case, one 10,000-RS
+#                stop (CI); the default is the full set
 #   --break-ours self-test of the harness: ours gets each scenario's config with one
 #                weight changed, so every scenario comparison must fail
 #   --out DIR    keep what the guest returns (tables, daemon logs, timing) in DIR
@@ -54,10 +55,13 @@ BIN=$(readlink -f "$1"); shift
 SCENARIOS=("$@")
 if [[ ${#SCENARIOS[@]} -eq 0 ]]; then
     if [[ $QUICK = 1 ]]; then
-        SCENARIOS=(seed-nat-rr-tcp seed-dr-wrr-persist seed-http-digest)
+        SCENARIOS=(seed-nat-rr-tcp seed-dr-wrr-persist seed-http-digest file-check http-regex ha-suspend)
     else
-        for f in "$T/configs/"seed-*.conf "$T/configs/"corpus-*.conf; do
-            f=${f##*/}; SCENARIOS+=("${f%.conf}")
+        for f in "$T/configs/"*.conf; do
+            f=${f##*/}
+            # the phases' own configs
+            [[ $f = timing.conf || $f = restart.conf ]] && continue
+            SCENARIOS+=("${f%.conf}")
         done
     fi
 fi

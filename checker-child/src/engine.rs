@@ -3,9 +3,11 @@
 //! (`check_tcp.c`/`check_http.c` epilogues, `update_svr_checker_state`, `perform_svr_state`,
 //! `update_quorum_state`). Time is an input; timers are deadlines. The shell runs the probes.
 
-use conf::model::{CheckKind, Checker, Protocol, RealServer, VirtualServer, VsKey, USEC_PER_SEC};
+use conf::model::{
+    CheckKind, Checker, Protocol, RealServer, TrackFile, VirtualServer, VsKey, USEC_PER_SEC,
+};
 use conf::project::{rs_id, CheckerSnapshot, ObjId};
-use ipc::{IpvsOp, RsState, ScriptRef};
+use ipc::{IpvsOp, LvsEvent, RsState, ScriptRef};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -64,7 +66,31 @@ pub struct HttpUrl {
     pub digest: Option<String>,
     pub status: Vec<(u16, u16)>,
     pub host: Option<String>,
+    pub regex: Option<BodyRegex>,
 }
+
+/// A url's `regex`: the body must (or with `regex_no_match` must not) contain a match
+/// starting within `[min, max]` (and on the first line with `firstline`). See
+/// `conf::body_regex` for how it differs from keepalived's PCRE2.
+#[derive(Clone, Debug)]
+pub struct BodyRegex {
+    pub re: conf::body_regex::Regex,
+    pub options: Vec<String>,
+    pub no_match: bool,
+    pub min: usize,
+    pub max: Option<usize>,
+    pub firstline: bool,
+}
+
+impl PartialEq for BodyRegex {
+    fn eq(&self, o: &Self) -> bool {
+        self.re.as_str() == o.re.as_str()
+            && (&self.options, self.no_match, self.min, self.max)
+                == (&o.options, o.no_match, o.min, o.max)
+    }
+}
+
+impl Eq for BodyRegex {}
 
 /// What the shell must do.
 #[derive(Debug, PartialEq)]
@@ -84,6 +110,8 @@ pub enum Action {
         subject: String,
         body: String,
     },
+    /// A FIFO line (`RS … UP|DOWN`, `VS … UP|DOWN`), written by the parent.
+    Notify(LvsEvent),
 }
 
 struct Vs {
@@ -100,13 +128,22 @@ struct Vs {
     hysteresis: u32,
     quorum_up: bool,
     rss: Vec<usize>,
+    /// `ha_suspend`: the address whose presence on the host enables the checks, and on how
+    /// many interfaces it is.
+    suspend_addr: Option<IpAddr>,
+    addr_count: u32,
 }
 
 struct Rs {
     id: ObjId,
     vs: usize,
     name: String,
+    /// The weight in IPVS: `real_weight(eff)`.
     weight: u32,
+    /// The configured weight, and keepalived's `effective_weight`: it plus every
+    /// checker's `cur_weight` (misc_dynamic, FILE_CHECK).
+    iweight: i64,
+    eff: i64,
     up: bool,
     inhibit: bool,
     failed: usize,
@@ -137,6 +174,30 @@ struct Check {
     /// The check whose probe this one shares, or the checks sharing this one's.
     leader: Option<usize>,
     followers: Vec<usize>,
+    /// FILE_CHECK: the track_file's name, the weight multiplier and `reverse`.
+    file: Option<(String, i32, bool)>,
+    /// This checker's share of the real server's weight (keepalived's `cur_weight`).
+    cur_weight: i64,
+    /// Probing (keepalived's `enabled`): off while an ha_suspend address is absent.
+    enabled: bool,
+}
+
+/// keepalived's `real_weight`: an effective weight as IPVS takes it.
+fn real_weight(eff: i64) -> u32 {
+    eff.clamp(0, i32::MAX as i64) as u32
+}
+
+/// What a FILE_CHECK makes of its file's value (`update_track_file_status`): `None` is
+/// FAULT (the checker fails), else the weight it adds. Without a weight, non-zero is a
+/// failure (zero with `reverse`); with one, value × weight (negated with `reverse`),
+/// failing only at the bottom of the range.
+pub fn file_status(value: i64, weight: i32, reverse: bool) -> Option<i64> {
+    if weight == 0 {
+        return ((value != 0) == reverse).then_some(0);
+    }
+    let m = if reverse { -1 } else { 1 };
+    let s = (value * weight as i64 * m).clamp(i32::MIN as i64, i32::MAX as i64);
+    (s != i32::MIN as i64).then_some(s)
 }
 
 #[derive(Default)]
@@ -155,14 +216,6 @@ pub struct Engine {
 
 fn dur(us: Option<u64>, default_s: u64) -> Duration {
     Duration::from_micros(us.unwrap_or(default_s * USEC_PER_SEC))
-}
-
-fn proto_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-        Protocol::Sctp => "sctp",
-    }
 }
 
 /// DNS_CHECK `type` names (keepalived's list).
@@ -219,15 +272,11 @@ fn rs_op(rs: &Rs, up: bool) -> IpvsOp {
 
 /// keepalived's `FMT_VS`.
 pub fn vs_name(vs: &VirtualServer) -> String {
-    match &vs.key {
-        VsKey::Addr { addr, port } => format!("[{addr}]:{}:{port}", proto_name(vs.protocol)),
-        VsKey::Fwmark(m) => format!("FWM {m}"),
-        VsKey::Group(g) => format!("[{g}]:0"),
-    }
+    conf::project::fmt_vs(vs)
 }
 
 fn svc_name(addr: IpAddr, port: u16, p: Protocol) -> String {
-    format!("[{addr}]:{}:{port}", proto_name(p))
+    conf::project::fmt_svc(addr, port, p)
 }
 
 /// keepalived's `Host:` value: the virtualhost, else `ip:port` (IPv6 in brackets).
@@ -251,6 +300,20 @@ impl Engine {
         now: Instant,
         seed: u64,
     ) -> (Self, Vec<Action>) {
+        Self::load_with(snap, resume, now, seed, &|_| 0, &|_| 1)
+    }
+
+    /// `load`, with the current value of each track_file by name (FILE_CHECK knows its
+    /// state at once: keepalived's `set_track_file_checkers_down`/`_weights`) and on how many
+    /// interfaces an address is (`ha_suspend`).
+    pub fn load_with(
+        snap: &CheckerSnapshot,
+        resume: &[RsState],
+        now: Instant,
+        seed: u64,
+        files: &dyn Fn(&str) -> i64,
+        addrs: &dyn Fn(IpAddr) -> u32,
+    ) -> (Self, Vec<Action>) {
         let mut e = Engine {
             rng: seed | 1,
             router_id: snap.router_id.clone().unwrap_or_default(),
@@ -264,6 +327,12 @@ impl Engine {
         for (vid, vs) in &snap.virtual_servers {
             ops.push(IpvsOp::AddService { vs: *vid });
             let v = e.vss.len();
+            // check_api.c addr_matches: an address service only (not a group or fwmark).
+            let suspend_addr = match vs.key {
+                VsKey::Addr { addr, .. } if vs.ha_suspend => Some(addr),
+                _ => None,
+            };
+            let addr_count = suspend_addr.map(addrs).unwrap_or(0);
             e.vss.push(Vs {
                 id: *vid,
                 name: vs_name(vs),
@@ -280,6 +349,8 @@ impl Engine {
                 hysteresis: vs.hysteresis,
                 quorum_up: false,
                 rss: Vec::new(),
+                suspend_addr,
+                addr_count,
             });
             for rs in &vs.real_servers {
                 let r = e.rss.len();
@@ -289,31 +360,38 @@ impl Engine {
                     .inhibit_on_failure
                     .or(vs.defaults.inhibit_on_failure)
                     .unwrap_or(false);
-                let mut failed = 0;
                 let first = e.checks.len();
                 for (i, c) in rs.checkers.iter().enumerate() {
-                    let chk = Check::new(vs, rs, c, i as u32, r, id);
-                    if !chk.up {
-                        failed += 1;
+                    let mut chk = Check::new(vs, rs, c, i as u32, r, id, &snap.track_files);
+                    chk.enabled = suspend_addr.is_none() || addr_count > 0;
+                    if let Some((name, w, rev)) = &chk.file {
+                        let st = file_status(files(name), *w, *rev);
+                        chk.up = st.is_some();
+                        chk.cur_weight = st.unwrap_or(0);
                     }
                     e.checks.push(chk);
                 }
-                let state = resumed.get(&id);
-                if let Some(st) = state {
-                    // Every checker starts where the real server was.
-                    for c in &mut e.checks[first..] {
+                if let Some(st) = resumed.get(&id) {
+                    // Every checker starts where the real server was, but a FILE_CHECK,
+                    // which knows from its file.
+                    for c in e.checks[first..].iter_mut().filter(|c| c.file.is_none()) {
                         c.up = st.up;
                         c.has_run = true;
                     }
-                    failed = if st.up { 0 } else { e.checks.len() - first };
                 }
+                let failed = e.checks[first..].iter().filter(|c| !c.up).count();
+                let iweight = rs.weight as i64;
+                let eff = iweight + e.checks[first..].iter().map(|c| c.cur_weight).sum::<i64>();
+                let weight = real_weight(eff);
                 let up = failed == 0;
                 e.vss[v].rss.push(r);
                 e.rss.push(Rs {
                     id,
                     vs: v,
                     name: svc_name(rs.addr, rs.port, vs.protocol),
-                    weight: rs.weight,
+                    weight,
+                    iweight,
+                    eff,
                     up,
                     inhibit,
                     failed,
@@ -322,12 +400,14 @@ impl Engine {
                     smtp_alert: rs.defaults.smtp_alert.or(snap.smtp_alert).unwrap_or(true),
                 });
                 if up {
-                    ops.push(IpvsOp::AddDest {
-                        rs: id,
-                        weight: rs.weight,
-                    });
+                    ops.push(IpvsOp::AddDest { rs: id, weight });
                 } else if inhibit {
                     ops.push(IpvsOp::AddDest { rs: id, weight: 0 });
+                } else if vs.sorry_server != Some((rs.addr, rs.port)) {
+                    // The whole desired table: a server that starts down is not in it (a
+                    // no-op when it is absent, which the parent sees in its mirror; not
+                    // for one that is also the sorry server, whose entry it shares).
+                    ops.push(IpvsOp::DelDest { rs: id });
                 }
             }
         }
@@ -335,7 +415,7 @@ impl Engine {
         // delay_loop), as keepalived's register_checkers_thread.
         e.share();
         for i in 0..e.checks.len() {
-            if e.checks[i].leader.is_some() {
+            if e.checks[i].leader.is_some() || e.checks[i].probe.is_none() {
                 continue;
             }
             let warm = e.checks[i].warmup;
@@ -345,11 +425,14 @@ impl Engine {
         for v in 0..e.vss.len() {
             e.quorum(v, &mut out, true);
         }
-        for c in &e.checks {
+        // FILE_CHECK (and an unsupported BFD_CHECK) has no thread to activate.
+        for c in e.checks.iter().filter(|c| c.probe.is_some()) {
             let rs = &e.rss[c.rs];
             out.push(Action::Log(format!(
-                "Activating healthchecker for service {} for VS {}",
-                rs.name, e.vss[rs.vs].name
+                "{}ctivating healthchecker for service {} for VS {}",
+                if c.enabled { "A" } else { "Dea" },
+                rs.name,
+                e.vss[rs.vs].name
             )));
         }
         let mut actions = vec![Action::Ipvs(ops)];
@@ -364,7 +447,9 @@ impl Engine {
         for i in 0..self.checks.len() {
             let c = &self.checks[i];
             let Some(p) = &c.probe else { continue };
-            if matches!(p, Probe::Misc { .. }) {
+            // A suspendable check follows its own virtual server's address.
+            if matches!(p, Probe::Misc { .. }) || self.vss[self.rss[c.rs].vs].suspend_addr.is_some()
+            {
                 continue;
             }
             let key = format!(
@@ -436,6 +521,13 @@ impl Engine {
                 continue;
             }
             c.due = None;
+            // check_tcp.c & co: a disabled (ha_suspend) checker just comes back after
+            // delay_loop, its state as it was.
+            if !c.enabled {
+                let next = t + c.delay_loop;
+                self.schedule(i, next);
+                continue;
+            }
             // A checker we do not run keeps its real server down (never "up because
             // nothing checks it").
             if let Some(probe) = c.probe.clone() {
@@ -576,9 +668,10 @@ impl Engine {
         let vs = &self.vss[rs.vs];
         let verb = match (after, rs.inhibit) {
             (true, false) => "Adding service {} to",
-            (true, true) => "Enabling service {} to",
+            // perform_svr_state: "of" with inhibit_on_failure, either way.
+            (true, true) => "Enabling service {} of",
             (false, false) => "Removing service {} from",
-            (false, true) => "Disabling service {} from",
+            (false, true) => "Disabling service {} of",
         };
         out.push(Action::Log(format!(
             "{} VS {}",
@@ -595,12 +688,17 @@ impl Engine {
             up: after,
             weight: rs.weight,
         }));
+        // do_rs_notifies: the script, then the FIFO line.
         if (after && rs.notify.0) || (!after && rs.notify.1) {
             out.push(Action::Script(ScriptRef::RsNotify {
                 rs: rs.id,
                 up: after,
             }));
         }
+        out.push(Action::Notify(LvsEvent::Rs {
+            rs: rs.id,
+            up: after,
+        }));
         let v = rs.vs;
         self.quorum(v, out, false);
     }
@@ -690,6 +788,8 @@ impl Engine {
         if !init && ((gained && scripts.0) || (!gained && scripts.1)) {
             out.push(Action::Script(ScriptRef::Quorum { vs: id, up: gained }));
         }
+        // do_vs_notifies: the FIFO line, at start too.
+        out.push(Action::Notify(LvsEvent::Vs { vs: id, up: gained }));
     }
 
     /// A MISC_CHECK's exit status: 0 up, with `misc_dynamic` 2..255 up at weight status - 2,
@@ -705,30 +805,28 @@ impl Engine {
         let Some(c) = self.checks.get(check) else {
             return out;
         };
-        let dynamic_weight = match status {
-            Some(s @ 2..=255) if c.dynamic && !timed_out => Some(s as u32 - 2),
-            _ => None,
-        };
-        let ok = !timed_out && (status == Some(0) || dynamic_weight.is_some());
-        if let Some(w) = dynamic_weight {
+        // check_misc.c: an exit status 0, or 2..255 with misc_dynamic, is a success; a new
+        // status sets this checker's weight share to status - 2 - the configured weight
+        // (0 for status 0), so the real server's weight becomes status - 2.
+        let success = !timed_out
+            && match status {
+                Some(0) => true,
+                Some(2..=255) => c.dynamic,
+                _ => false,
+            };
+        let ok = success;
+        if success && c.dynamic {
             let r = c.rs;
-            let rs = &mut self.rss[r];
-            if rs.weight != w {
-                let vs = &self.vss[rs.vs];
-                out.push(Action::Log(format!(
-                    "Changing weight from {} to {w} for {}active service {} of VS {}",
-                    rs.weight,
-                    if rs.up { "" } else { "in" },
-                    rs.name,
-                    vs.name
-                )));
-                rs.weight = w;
-                if rs.up && (vs.sorry.is_none() || vs.quorum_up) {
-                    out.push(Action::Ipvs(vec![IpvsOp::EditDest {
-                        rs: rs.id,
-                        weight: w,
-                    }]));
-                }
+            let st = status.unwrap_or(0) as i64;
+            let cur = if st == 0 {
+                0
+            } else {
+                st - 2 - self.rss[r].iweight
+            };
+            if cur != c.cur_weight {
+                let eff = self.rss[r].eff - c.cur_weight + cur;
+                self.checks[check].cur_weight = cur;
+                self.set_weight(r, eff, &mut out);
             }
         }
         let detail = if timed_out {
@@ -738,6 +836,128 @@ impl Engine {
         };
         out.extend(self.result(check, ok, &detail, now));
         out
+    }
+
+    /// keepalived's `update_svr_wgt`: a new effective weight, logged and sent to IPVS when
+    /// the server is in the table, then the quorum again.
+    fn set_weight(&mut self, r: usize, eff: i64, out: &mut Vec<Action>) {
+        let rs = &mut self.rss[r];
+        rs.eff = eff;
+        let w = real_weight(eff);
+        if w == rs.weight {
+            return;
+        }
+        let vs = &self.vss[rs.vs];
+        out.push(Action::Log(format!(
+            "Changing weight from {} to {w} for {}active service {} of VS {}",
+            rs.weight,
+            if rs.up { "" } else { "in" },
+            rs.name,
+            vs.name
+        )));
+        rs.weight = w;
+        if rs.up && (vs.sorry.is_none() || vs.quorum_up) {
+            out.push(Action::Ipvs(vec![IpvsOp::EditDest {
+                rs: rs.id,
+                weight: w,
+            }]));
+        }
+        let v = rs.vs;
+        self.quorum(v, out, false);
+    }
+
+    /// The track_files FILE_CHECKs read, `(name, path)`.
+    pub fn track_files(snap: &CheckerSnapshot) -> Vec<(String, String)> {
+        snap.track_files
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), t.file.clone()?)))
+            .collect()
+    }
+
+    /// A track_file's value changed (`process_update_checker_track_file_status`): each
+    /// FILE_CHECK on it fails, recovers, or changes its real server's weight.
+    pub fn file_changed(&mut self, name: &str, value: i64) -> Vec<Action> {
+        let mut out = Vec::new();
+        for i in 0..self.checks.len() {
+            let Some((f, w, rev)) = &self.checks[i].file else {
+                continue;
+            };
+            if f != name {
+                continue;
+            }
+            let new = file_status(value, *w, *rev);
+            let c = &self.checks[i];
+            let prev = c.up.then_some(c.cur_weight);
+            if new == prev {
+                continue;
+            }
+            let r = c.rs;
+            match (prev, new) {
+                (_, None) => {
+                    // Down first, then its weight share goes (no weight line).
+                    self.checks[i].up = false;
+                    self.checker_changed(r, false, "FILE_CHECK", &mut out);
+                    let cur = std::mem::take(&mut self.checks[i].cur_weight);
+                    let rs = &mut self.rss[r];
+                    rs.eff -= cur;
+                    rs.weight = real_weight(rs.eff);
+                }
+                (None, Some(n)) => {
+                    // Its weight share first, so the server comes back at its weight.
+                    self.checks[i].cur_weight = n;
+                    self.checks[i].up = true;
+                    let rs = &mut self.rss[r];
+                    rs.eff += n;
+                    rs.weight = real_weight(rs.eff);
+                    self.checker_changed(r, true, "FILE_CHECK", &mut out);
+                }
+                (Some(p), Some(n)) => {
+                    self.checks[i].cur_weight = n;
+                    let eff = self.rss[r].eff + n - p;
+                    self.set_weight(r, eff, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// An address's count of interfaces changed (`update_checker_activity`): the checks of
+    /// every ha_suspend virtual server on it resume when it appears and are suspended when
+    /// it is gone from every interface.
+    pub fn address(&mut self, addr: IpAddr, count: u32) -> Vec<Action> {
+        let mut out = Vec::new();
+        for v in 0..self.vss.len() {
+            if self.vss[v].suspend_addr != Some(addr) {
+                continue;
+            }
+            self.vss[v].addr_count = count;
+            let enable = count > 0;
+            for c in self.checks.iter_mut().filter(|c| c.probe.is_some()) {
+                let rs = &self.rss[c.rs];
+                if rs.vs != v || c.enabled == enable {
+                    continue;
+                }
+                out.push(Action::Log(format!(
+                    "{}ing healthchecker for service {} for VS {}",
+                    if enable { "Activat" } else { "Suspend" },
+                    rs.name,
+                    self.vss[v].name
+                )));
+                c.enabled = enable;
+            }
+        }
+        out
+    }
+
+    /// The addresses ha_suspend watches.
+    pub fn suspend_addrs(snap: &CheckerSnapshot) -> Vec<IpAddr> {
+        snap.virtual_servers
+            .iter()
+            .filter_map(|(_, vs)| match vs.key {
+                VsKey::Addr { addr, .. } if vs.ha_suspend => Some(addr),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Every real server's state, for the parent.
@@ -754,30 +974,47 @@ impl Engine {
 
     /// Stop: keepalived's line per real server, and with `omega` the notify_down of every
     /// server still up and the quorum_down of every virtual server that had its quorum.
+    /// (clear_service_rs, then update_vs_notifies with `stopping`, per virtual server:
+    /// with omega every virtual server reports DOWN, whatever its quorum was.)
     pub fn shutdown(&self) -> Vec<Action> {
         let mut out = Vec::new();
-        for r in &self.rss {
-            let vs = &self.vss[r.vs];
-            out.push(Action::Log(format!(
-                "Shutting down service {} from VS {}",
-                r.name, vs.name
-            )));
-            if vs.omega && r.up && r.notify.1 {
-                out.push(Action::Script(ScriptRef::RsNotify {
-                    rs: r.id,
+        for vs in &self.vss {
+            for r in vs.rss.iter().map(|&r| &self.rss[r]) {
+                out.push(Action::Log(format!(
+                    "Shutting down {}service {} from VS {}",
+                    if r.inhibit && !r.up {
+                        "(inhibited) "
+                    } else {
+                        ""
+                    },
+                    r.name,
+                    vs.name
+                )));
+                if vs.omega && r.up {
+                    if r.notify.1 {
+                        out.push(Action::Script(ScriptRef::RsNotify {
+                            rs: r.id,
+                            up: false,
+                        }));
+                    }
+                    out.push(Action::Notify(LvsEvent::Rs {
+                        rs: r.id,
+                        up: false,
+                    }));
+                }
+            }
+            if vs.omega {
+                if vs.quorum_scripts.1 {
+                    out.push(Action::Script(ScriptRef::Quorum {
+                        vs: vs.id,
+                        up: false,
+                    }));
+                }
+                out.push(Action::Notify(LvsEvent::Vs {
+                    vs: vs.id,
                     up: false,
                 }));
             }
-        }
-        for vs in self
-            .vss
-            .iter()
-            .filter(|v| v.omega && v.quorum_up && v.quorum_scripts.1)
-        {
-            out.push(Action::Script(ScriptRef::Quorum {
-                vs: vs.id,
-                up: false,
-            }));
         }
         out
     }
@@ -807,6 +1044,7 @@ impl Check {
         index: u32,
         r: usize,
         id: ObjId,
+        track_files: &[TrackFile],
     ) -> Self {
         // Settings come from the checker, else the real server, else the virtual server.
         let d = (&rs.defaults, &vs.defaults);
@@ -857,6 +1095,7 @@ impl Check {
             .map(|b| SocketAddr::new(b, c.conn.bind_port.unwrap_or(0)));
         let probe = match &c.kind {
             CheckKind::Tcp => Some(Probe::Tcp { target, bind }),
+            // A regex the matcher cannot take (reported at load) keeps the server down.
             CheckKind::Http {
                 ssl,
                 urls,
@@ -864,7 +1103,12 @@ impl Check {
                 http_protocol,
                 enable_sni,
                 ..
-            } if urls.iter().all(|u| u.regex.is_none()) => {
+            } if urls.iter().all(|u| {
+                u.regex
+                    .as_ref()
+                    .is_none_or(|r| conf::body_regex::compile(r, &u.regex_options).is_ok())
+            }) =>
+            {
                 let vh = virtualhost
                     .as_deref()
                     .or(d.0.virtualhost.as_deref())
@@ -889,6 +1133,16 @@ impl Check {
                                 u.status_code.clone()
                             },
                             host: u.virtualhost.clone(),
+                            regex: u.regex.as_ref().and_then(|r| {
+                                Some(BodyRegex {
+                                    re: conf::body_regex::compile(r, &u.regex_options).ok()?,
+                                    options: u.regex_options.clone(),
+                                    no_match: u.regex_no_match,
+                                    min: u.regex_min_offset,
+                                    max: u.regex_max_offset,
+                                    firstline: u.regex_options.iter().any(|o| o == "firstline"),
+                                })
+                            }),
                         })
                         .collect(),
                 })
@@ -939,7 +1193,19 @@ impl Check {
             CheckKind::Ping => Some(Probe::Ping { target: addr }),
             _ => None,
         };
-        let supported = probe.is_some();
+        // FILE_CHECK: the checker's weight, else the track_file's (check_file.c).
+        let file = match &c.kind {
+            CheckKind::File {
+                track_file: Some(name),
+                weight,
+                ..
+            } => track_files.iter().find(|t| &t.name == name).map(|t| {
+                let (w, rev) = weight.unwrap_or((t.weight, t.reverse));
+                (name.clone(), w, rev)
+            }),
+            _ => None,
+        };
+        let supported = probe.is_some() || file.is_some();
         Check {
             rs: r,
             // keepalived's log name of the checker.
@@ -965,6 +1231,9 @@ impl Check {
             dynamic: matches!(c.kind, CheckKind::Misc { dynamic: true, .. }),
             leader: None,
             followers: Vec::new(),
+            file,
+            cur_weight: 0,
+            enabled: true,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! probes on sockets this child opens itself (unprivileged connects); MISC_CHECK scripts are
 //! run by the parent on request.
 
+pub mod addrs;
 pub mod engine;
 pub mod ping;
 pub mod probe;
@@ -23,12 +24,16 @@ use std::time::Instant;
 pub const CAPS: &[&str] = &[];
 
 /// System calls beyond `ipc::sandbox::BASE_SYSCALLS` this child needs: probe sockets bound
-/// to `bindto`, closed with shutdown.
+/// to `bindto`, closed with shutdown; `openat` and inotify for FILE_CHECK's track_files
+/// (reads only, with this child's uid).
 pub const SYSCALLS: &[i64] = &[
     libc::SYS_bind,
     libc::SYS_shutdown,
     libc::SYS_getsockname,
     libc::SYS_getpeername,
+    libc::SYS_openat,
+    libc::SYS_inotify_init1,
+    libc::SYS_inotify_add_watch,
 ];
 
 /// syslog ident, as keepalived's.
@@ -56,6 +61,12 @@ pub struct CheckerChild {
     mail: Option<(std::net::SocketAddr, String, Vec<String>, String)>,
     /// PING_CHECK echoes, on the ICMP sockets from the parent.
     pinger: ping::Pinger,
+    /// FILE_CHECK's track_files, watched with inotify.
+    files: ipc::trackfile::Files,
+    /// TCP_CHECK sockets to reuse.
+    pool: probe::Pool,
+    /// The host's addresses, watched for ha_suspend (opened when a config needs it).
+    addrs: Option<addrs::Addrs>,
 }
 
 impl CheckerChild {
@@ -75,6 +86,9 @@ impl CheckerChild {
             pending: Vec::new(),
             mail: None,
             pinger: ping::Pinger::default(),
+            files: ipc::trackfile::Files::default(),
+            pool: probe::Pool::default(),
+            addrs: None,
         }
     }
 
@@ -92,6 +106,7 @@ impl CheckerChild {
                 match a {
                     Action::Log(l) => (self.log)(&l),
                     Action::State(s) => out.push(CheckerToParent::RsChanged(s)),
+                    Action::Notify(e) => out.push(CheckerToParent::LvsNotify(e)),
                     Action::Mail { subject, body } => self.send_mail(subject, body, now),
                     Action::Script(script) => {
                         let req_id = self.req();
@@ -131,7 +146,7 @@ impl CheckerChild {
                         check,
                         probe,
                         timeout,
-                    } => match Flight::start(check, probe, timeout, now) {
+                    } => match Flight::start(check, probe, timeout, now, &mut self.pool) {
                         Ok(f) => self.launch(f),
                         Err(e) => more.extend(self.engine.result(check, false, &e, now)),
                     },
@@ -191,7 +206,29 @@ impl CheckerChild {
             },
             _ => None,
         };
-        let (engine, actions) = Engine::load(&snapshot, &states, now, seed);
+        self.files.set(&Engine::track_files(&snapshot), self.log);
+        let suspend = Engine::suspend_addrs(&snapshot);
+        if suspend.is_empty() {
+            self.addrs = None;
+        } else if self.addrs.is_none() {
+            match addrs::Addrs::open() {
+                Ok(a) => self.addrs = Some(a),
+                // Then every address counts as absent: the checks stay suspended.
+                Err(e) => (self.log)(&format!(
+                    "ha_suspend: cannot watch the host's addresses: {e}"
+                )),
+            }
+        }
+        let files = &self.files;
+        let addrs = &self.addrs;
+        let (engine, actions) = Engine::load_with(
+            &snapshot,
+            &states,
+            now,
+            seed,
+            &|n| files.value(n).unwrap_or(0),
+            &|a| addrs.as_ref().map(|x| x.count(a)).unwrap_or(0),
+        );
         self.engine = engine;
         // The engine holds what the checks need; the snapshot itself can go.
         drop(snapshot);
@@ -203,13 +240,19 @@ impl CheckerChild {
         out
     }
 
-    /// A new flight: its token, its deadline, registration before the next wait.
+    /// A new flight: its token (a pooled socket keeps its own), its deadline, registration
+    /// before the next wait.
     fn launch(&mut self, f: Flight) {
-        self.next_token += 1;
-        self.deadlines
-            .push(std::cmp::Reverse((f.deadline, self.next_token)));
-        self.unregistered.push(self.next_token);
-        self.flights.insert(self.next_token, f);
+        let k = match f.token {
+            Some(k) => k,
+            None => {
+                self.next_token += 1;
+                self.unregistered.push(self.next_token);
+                self.next_token
+            }
+        };
+        self.deadlines.push(std::cmp::Reverse((f.deadline, k)));
+        self.flights.insert(k, f);
     }
 
     fn send_mail(&mut self, subject: String, body: String, now: Instant) {
@@ -287,11 +330,28 @@ impl ChildProtocol for CheckerChild {
     }
 
     fn fds(&self) -> Vec<std::os::fd::RawFd> {
-        self.pinger.fds()
+        let mut fds = self.pinger.fds();
+        fds.extend(self.files.fd());
+        fds.extend(self.addrs.as_ref().map(|a| a.fd()));
+        fds
     }
 
     fn readable(&mut self, fd: std::os::fd::RawFd, now: Instant) -> Vec<CheckerToParent> {
         let mut out = Vec::new();
+        if Some(fd) == self.files.fd() {
+            for (name, value) in self.files.readable(self.log) {
+                let actions = self.engine.file_changed(&name, value);
+                self.act(actions, now, &mut out);
+            }
+            return out;
+        }
+        if let Some(a) = self.addrs.as_mut().filter(|a| a.fd() == fd) {
+            for (addr, count) in a.read() {
+                let actions = self.engine.address(addr, count);
+                self.act(actions, now, &mut out);
+            }
+            return out;
+        }
         for check in self.pinger.readable(fd) {
             let actions = self.engine.result(check, true, "", now);
             self.act(actions, now, &mut out);
@@ -404,7 +464,9 @@ impl ChildProtocol for CheckerChild {
             }
             if let Some(f) = self.flights.remove(&k) {
                 let r = f.on_deadline();
-                self.landed(f.check, r, now, &mut out);
+                let check = f.check;
+                self.pool.put(f, k);
+                self.landed(check, r, now, &mut out);
             }
         }
         for check in self.pinger.expired(now) {
@@ -456,7 +518,9 @@ impl ChildProtocol for CheckerChild {
         }
         if let Outcome::Done(r) = outcome {
             if let Some(f) = self.flights.remove(&k) {
-                self.landed(f.check, r, now, &mut out);
+                let check = f.check;
+                self.pool.put(f, k);
+                self.landed(check, r, now, &mut out);
             }
         }
         out

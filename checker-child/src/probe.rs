@@ -2,7 +2,7 @@
 //! with its deadline. The HTTP request and response handling are pure functions
 //! (`http_request`, `HttpReply`), shared with `genhash`-style digests.
 
-use crate::engine::{HttpUrl, Probe};
+use crate::engine::{BodyRegex, HttpUrl, Probe};
 use md5::{Digest, Md5};
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
@@ -37,11 +37,105 @@ pub struct HttpReply {
     md5: Md5,
     /// A malformed or oversized header.
     pub bad: bool,
+    /// The url's regex, matched as the body streams in.
+    scan: Option<Scan>,
 }
 
 const MAX_HEAD: usize = 64 * 1024;
 
+/// keepalived's read buffer (`MAX_BUFFER_LENGTH`): what of the body is kept between pieces,
+/// so a match spanning two reads is found.
+const REGEX_KEEP: usize = 4096;
+
+/// A body regex over a streamed body: the last `REGEX_KEEP` bytes and each new piece are
+/// searched together; offsets count from the start of the body.
+struct Scan {
+    re: BodyRegex,
+    buf: Vec<u8>,
+    /// Body offset of `buf[0]`.
+    base: usize,
+    /// Body offset of the first newline, for `firstline`.
+    first_nl: Option<usize>,
+    matched: bool,
+    /// No match can count any more (past max_offset, or past the first line).
+    done: bool,
+}
+
+impl Scan {
+    fn feed(&mut self, data: &[u8]) {
+        if self.matched || self.done || data.is_empty() {
+            return;
+        }
+        if self.first_nl.is_none() {
+            if let Some(p) = data.iter().position(|&b| b == b'\n') {
+                self.first_nl = Some(self.base + self.buf.len() + p);
+            }
+        }
+        self.buf.extend_from_slice(data);
+        self.search(false);
+        // Keep REGEX_KEEP bytes, and one more before them as context (so `^` and `\b` see
+        // the byte before, not a start of the body).
+        if self.buf.len() > REGEX_KEEP + 1 {
+            let cut = self.buf.len() - REGEX_KEEP - 1;
+            self.buf.drain(..cut);
+            self.base += cut;
+        }
+        if self.re.max.is_some_and(|m| self.base > m) {
+            self.done = true;
+        }
+    }
+
+    /// The body is complete: a match may now end where it ends.
+    fn finish(&mut self) {
+        if !self.matched && !self.done {
+            self.search(true);
+        }
+    }
+
+    /// The leftmost match from min_offset; one that reaches the end of what has arrived
+    /// waits for more (the next read may extend it, or undo a `$`), unless `last`.
+    fn search(&mut self, last: bool) {
+        let from = self
+            .re
+            .min
+            .saturating_sub(self.base)
+            .max(usize::from(self.base > 0));
+        let Some((start, end)) = self.re.re.find_at(&self.buf, from) else {
+            return;
+        };
+        if end == self.buf.len() && !last {
+            return;
+        }
+        let at = self.base + start;
+        let limit = match (self.re.max, self.re.firstline.then_some(self.first_nl)) {
+            (Some(a), Some(Some(b))) => Some(a.min(b)),
+            (a, Some(b)) => a.or(b),
+            (a, None) => a,
+        };
+        // The leftmost match is past the limit: so is every later one.
+        match limit {
+            Some(l) if at > l => self.done = true,
+            _ => self.matched = true,
+        }
+    }
+}
+
 impl HttpReply {
+    /// A reply for `url`: with its regex, the body is matched as it streams in.
+    pub fn for_url(url: &HttpUrl) -> Self {
+        HttpReply {
+            scan: url.regex.clone().map(|re| Scan {
+                re,
+                buf: Vec::new(),
+                base: 0,
+                first_nl: None,
+                matched: false,
+                done: false,
+            }),
+            ..Default::default()
+        }
+    }
+
     /// Feed bytes; `true` once the whole body (by Content-Length) has arrived.
     pub fn feed(&mut self, data: &[u8]) -> bool {
         let body: &[u8] = if self.status.is_none() {
@@ -74,12 +168,18 @@ impl HttpReply {
             let rest = self.head.split_off(end + 4);
             self.md5.update(&rest);
             self.body_len += rest.len();
+            if let Some(s) = &mut self.scan {
+                s.feed(&rest);
+            }
             return self.complete();
         } else {
             data
         };
         self.md5.update(body);
         self.body_len += body.len();
+        if let Some(s) = &mut self.scan {
+            s.feed(body);
+        }
         self.complete()
     }
 
@@ -111,10 +211,22 @@ pub fn judge(url: &HttpUrl, reply: HttpReply) -> Result<(), String> {
             url.path
         ));
     }
+    let mut reply = reply;
+    let matched = reply.scan.as_mut().map(|s| {
+        s.finish();
+        s.matched
+    });
     if let Some(want) = &url.digest {
         let got = reply.digest();
         if &got != want {
             return Err(format!("MD5 digest error to {}, MD5SUM [{got}]", url.path));
+        }
+    }
+    // check_http.c: after the digest, "Regex match failed" when the match is (or with
+    // regex_no_match is not) missing.
+    if let (Some(m), Some(re)) = (matched, &url.regex) {
+        if m == re.no_match {
+            return Err(format!("Regex match failed to {}", url.path));
         }
     }
     Ok(())
@@ -164,6 +276,64 @@ pub struct Flight {
     sock: Sock,
     phase: Phase,
     registered: bool,
+    /// The loop token of a socket taken from the `Pool` (registered under it already).
+    pub token: Option<usize>,
+}
+
+/// Idle TCP_CHECK sockets: disconnected (`connect(AF_UNSPEC)`, which resets an established
+/// connection as the zero linger close did) and still registered with the loop under
+/// their token. A check takes one and connects it again: two system calls per check
+/// (disconnect, connect) instead of five (socket, setsockopt, connect, epoll_ctl, close).
+/// A stale readiness of a reused socket cannot mislead: epoll reports a socket's state
+/// when it is harvested, so an idle socket's event finds no flight and is dropped, and a
+/// reused one's reports the new connection.
+#[derive(Default)]
+pub struct Pool {
+    idle: Vec<(TcpStream, usize, bool)>,
+}
+
+impl Pool {
+    /// More idle sockets than this are closed (a burst of timeouts needs many at once).
+    const MAX_IDLE: usize = 1024;
+
+    fn take(&mut self, v6: bool) -> Option<(TcpStream, usize)> {
+        let i = self.idle.iter().rposition(|(_, _, f)| *f == v6)?;
+        let (s, t, _) = self.idle.swap_remove(i);
+        Some((s, t))
+    }
+
+    /// Keep a finished flight's socket for the next check, if it is a plain TCP_CHECK one.
+    pub fn put(&mut self, f: Flight, token: usize) {
+        if self.idle.len() >= Self::MAX_IDLE || f.check == MAIL || !f.registered {
+            return;
+        }
+        let Probe::Tcp { target, bind: None } = f.probe else {
+            return;
+        };
+        let Sock::Tcp(s) = f.sock else { return };
+        // SAFETY: sockaddr is plain data; AF_UNSPEC with its size asks connect(2) to
+        // dissolve the association of our own socket.
+        let ok = unsafe {
+            let mut sa: libc::sockaddr = std::mem::zeroed();
+            sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+            libc::connect(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                &sa,
+                std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+            ) == 0
+        };
+        if ok {
+            self.idle.push((s, token, target.is_ipv6()));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.idle.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.idle.is_empty()
+    }
 }
 
 /// How a probe step ended.
@@ -286,6 +456,7 @@ impl Flight {
             sock: Sock::Tcp(stream),
             phase: Phase::Mail(Box::new(conv)),
             registered: false,
+            token: None,
         })
     }
 
@@ -295,8 +466,30 @@ impl Flight {
         probe: Probe,
         timeout: Duration,
         now: Instant,
+        pool: &mut Pool,
     ) -> Result<Self, String> {
         let (target, bind) = target_of(&probe).ok_or("not a network probe")?;
+        if let (Probe::Tcp { bind: None, .. }, Some((s, token))) =
+            (&probe, pool.take(target.is_ipv6()))
+        {
+            match socket2::SockRef::from(&s).connect(&target.into()) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                // Dropped: closing it takes it out of the loop too.
+                Err(e) => return Err(format!("connect: {e}")),
+            }
+            return Ok(Flight {
+                check,
+                deadline: now + timeout,
+                timeout,
+                probe,
+                url: 0,
+                sock: Sock::Tcp(s),
+                phase: Phase::Connecting,
+                registered: true,
+                token: Some(token),
+            });
+        }
         let (sock, phase) = match probe {
             Probe::Dns { .. } | Probe::Udp { .. } => {
                 let s = socket(target, bind, Type::DGRAM).map_err(|e| format!("connect: {e}"))?;
@@ -316,6 +509,7 @@ impl Flight {
             sock,
             phase,
             registered: false,
+            token: None,
         })
     }
 
@@ -471,7 +665,7 @@ impl Flight {
                                     ) {
                                         Ok(conn) => Phase::Tls {
                                             conn: Box::new(conn),
-                                            reply: HttpReply::default(),
+                                            reply: HttpReply::for_url(u),
                                         },
                                         Err(e) => return Outcome::Done(Err(e)),
                                     }
@@ -567,7 +761,13 @@ impl Flight {
                     Ok(n) => {
                         *at += n;
                         if *at >= buf.len() {
-                            self.phase = Phase::Reading(HttpReply::default());
+                            let reply = match &self.probe {
+                                Probe::Http { urls, .. } => {
+                                    urls.get(self.url).map(HttpReply::for_url)
+                                }
+                                _ => None,
+                            };
+                            self.phase = Phase::Reading(reply.unwrap_or_default());
                         }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Outcome::Pending,
@@ -663,7 +863,112 @@ mod tests {
             digest: digest.map(str::to_string),
             status: vec![(200, 299)],
             host: None,
+            regex: None,
         }
+    }
+
+    fn rurl(re: &str, opts: &[&str], no_match: bool, min: usize, max: Option<usize>) -> HttpUrl {
+        let options: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+        HttpUrl {
+            regex: Some(BodyRegex {
+                re: conf::body_regex::compile(re, &options).unwrap(),
+                firstline: opts.contains(&"firstline"),
+                options,
+                no_match,
+                min,
+                max,
+            }),
+            ..url(None)
+        }
+    }
+
+    /// The verdict on `body` sent after the header in pieces of `piece` bytes.
+    fn fetch(u: &HttpUrl, body: &[u8], piece: usize) -> Result<(), String> {
+        let mut r = HttpReply::for_url(u);
+        r.feed(b"HTTP/1.0 200 OK\r\n\r\n");
+        for c in body.chunks(piece) {
+            r.feed(c);
+        }
+        judge(u, r)
+    }
+
+    #[test]
+    fn regex_matches_the_body_across_reads() {
+        let u = rurl("Status: (OK|GOOD)", &[], false, 0, None);
+        let mut body = vec![b'x'; 10_000];
+        body.extend_from_slice(b"Status: GOOD");
+        body.extend_from_slice(&[b'y'; 10_000]);
+        for piece in [1, 7, 4096, 100_000] {
+            assert_eq!(fetch(&u, &body, piece), Ok(()), "pieces of {piece}");
+        }
+        let e = fetch(&u, b"Status: BAD", 3).unwrap_err();
+        assert_eq!(e, "Regex match failed to /");
+        // Only the body is searched, never the header.
+        let mut r = HttpReply::for_url(&u);
+        r.feed(b"HTTP/1.0 200 OK\r\nX-State: Status: OK\r\n\r\nnothing");
+        assert!(judge(&u, r).is_err());
+        // regex_no_match: the server is good while the body does not match.
+        let n = rurl("ERROR", &[], true, 0, None);
+        assert_eq!(fetch(&n, b"all fine", 2), Ok(()));
+        assert!(fetch(&n, b"an ERROR here", 2).is_err());
+    }
+
+    #[test]
+    fn anchors_mean_the_body_s_start_and_end_whatever_the_reads() {
+        let mut body = vec![b'A'; 5000];
+        body.push(b'B');
+        body.extend_from_slice(&[b'C'; 5000]);
+        for piece in [1, 3, 4096, 4097, 5000, 5001, 20_000] {
+            assert_eq!(
+                fetch(&rurl("^A", &[], false, 0, None), &body, piece),
+                Ok(())
+            );
+            assert!(
+                fetch(&rurl("^B", &[], false, 0, None), &body, piece).is_err(),
+                "{piece}"
+            );
+            assert!(
+                fetch(&rurl("B$", &[], false, 0, None), &body, piece).is_err(),
+                "{piece}"
+            );
+            assert_eq!(
+                fetch(&rurl("C$", &[], false, 0, None), &body, piece),
+                Ok(())
+            );
+            assert!(fetch(&rurl("\\bB", &[], false, 0, None), &body, piece).is_err());
+            assert_eq!(
+                fetch(&rurl("AB+C", &[], false, 0, None), &body, piece),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn regex_offsets_and_firstline_bound_where_a_match_may_start() {
+        let body = b"0123456789OK3456789OK";
+        // OK at 10 and 19.
+        assert_eq!(
+            fetch(&rurl("OK", &[], false, 11, None), body, 4),
+            Ok(()),
+            "the second"
+        );
+        assert!(fetch(&rurl("OK", &[], false, 20, None), body, 4).is_err());
+        assert_eq!(fetch(&rurl("OK", &[], false, 0, Some(10)), body, 4), Ok(()));
+        assert!(fetch(&rurl("OK", &[], false, 0, Some(9)), body, 4).is_err());
+        assert!(fetch(&rurl("OK", &[], false, 11, Some(18)), body, 3).is_err());
+        assert_eq!(
+            fetch(&rurl("OK", &[], false, 11, Some(19)), body, 3),
+            Ok(())
+        );
+        let fl = rurl("OK", &["firstline"], false, 0, None);
+        assert_eq!(fetch(&fl, b"xx OK\nyy", 2), Ok(()));
+        assert!(fetch(&fl, b"xx\nOK", 2).is_err());
+        // A digest is checked first, then the regex.
+        let mut both = rurl("OK", &[], false, 0, None);
+        both.digest = Some("00000000000000000000000000000000".into());
+        assert!(fetch(&both, b"OK", 1)
+            .unwrap_err()
+            .contains("MD5 digest error"));
     }
 
     #[test]

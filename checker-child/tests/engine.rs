@@ -144,7 +144,7 @@ fn alpha_starts_down_and_inhibit_uses_weight_zero() {
     let a = e.result(c, true, "", t0);
     assert_eq!(
         logs(&a)[1],
-        "Enabling service [10.99.1.2]:tcp:80 to VS [10.99.0.10]:tcp:80"
+        "Enabling service [10.99.1.2]:tcp:80 of VS [10.99.0.10]:tcp:80"
     );
     assert!(matches!(ops(&a)[..], [IpvsOp::EditDest { weight: 3, .. }]));
     let t1 = t0 + Duration::from_secs(5);
@@ -180,7 +180,14 @@ fn a_resumed_state_is_kept_no_down_server_is_re_added() {
         t0,
         7,
     );
-    assert_eq!(ops(&a).len(), 1, "only the service: {:?}", ops(&a));
+    assert!(
+        matches!(
+            ops(&a)[..],
+            [IpvsOp::AddService { .. }, IpvsOp::DelDest { .. }]
+        ),
+        "the service, and the server known down is not in the table: {:?}",
+        ops(&a)
+    );
     // Still failing: nothing to do, no log line (it was already down).
     let c = runs(&mut e, t0);
     let a = e.result(c, false, "", t0);
@@ -484,4 +491,374 @@ fn smtp_alert_mails_as_keepalived() {
     let (mut e, _) = Engine::load(&snap(&vs("", TCP)), &[], t0, 7);
     let c = runs(&mut e, t0);
     assert!(mails(&e.result(c, false, "", t0)).is_empty());
+}
+
+fn file_conf(tf_weight: &str, check: &str) -> String {
+    format!(
+        "track_file state {{\n file /run/rs-state\n {tf_weight}\n}}\n{}",
+        vs("", check)
+    )
+}
+
+#[test]
+fn file_check_without_weight_fails_on_a_non_zero_value() {
+    let t0 = Instant::now();
+    let s = snap(&file_conf(
+        "weight 0",
+        "FILE_CHECK {\n track_file state\n }",
+    ));
+    // A non-zero value at start: the server is never added, and no probe is scheduled.
+    let (mut e, a) = Engine::load_with(&s, &[], t0, 7, &|n| (n == "state") as i64, &|_| 1);
+    assert_eq!(
+        ops(&a)[1..],
+        [IpvsOp::DelDest { rs: rs0(&s) }],
+        "not in the table"
+    );
+    assert!(logs(&a).contains(&"[10.99.0.10]:tcp:80: Starting with quorum down".to_string()));
+    assert_eq!(e.next_deadline(), None, "FILE_CHECK is not polled");
+    let a = e.file_changed("state", 0);
+    assert_eq!(
+        ops(&a),
+        vec![IpvsOp::AddDest {
+            rs: rs0(&s),
+            weight: 3
+        }]
+    );
+    assert!(logs(&a)
+        .contains(&"Adding service [10.99.1.2]:tcp:80 to VS [10.99.0.10]:tcp:80".to_string()));
+    assert!(e.file_changed("other", 1).is_empty(), "another file");
+    assert!(e.file_changed("state", 0).is_empty(), "no change");
+    let a = e.file_changed("state", 7);
+    assert_eq!(ops(&a), vec![IpvsOp::DelDest { rs: rs0(&s) }]);
+    // reverse: zero is the failure.
+    let s = snap(&file_conf(
+        "weight 0 reverse",
+        "FILE_CHECK {\n track_file state\n }",
+    ));
+    let (mut e, a) = Engine::load_with(&s, &[], t0, 7, &|_| 1, &|_| 1);
+    assert_eq!(
+        ops(&a).len(),
+        2,
+        "non-zero is up with reverse: {:?}",
+        ops(&a)
+    );
+    assert_eq!(
+        ops(&e.file_changed("state", 0)),
+        vec![IpvsOp::DelDest { rs: rs0(&s) }]
+    );
+}
+
+fn rs0(s: &CheckerSnapshot) -> conf::project::ObjId {
+    conf::project::rs_id(
+        &s.virtual_servers[0].1,
+        &s.virtual_servers[0].1.real_servers[0],
+    )
+}
+
+#[test]
+fn file_check_weight_adds_value_times_weight_and_faults_at_the_bottom() {
+    let t0 = Instant::now();
+    // The checker's own weight overrides the track_file's.
+    let s = snap(&file_conf(
+        "weight 5",
+        "FILE_CHECK {\n track_file state\n weight 2\n }",
+    ));
+    let (mut e, a) = Engine::load_with(&s, &[], t0, 7, &|_| 3, &|_| 1);
+    assert_eq!(
+        ops(&a)[1],
+        IpvsOp::AddDest {
+            rs: rs0(&s),
+            weight: 9
+        },
+        "3 + 3 x 2"
+    );
+    let a = e.file_changed("state", 1);
+    assert_eq!(
+        logs(&a),
+        vec!["Changing weight from 9 to 5 for active service [10.99.1.2]:tcp:80 of VS [10.99.0.10]:tcp:80"]
+    );
+    assert_eq!(
+        ops(&a),
+        vec![IpvsOp::EditDest {
+            rs: rs0(&s),
+            weight: 5
+        }]
+    );
+    // A negative weight below zero is weight 0, still in the table.
+    let a = e.file_changed("state", -10);
+    assert_eq!(
+        ops(&a),
+        vec![IpvsOp::EditDest {
+            rs: rs0(&s),
+            weight: 0
+        }]
+    );
+    // value x weight at i32::MIN or below is FAULT: removed; back at its weight after.
+    let a = e.file_changed("state", -1_073_741_824);
+    assert_eq!(ops(&a), vec![IpvsOp::DelDest { rs: rs0(&s) }]);
+    let a = e.file_changed("state", 2);
+    assert_eq!(
+        ops(&a),
+        vec![IpvsOp::AddDest {
+            rs: rs0(&s),
+            weight: 7
+        }]
+    );
+    assert_eq!(e.states()[0].weight, 7);
+    // reverse negates.
+    let s = snap(&file_conf(
+        "weight 2 reverse",
+        "FILE_CHECK {\n track_file state\n }",
+    ));
+    let (_, a) = Engine::load_with(&s, &[], t0, 7, &|_| 1, &|_| 1);
+    assert_eq!(
+        ops(&a)[1],
+        IpvsOp::AddDest {
+            rs: rs0(&s),
+            weight: 1
+        },
+        "3 - 1 x 2"
+    );
+}
+
+#[test]
+fn file_check_and_a_network_check_both_must_pass_and_resume_follows_the_file() {
+    let t0 = Instant::now();
+    let check = format!("FILE_CHECK {{\n track_file state\n }}\n {TCP}");
+    let s = snap(&file_conf("weight 0", &check));
+    let (mut e, _) = Engine::load_with(&s, &[], t0, 7, &|_| 0, &|_| 1);
+    let c = runs(&mut e, t0);
+    assert_eq!(
+        ops(&e.result(c, false, "", t0)),
+        vec![IpvsOp::DelDest { rs: rs0(&s) }]
+    );
+    assert!(ops(&e.file_changed("state", 1)).is_empty(), "already out");
+    let t1 = t0 + Duration::from_secs(5);
+    let c = runs(&mut e, t1);
+    assert!(
+        ops(&e.result(c, true, "", t1)).is_empty(),
+        "the file still fails it"
+    );
+    assert_eq!(
+        ops(&e.file_changed("state", 0)).len(),
+        1,
+        "both pass: added"
+    );
+    // A restarted checker resumes the TCP_CHECK from the parent's state, FILE_CHECK from the file.
+    let up = RsState {
+        rs: rs0(&s),
+        up: true,
+        weight: 3,
+    };
+    let (_, a) = Engine::load_with(&s, &[up], t0, 7, &|_| 1, &|_| 1);
+    assert_eq!(
+        ops(&a)[1..],
+        [IpvsOp::DelDest { rs: rs0(&s) }],
+        "the file says down"
+    );
+}
+
+#[test]
+fn file_check_naming_no_track_file_is_dropped_with_keepalived_s_error() {
+    let body = file_conf("weight 0", "FILE_CHECK {\n track_file nosuch\n }");
+    let loaded = conf::load_str("test.conf", &body, &conf::LoadOptions::default());
+    let text = format!("{:?}", loaded.diags);
+    assert!(text.contains("track_file nosuch not found"), "{text}");
+    assert!(loaded.config.virtual_servers[0].real_servers[0]
+        .checkers
+        .is_empty());
+    let loaded = conf::load_str(
+        "test.conf",
+        &vs("", "FILE_CHECK {\n }"),
+        &conf::LoadOptions::default(),
+    );
+    assert!(
+        format!("{:?}", loaded.diags).contains("FILE_CHECK has no track_file specified - ignoring")
+    );
+}
+
+#[test]
+fn misc_dynamic_status_zero_returns_to_the_configured_weight() {
+    let t0 = Instant::now();
+    let misc = "MISC_CHECK {\n misc_path /bin/true\n misc_dynamic\n warmup 0\n }";
+    let s = snap(&vs("", misc));
+    let (mut e, _) = Engine::load(&s, &[], t0, 7);
+    let c = runs(&mut e, t0);
+    let _ = e.misc_result(c, Some(12), false, t0);
+    let t1 = t0 + Duration::from_secs(5);
+    let c = runs(&mut e, t1);
+    let a = e.misc_result(c, Some(0), false, t1);
+    assert_eq!(
+        ops(&a),
+        vec![IpvsOp::EditDest {
+            rs: rs0(&s),
+            weight: 3
+        }],
+        "{a:?}"
+    );
+}
+
+fn http(url_extra: &str) -> String {
+    format!("HTTP_GET {{\n url {{\n path /\n {url_extra}\n }}\n warmup 0\n }}")
+}
+
+#[test]
+fn http_regex_goes_to_the_probe_with_its_settings() {
+    let t0 = Instant::now();
+    let s = snap(&vs(
+        "",
+        &http("regex \"Status:\\\\s+OK\"\n regex_options caseless\n regex_no_match\n regex_min_offset 4\n regex_max_offset 100"),
+    ));
+    let (mut e, a) = Engine::load(&s, &[], t0, 7);
+    assert!(matches!(ops(&a)[1], IpvsOp::AddDest { weight: 3, .. }));
+    let act = e.tick(t0);
+    let [Action::Run {
+        probe: Probe::Http { urls, .. },
+        ..
+    }] = &act[..]
+    else {
+        panic!("{act:?}");
+    };
+    let re = urls[0].regex.as_ref().expect("the url's regex");
+    assert_eq!(
+        re.re.as_str(),
+        "Status:\\s+OK",
+        "keepalived's unescaping of the line"
+    );
+    assert!(re.re.is_match(b"status:  ok"), "caseless");
+    assert_eq!((re.no_match, re.min, re.max), (true, 4, Some(100)));
+}
+
+#[test]
+fn a_regex_the_matcher_cannot_take_is_reported_and_keeps_the_server_down() {
+    let t0 = Instant::now();
+    let body = vs("", &http("regex \"(a)\\\\1\""));
+    let loaded = conf::load_str("test.conf", &body, &conf::LoadOptions::default());
+    let text = format!("{:?}", loaded.diags);
+    assert!(text.contains("Invalid regex: '(a)\\\\1'"), "{text}");
+    let (mut e, a) = Engine::load(&snap(&body), &[], t0, 7);
+    assert!(
+        matches!(ops(&a)[1..], [IpvsOp::DelDest { .. }]),
+        "down, never up because nothing checks it: {:?}",
+        ops(&a)
+    );
+    assert!(
+        e.tick(t0 + Duration::from_secs(100)).is_empty(),
+        "nothing runs"
+    );
+    // keepalived's messages for misplaced regex settings.
+    let loaded = conf::load_str(
+        "t.conf",
+        &vs("", &http("regex_no_match")),
+        &conf::LoadOptions::default(),
+    );
+    assert!(format!("{:?}", loaded.diags).contains("regex parameters specified without regex"));
+}
+
+fn notifies(a: &[Action]) -> Vec<ipc::LvsEvent> {
+    a.iter()
+        .filter_map(|x| match x {
+            Action::Notify(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn fifo_events_as_keepalived_sends_them() {
+    use ipc::LvsEvent;
+    let t0 = Instant::now();
+    let s = snap(&vs("", TCP).replace(" protocol TCP\n", " protocol TCP\n omega\n"));
+    let vid = s.virtual_servers[0].0;
+    let (mut e, a) = Engine::load(&s, &[], t0, 7);
+    // The quorum at start (do_vs_notifies with init), no line for servers added at start.
+    assert_eq!(notifies(&a), vec![LvsEvent::Vs { vs: vid, up: true }]);
+    let c = runs(&mut e, t0);
+    let a = e.result(c, false, "", t0);
+    assert_eq!(
+        notifies(&a),
+        vec![
+            LvsEvent::Rs {
+                rs: rs0(&s),
+                up: false
+            },
+            LvsEvent::Vs { vs: vid, up: false }
+        ],
+        "the server, then the quorum it took with it"
+    );
+    let t1 = t0 + Duration::from_secs(5);
+    let c = runs(&mut e, t1);
+    let a = e.result(c, true, "", t1);
+    assert_eq!(
+        notifies(&a),
+        vec![
+            LvsEvent::Rs {
+                rs: rs0(&s),
+                up: true
+            },
+            LvsEvent::Vs { vs: vid, up: true }
+        ]
+    );
+    // omega: at stop every server still up and every virtual server go DOWN.
+    assert_eq!(
+        notifies(&e.shutdown()),
+        vec![
+            LvsEvent::Rs {
+                rs: rs0(&s),
+                up: false
+            },
+            LvsEvent::Vs { vs: vid, up: false }
+        ]
+    );
+    let (e, _) = Engine::load(&snap(&vs("", TCP)), &[], t0, 7);
+    assert!(
+        notifies(&e.shutdown()).is_empty(),
+        "nothing at stop without omega"
+    );
+}
+
+#[test]
+fn ha_suspend_runs_checks_only_while_the_address_is_here() {
+    let t0 = Instant::now();
+    let body = vs("", TCP).replace(" protocol TCP\n", " protocol TCP\n ha_suspend\n");
+    let s = snap(&body);
+    let vip: std::net::IpAddr = "10.99.0.10".parse().unwrap();
+    let (mut e, a) = Engine::load_with(&s, &[], t0, 7, &|_| 0, &|_| 0);
+    assert!(logs(&a).contains(
+        &"Deactivating healthchecker for service [10.99.1.2]:tcp:80 for VS [10.99.0.10]:tcp:80"
+            .to_string()
+    ));
+    assert!(
+        matches!(ops(&a)[1], IpvsOp::AddDest { .. }),
+        "added at start, as keepalived"
+    );
+    // Suspended: due, but no probe; it comes back every delay_loop.
+    assert!(e.tick(t0).is_empty());
+    assert_eq!(e.next_deadline(), Some(t0 + Duration::from_secs(5)));
+    // Another address changes nothing.
+    assert!(e.address("10.99.0.11".parse().unwrap(), 1).is_empty());
+    let a = e.address(vip, 1);
+    assert_eq!(
+        logs(&a),
+        vec!["Activating healthchecker for service [10.99.1.2]:tcp:80 for VS [10.99.0.10]:tcp:80"]
+    );
+    let t1 = t0 + Duration::from_secs(5);
+    let c = runs(&mut e, t1);
+    assert_eq!(
+        ops(&e.result(c, false, "", t1)),
+        vec![IpvsOp::DelDest { rs: rs0(&s) }]
+    );
+    // Still on another interface: not suspended; gone everywhere: suspended.
+    assert!(e.address(vip, 1).is_empty());
+    let a = e.address(vip, 0);
+    assert_eq!(
+        logs(&a),
+        vec!["Suspending healthchecker for service [10.99.1.2]:tcp:80 for VS [10.99.0.10]:tcp:80"]
+    );
+    let t2 = t1 + Duration::from_secs(5);
+    assert!(e.tick(t2).is_empty(), "no probe while suspended");
+    // Without ha_suspend the address does not matter.
+    let (mut e, a) = Engine::load_with(&snap(&vs("", TCP)), &[], t0, 7, &|_| 0, &|_| 0);
+    assert!(logs(&a).iter().any(|l| l.starts_with("Activating")));
+    assert_eq!(runs(&mut e, t0), 0);
 }

@@ -1,7 +1,9 @@
 //! Checker sections: `virtual_server_group`, `virtual_server`, `real_server`, every checker,
 //! and the `SSL` context (keepalived's `check_parser.c` and `check_*.c`).
 
+use crate::body_regex::{compile, OPTIONS};
 use crate::diag::Category;
+use crate::lexer::split_quoted_escaped;
 use crate::model::*;
 use crate::parse::{Parser, Words};
 use crate::values::{parse_status_list, parse_vsg_range};
@@ -108,6 +110,8 @@ fn defaults_kw(p: &mut Parser, d: &mut CheckDefaults, w: &Words) -> bool {
 }
 
 pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
+    // FILE_CHECK names a track_file defined before it (check_file.c looks it up then).
+    let track_files: Vec<String> = b.cfg.track_files.iter().map(|t| t.name.clone()).collect();
     let key = match w.get(1) {
         Some("fwmark") => {
             let Some(s) = p.arg(w, 2).map(str::to_string) else {
@@ -260,7 +264,7 @@ pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
             "weight" => vs.weight = p.unsigned_arg(w, 1, 0, i32::MAX as u64).unwrap_or(1) as u32,
             "snmp_name" => vs.snmp_name = p.arg(w, 1).map(str::to_string),
             "real_server" => {
-                if let Some(rs) = real_server(p, w) {
+                if let Some(rs) = real_server(p, w, &track_files) {
                     vs.real_servers.push(rs);
                 }
             }
@@ -272,7 +276,7 @@ pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
     b.cfg.virtual_servers.push(vs);
 }
 
-fn real_server(p: &mut Parser, w: &Words) -> Option<RealServer> {
+fn real_server(p: &mut Parser, w: &Words, track_files: &[String]) -> Option<RealServer> {
     let Some(a) = p.arg(w, 1) else {
         p.skip_block();
         return None;
@@ -317,7 +321,7 @@ fn real_server(p: &mut Parser, w: &Words) -> Option<RealServer> {
             "snmp_name" => rs.snmp_name = p.arg(w, 1).map(str::to_string),
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" | "MISC_CHECK"
             | "PING_CHECK" | "ICMP_CHECK" | "UDP_CHECK" | "FILE_CHECK" | "BFD_CHECK" => {
-                if let Some(c) = checker(p, w) {
+                if let Some(c) = checker(p, w, track_files) {
                     rs.checkers.push(c);
                 }
             }
@@ -369,7 +373,7 @@ fn retry_kw(p: &mut Parser, r: &mut RetryOpts, w: &Words) -> bool {
     true
 }
 
-fn checker(p: &mut Parser, w: &Words) -> Option<Checker> {
+fn checker(p: &mut Parser, w: &Words, track_files: &[String]) -> Option<Checker> {
     let mut kind = match w.kw() {
         "TCP_CHECK" => CheckKind::Tcp,
         "HTTP_GET" | "SSL_GET" => CheckKind::Http {
@@ -543,7 +547,13 @@ fn checker(p: &mut Parser, w: &Words) -> Option<Checker> {
                 weight,
             } => match w.kw() {
                 "track_file" => {
-                    *track_file = p.arg(w, 1).map(str::to_string);
+                    if let Some(t) = p.arg(w, 1).map(str::to_string) {
+                        if track_files.contains(&t) {
+                            *track_file = Some(t);
+                        } else {
+                            p.report(Category::GeneralError, format!("track_file {t} not found"));
+                        }
+                    }
                     true
                 }
                 "dynamic" => {
@@ -572,6 +582,17 @@ fn checker(p: &mut Parser, w: &Words) -> Option<Checker> {
         };
         known || (network && conn_kw(p, &mut conn, w)) || (retries && retry_kw(p, &mut retry, w))
     });
+    // check_file.c file_end_handler.
+    if let CheckKind::File {
+        track_file: None, ..
+    } = kind
+    {
+        p.report(
+            Category::GeneralError,
+            "FILE_CHECK has no track_file specified - ignoring",
+        );
+        return None;
+    }
     Some(Checker { kind, conn, retry })
 }
 
@@ -603,16 +624,106 @@ fn url_block(p: &mut Parser) -> Url {
                 }
             }
             "virtualhost" => u.virtualhost = p.arg(w, 1).map(str::to_string),
-            "regex" => u.regex = Some(w.rest(1).join(" ")),
+            // check_http.c regex_handler: the whole line split with quotes and escapes,
+            // exactly two fields.
+            "regex" => match split_quoted_escaped(&format!("regex {}", w.raw_after_kw())) {
+                Ok(f) if f.len() == 2 => u.regex = f.into_iter().nth(1),
+                Ok(_) => p.report(Category::Info, "regex missing or too many fields"),
+                Err(msg) => p.report(Category::UnmatchedQuote, msg),
+            },
             "regex_no_match" => u.regex_no_match = true,
-            "regex_options" => u.regex_options = w.rest(1),
-            "regex_min_offset" | "regex_max_offset" | "regex_stack" => {
-                u.regex_options.push(w.rest(0).join(" "))
+            "regex_options" => {
+                for o in w.iter_from(1) {
+                    // keepalived ignores a name it does not know.
+                    if OPTIONS.contains(&o) && !u.regex_options.iter().any(|x| x == o) {
+                        u.regex_options.push(o.to_string());
+                    }
+                }
+            }
+            "regex_min_offset" | "regex_max_offset" => {
+                let kind = if w.kw() == "regex_min_offset" {
+                    "min"
+                } else {
+                    "max"
+                };
+                let v = match (w.len(), w.get(1).map(str::parse::<usize>)) {
+                    (2, Some(Ok(v))) => v,
+                    (2, _) => {
+                        let a = w.get(1).unwrap_or_default();
+                        p.report(
+                            Category::Info,
+                            format!("Invalid regex_{kind}_offset {a} specified"),
+                        );
+                        0
+                    }
+                    _ => {
+                        p.report(
+                            Category::Info,
+                            format!("Missing or too may options for regex_{kind}_offset"),
+                        );
+                        0
+                    }
+                };
+                if kind == "min" {
+                    u.regex_min_offset = v;
+                } else {
+                    u.regex_max_offset = Some(v);
+                }
+            }
+            "regex_stack" => {
+                let nums: Vec<Option<u64>> = w.iter_from(1).map(|x| x.parse().ok()).collect();
+                match nums[..] {
+                    [Some(a), Some(b)] if a <= b => u.regex_stack = Some((a, b)),
+                    [Some(_), Some(_)] => {
+                        p.report(Category::Info, "regex stack start cannot exceed max value")
+                    }
+                    [None, _] => p.report(Category::Info, "regex_stack invalid start value"),
+                    [_, None] => p.report(Category::Info, "regex_stack invalid max value"),
+                    _ => p.report(Category::Info, "regex_stack requires start and max values"),
+                }
             }
             _ => return false,
         }
         true
     });
+    // check_http.c url end handler.
+    if u.regex.is_none()
+        && (!u.regex_options.is_empty()
+            || u.regex_no_match
+            || u.regex_min_offset > 0
+            || u.regex_max_offset.is_some()
+            || u.regex_stack.is_some())
+    {
+        p.report(Category::Info, "regex parameters specified without regex");
+        u.regex_options.clear();
+        u.regex_no_match = false;
+        u.regex_min_offset = 0;
+        u.regex_max_offset = None;
+        u.regex_stack = None;
+    }
+    if let Some(max) = u.regex_max_offset {
+        if u.regex_min_offset > max {
+            p.report(
+                Category::Info,
+                format!(
+                    "regex min offset {} > regex_max_offset {max} - ignoring",
+                    u.regex_min_offset
+                ),
+            );
+            u.regex_min_offset = 0;
+            u.regex_max_offset = None;
+        }
+    }
+    if let Some(re) = &u.regex {
+        if let Err(e) = compile(re, &u.regex_options) {
+            // keepalived logs "Invalid regex" for what PCRE2 refuses; what PCRE2 takes and the
+            // regex crate does not (backreferences, look-around, …) is a warning here.
+            p.report(
+                Category::Warning,
+                format!("Invalid regex: '{re}': {e} - keepalived-rs matches with the regex crate (no backreferences or look-around); the real server stays down"),
+            );
+        }
+    }
     u
 }
 

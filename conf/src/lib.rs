@@ -8,6 +8,7 @@
 //!
 //! Every diagnostic carries keepalived's category, so `keepalived -t` exits as keepalived's does.
 
+pub mod body_regex;
 pub mod diag;
 mod kw_check;
 mod kw_global;

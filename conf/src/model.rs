@@ -670,7 +670,14 @@ pub struct Url {
     pub virtualhost: Option<String>,
     pub regex: Option<String>,
     pub regex_no_match: bool,
+    /// PCRE2 option names (keepalived's table), as written.
     pub regex_options: Vec<String>,
+    /// A match must start at or after this body offset ...
+    pub regex_min_offset: usize,
+    /// ... and at or before this one.
+    pub regex_max_offset: Option<usize>,
+    /// `regex_stack START MAX`: PCRE2's JIT stack; accepted, no meaning for our matcher.
+    pub regex_stack: Option<(u64, u64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -292,10 +292,33 @@ fn checker(o: &mut Out, c: &Checker) {
                     o.line(format!("status_code {}", list.join(",")));
                 }
                 o.opt("virtualhost", &u.virtualhost);
-                o.opt("regex", &u.regex.as_deref().map(q));
+                if let Some(re) = &u.regex {
+                    // Read back with quotes and escapes (keepalived's regex_handler).
+                    let mut e = String::new();
+                    for c in re.chars() {
+                        match c {
+                            '\\' => e.push_str("\\\\"),
+                            '"' => e.push_str("\\\""),
+                            '\n' => e.push_str("\\n"),
+                            '\r' => e.push_str("\\r"),
+                            '\t' => e.push_str("\\t"),
+                            c => e.push(c),
+                        }
+                    }
+                    o.line(format!("regex \"{e}\""));
+                }
                 o.flag("regex_no_match", u.regex_no_match);
                 if !u.regex_options.is_empty() {
                     o.line(format!("regex_options {}", u.regex_options.join(" ")));
+                }
+                if u.regex_min_offset > 0 {
+                    o.line(format!("regex_min_offset {}", u.regex_min_offset));
+                }
+                if let Some(m) = u.regex_max_offset {
+                    o.line(format!("regex_max_offset {m}"));
+                }
+                if let Some((a, b)) = u.regex_stack {
+                    o.line(format!("regex_stack {a} {b}"));
                 }
                 o.close();
             }

@@ -56,6 +56,28 @@ pub fn rs_id(vs: &VirtualServer, rs: &RealServer) -> ObjId {
     id_of(&("rs", vs_id(vs), rs.addr, rs.port))
 }
 
+fn proto_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    }
+}
+
+/// keepalived's `FMT_VS`: `[10.0.0.1]:tcp:80`, `FWM 5`, `[group]:0`.
+pub fn fmt_vs(vs: &VirtualServer) -> String {
+    match &vs.key {
+        VsKey::Addr { addr, port } => fmt_svc(*addr, *port, vs.protocol),
+        VsKey::Fwmark(m) => format!("FWM {m}"),
+        VsKey::Group(g) => format!("[{g}]:0"),
+    }
+}
+
+/// keepalived's `FMT_RS` (`inet_sockaddrtotrio`): `[192.168.1.2]:tcp:80`.
+pub fn fmt_svc(addr: IpAddr, port: u16, p: Protocol) -> String {
+    format!("[{addr}]:{}:{port}", proto_name(p))
+}
+
 pub fn script_id(name: &str) -> ObjId {
     id_of(&("script", name))
 }
@@ -141,6 +163,8 @@ pub struct CheckerSnapshot {
     /// `smtp_alert_checker`, else `smtp_alert`.
     pub smtp_alert: Option<bool>,
     pub no_checker_emails: bool,
+    /// The `track_file` definitions FILE_CHECKs name (the checker reads the files itself).
+    pub track_files: Vec<TrackFile>,
 }
 
 fn strip(s: &mut Option<Script>) {
@@ -262,6 +286,20 @@ impl Config {
             smtp_helo_name: self.global.smtp_helo_name.clone(),
             smtp_alert: self.global.smtp_alert_checker.or(self.global.smtp_alert),
             no_checker_emails: self.global.no_checker_emails,
+            track_files: self
+                .track_files
+                .iter()
+                .filter(|t| {
+                    self.virtual_servers.iter().any(|vs| {
+                        vs.real_servers.iter().any(|rs| {
+                            rs.checkers.iter().any(|c| {
+                                matches!(&c.kind, CheckKind::File { track_file: Some(n), .. } if *n == t.name)
+                            })
+                        })
+                    })
+                })
+                .cloned()
+                .collect(),
         }
     }
 

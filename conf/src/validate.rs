@@ -505,21 +505,12 @@ fn complete_check(p: &mut Parser, b: &mut Build) {
                 }
             }
             for c in rs.checkers.iter_mut() {
-                if matches!(c.kind, CheckKind::Bfd { .. } | CheckKind::File { .. }) {
+                if matches!(c.kind, CheckKind::Bfd { .. }) {
                     p.diags.push(
                         Category::Warning,
                         None,
                         format!("{} on real server {} is not run by keepalived-rs - the real server stays down", c.kind.keyword(), rs_name_pre(rs.addr, rs.port)),
                     );
-                }
-                if let CheckKind::Http { urls, .. } = &c.kind {
-                    if urls.iter().any(|u| u.regex.is_some()) {
-                        p.diags.push(
-                            Category::Warning,
-                            None,
-                            format!("HTTP_GET regex on real server {} is not supported by keepalived-rs - the real server stays down", rs_name_pre(rs.addr, rs.port)),
-                        );
-                    }
                 }
             }
         }

@@ -14,6 +14,7 @@ pub mod codec;
 pub mod msg;
 pub mod sandbox;
 pub mod smtp;
+pub mod trackfile;
 
 pub use channel::{Channel, ChannelError};
 pub use msg::*;

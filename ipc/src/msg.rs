@@ -204,6 +204,14 @@ pub enum IpvsOp {
     },
 }
 
+/// A real server or a virtual server's quorum went up or down: the parent writes
+/// keepalived's FIFO line for it (`notify_fifo`, `lvs_notify_fifo`), named from its own config.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LvsEvent {
+    Rs { rs: ObjId, up: bool },
+    Vs { vs: ObjId, up: bool },
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckerToParent {
     Hello(Hello),
@@ -228,6 +236,8 @@ pub enum CheckerToParent {
         kind: DumpKind,
         text: String,
     },
+    /// For the notify FIFOs.
+    LvsNotify(LvsEvent),
     Stopped,
 }
 

@@ -1174,7 +1174,7 @@ impl Supervisor {
                     .unwrap_or(v.priority);
                 if state != VrrpState::Init {
                     let line = crate::vrrp_notify::instance_line(&v.name, state, prio);
-                    self.fifos.write(&line);
+                    self.fifos.write(&line, crate::vrrp_notify::Events::Vrrp);
                 }
                 if let Some(g) = &v.notify.generic {
                     let extra = [
@@ -1195,8 +1195,10 @@ impl Supervisor {
                 for (script, extra) in scripts {
                     self.queue_notify(id, script, extra);
                 }
-                self.fifos
-                    .write(&crate::vrrp_notify::group_line(&group, state));
+                self.fifos.write(
+                    &crate::vrrp_notify::group_line(&group, state),
+                    crate::vrrp_notify::Events::Vrrp,
+                );
                 self.vrrp_script_not_run(req_id);
             }
         }
@@ -1861,6 +1863,26 @@ impl Supervisor {
                 self.rs_states.push(st);
             }
             CheckerToParent::FullState(list) => self.rs_states = list,
+            CheckerToParent::LvsNotify(ev) => {
+                let (id, up) = match ev {
+                    ipc::LvsEvent::Rs { rs, up } => (rs, up),
+                    ipc::LvsEvent::Vs { vs, up } => (vs, up),
+                };
+                let found = self.lvs.locate(id).and_then(|(v, r)| {
+                    let vs = self.config.virtual_servers.get(v)?;
+                    Some(match (ev, r) {
+                        (ipc::LvsEvent::Rs { .. }, Some(r)) => {
+                            crate::vrrp_notify::rs_line(vs, vs.real_servers.get(r)?, up)
+                        }
+                        (ipc::LvsEvent::Vs { .. }, None) => crate::vrrp_notify::vs_line(vs, up),
+                        _ => return None,
+                    })
+                });
+                let Some(line) = found else {
+                    return Err(format!("asked to notify for unknown IPVS object {id:?}"));
+                };
+                self.fifos.write(&line, crate::vrrp_notify::Events::Lvs);
+            }
             CheckerToParent::DumpText { kind, text } => write_dump(kind, "keepalived_check", &text),
             other => return Err(format!("sent an unexpected {other:?}")),
         }

@@ -57,17 +57,49 @@ pub fn group_line(name: &str, state: VrrpState) -> String {
     format!("GROUP \"{name}\" {} 0\n", state_word(state))
 }
 
+/// keepalived's FIFO line for a virtual server's quorum: `VS [10.0.0.1]:tcp:80 UP`
+/// (`notify_fifo_vs` in `check/ipwrapper.c`).
+pub fn vs_line(vs: &conf::model::VirtualServer, up: bool) -> String {
+    format!(
+        "VS {} {}\n",
+        conf::project::fmt_vs(vs),
+        if up { "UP" } else { "DOWN" }
+    )
+}
+
+/// keepalived's FIFO line for a real server: `RS [192.168.1.2]:tcp:80 [10.0.0.1]:tcp:80 UP`
+/// (`notify_fifo_rs`).
+pub fn rs_line(vs: &conf::model::VirtualServer, rs: &conf::model::RealServer, up: bool) -> String {
+    format!(
+        "RS {} {} {}\n",
+        conf::project::fmt_svc(rs.addr, rs.port, vs.protocol),
+        conf::project::fmt_vs(vs),
+        if up { "UP" } else { "DOWN" }
+    )
+}
+
+/// Which events a FIFO gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Events {
+    Vrrp,
+    Lvs,
+}
+
 struct OpenFifo {
     path: std::path::PathBuf,
     file: std::fs::File,
     /// We made it (mkfifo): we remove it when closing.
     created: bool,
+    vrrp: bool,
+    lvs: bool,
 }
 
-/// `notify_fifo` and `vrrp_notify_fifo` (keepalived `fifo_open` in `lib/notify.c`): made with
-/// mkfifo if missing (mode 0644 less the umask, owned by the given user), opened
-/// read-write and non-blocking so a write never blocks (a line is dropped when the pipe is
-/// full), closed and removed (if we made it) at reload and stop.
+/// `notify_fifo` (VRRP and LVS events), `vrrp_notify_fifo` and `lvs_notify_fifo`
+/// (keepalived `fifo_open` in `lib/notify.c`): made with mkfifo if missing (mode 0644 less
+/// the umask, owned by the given user), opened read-write and non-blocking so a write never
+/// blocks (a line is dropped when the pipe is full), closed and removed (if we made it) at
+/// reload and stop. keepalived opens them in its VRRP and checker processes; the parent holds
+/// them here for both children.
 #[derive(Default)]
 pub struct Fifos {
     open: Vec<OpenFifo>,
@@ -81,24 +113,34 @@ impl Fifos {
     pub fn open(&mut self, cfg: &Config) -> Vec<(Script, String)> {
         use std::os::unix::fs::OpenOptionsExt;
         let g = &cfg.global;
-        let wanted: Vec<conf::model::Fifo> = [&g.notify_fifo, &g.vrrp_notify_fifo]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
+        let kinds = [
+            (&g.notify_fifo, true, true),
+            (&g.vrrp_notify_fifo, true, false),
+            (&g.lvs_notify_fifo, false, true),
+        ];
+        let wanted: Vec<conf::model::Fifo> = kinds.iter().filter_map(|k| k.0.clone()).collect();
         if wanted == self.conf && !self.open.is_empty() {
             return Vec::new();
         }
         self.close();
-        self.conf = wanted.clone();
+        self.conf = wanted;
         let mut scripts = Vec::new();
-        for f in wanted {
+        for (f, vrrp, lvs) in kinds {
+            let Some(f) = f.clone() else { continue };
             let path = std::path::PathBuf::from(&f.path);
-            if self.open.iter().any(|o| o.path == path) {
-                log!(
-                    "vrrp_notify_fifo {} is the same as notify_fifo - ignoring",
-                    f.path
-                );
+            if let Some(o) = self.open.iter_mut().find(|o| o.path == path) {
+                // global_data.c: the same path as notify_fifo is ignored; vrrp and lvs on
+                // one path share it (the VRRP one's script runs).
+                if o.vrrp && o.lvs {
+                    log!(
+                        "notify FIFO {} has been specified for global and {} FIFO - ignoring {} FIFO",
+                        f.path,
+                        if vrrp { "vrrp" } else { "LVS" },
+                        if vrrp { "vrrp" } else { "LVS" }
+                    );
+                }
+                o.vrrp |= vrrp;
+                o.lvs |= lvs;
                 continue;
             }
             let mut created = false;
@@ -142,6 +184,8 @@ impl Fifos {
                         path,
                         file,
                         created,
+                        vrrp,
+                        lvs,
                     });
                 }
                 Err(e) => log!("Unable to open notify fifo {}: {e}", f.path),
@@ -150,11 +194,14 @@ impl Fifos {
         scripts
     }
 
-    /// Write one line to every FIFO; a full pipe drops it, as keepalived does.
-    pub fn write(&mut self, line: &str) {
+    /// Write one line to every FIFO that takes these events; a full pipe drops it, as
+    /// keepalived does.
+    pub fn write(&mut self, line: &str, events: Events) {
         use std::io::Write;
         for f in &mut self.open {
-            let _ = f.file.write(line.as_bytes());
+            if (events == Events::Vrrp && f.vrrp) || (events == Events::Lvs && f.lvs) {
+                let _ = f.file.write(line.as_bytes());
+            }
         }
     }
 
@@ -165,5 +212,82 @@ impl Fifos {
             }
         }
         self.conf.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    fn cfg(text: &str) -> Config {
+        conf::load_str("t.conf", text, &conf::LoadOptions::default()).config
+    }
+
+    #[test]
+    fn lines_are_keepalived_s() {
+        let c = cfg("virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 192.168.1.2 8080 {\n TCP_CHECK {\n }\n }\n}\n\
+                     virtual_server fwmark 5 {\n real_server fd00::2 80 {\n TCP_CHECK {\n }\n }\n}\n");
+        let vs = &c.virtual_servers[0];
+        assert_eq!(vs_line(vs, true), "VS [10.0.0.1]:tcp:80 UP\n");
+        assert_eq!(
+            rs_line(vs, &vs.real_servers[0], false),
+            "RS [192.168.1.2]:tcp:8080 [10.0.0.1]:tcp:80 DOWN\n"
+        );
+        assert_eq!(vs_line(&c.virtual_servers[1], false), "VS FWM 5 DOWN\n");
+    }
+
+    #[test]
+    fn each_fifo_gets_its_events_and_a_shared_path_gets_them_once() {
+        let base = std::env::temp_dir().join(format!(
+            "ka-fifo-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir(&base).unwrap();
+        let p = |n: &str| base.join(n).to_string_lossy().into_owned();
+        let c = cfg(&format!(
+            "global_defs {{\n notify_fifo {}\n vrrp_notify_fifo {}\n lvs_notify_fifo {}\n}}\n",
+            p("all"),
+            p("vrrp"),
+            p("lvs")
+        ));
+        let mut f = Fifos::default();
+        assert!(f.open(&c).is_empty(), "no scripts");
+        let read = |n: &str| {
+            let mut r = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(p(n))
+                .unwrap();
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        };
+        f.write("INSTANCE \"VI_1\" MASTER 100\n", Events::Vrrp);
+        f.write("VS [10.0.0.1]:tcp:80 UP\n", Events::Lvs);
+        assert_eq!(
+            read("all"),
+            "INSTANCE \"VI_1\" MASTER 100\nVS [10.0.0.1]:tcp:80 UP\n"
+        );
+        assert_eq!(read("vrrp"), "INSTANCE \"VI_1\" MASTER 100\n");
+        assert_eq!(read("lvs"), "VS [10.0.0.1]:tcp:80 UP\n");
+        f.close();
+        assert!(!base.join("lvs").exists(), "made by us, removed at close");
+        // lvs_notify_fifo on notify_fifo's path: ignored, the line comes once.
+        let c = cfg(&format!(
+            "global_defs {{\n notify_fifo {}\n lvs_notify_fifo {}\n}}\n",
+            p("all"),
+            p("all")
+        ));
+        f.open(&c);
+        f.write("VS [10.0.0.1]:tcp:80 DOWN\n", Events::Lvs);
+        assert_eq!(read("all"), "VS [10.0.0.1]:tcp:80 DOWN\n");
+        f.close();
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -167,8 +167,11 @@ impl Lvs {
                     continue;
                 }
                 for rs in &vs.real_servers {
+                    // A FILE_CHECK's state is known only once the checker read its file:
+                    // such a server waits for the checker, as an alpha one does.
                     let alpha = rs.checkers.iter().any(|c| {
                         c.retry.alpha.or(rs.defaults.alpha).or(vs.defaults.alpha) == Some(true)
+                            || matches!(c.kind, conf::model::CheckKind::File { .. })
                     });
                     let inhibit = rs
                         .defaults

@@ -56,6 +56,26 @@ serve_config() {
         echo "$LAST_PID" >> "/tmp/servers-$2"
     done < /tmp/serve.list
 }
+# setup_config CONF [later-]: do what its "# ipvs-test [later-]file PATH CONTENT" and
+# "# ipvs-test [later-]addr ADDR/LEN" lines say (without later-: before the daemons
+# start; with: after the first comparison). file: write PATH world-readable (our
+# checker reads it with its own uid); addr: add ADDR/LEN to lo of each LB namespace.
+setup_config() {
+    grep -E "^# ipvs-test ${2:-}(file|addr) " "$1" > /tmp/setup.list
+    while read -r _ _ what a b; do
+        case ${what#later-} in
+            file) mkdir -p "${a%/*}"; chmod 755 "${a%/*}"; echo "$b" > "$a"; chmod 644 "$a" ;;
+            addr) for _s in $SITES; do ip -n "$_s" addr add "$a" dev lo; done ;;
+        esac
+    done < /tmp/setup.list
+}
+# unsetup_config CONF: remove the addresses setup_config added
+unsetup_config() {
+    grep -E '^# ipvs-test (later-)?addr ' "$1" > /tmp/setup.list
+    while read -r _ _ _ a _; do
+        for _s in $SITES; do ip -n "$_s" addr del "$a" dev lo 2>/dev/null; done
+    done < /tmp/setup.list
+}
 # unserve: stop the real servers of every site (their pids are in /tmp/servers-SITE)
 unserve() {
     for _s in $SITES; do
@@ -117,35 +137,53 @@ table_empty() { [ "$(ipvs_counts "$1")" = "0 0" ]; }
 # of ours must equal keepalived's; keepalived's must equal configs/NAME.expect
 # (reviewed by hand: the harness and the config say what they mean); then both
 # stop (SIGTERM) and must leave their tables empty.
+# compare_tables NAME [SUFFIX]: settle both sites, then ours must equal keepalived's
+# and keepalived's NAME[SUFFIX].expect where there is one; tables in /out/tables
+compare_tables() {
+    _n=$1 _sfx=${2:-}
+    settle 90000 ka ours
+    # shellcheck disable=SC2154  # (set by settle through eval)
+    note "$_n$_sfx: settled (last change seen) keepalived ${SETTLED_ka} ms, ours ${SETTLED_ours} ms (B $SETTLE_B ms, W $SETTLE_W ms)"
+    for s in $SITES; do ipvs_save "$s" > "/out/tables/$_n$_sfx.$s"; done
+    if [ -f "$CONF/$_n$_sfx.expect" ]; then
+        if diff -u "$CONF/$_n$_sfx.expect" "/out/tables/$_n$_sfx.ka" > /tmp/diff; then
+            ok "$_n$_sfx: keepalived's table is $_n$_sfx.expect ($(ipvs_counts ka | awk '{ print $1 " services, " $2 " real servers" }'))"
+        else
+            not_ok "$_n$_sfx: keepalived's table differs from $_n$_sfx.expect (harness or config problem)"; sed 's/^/#   /' /tmp/diff
+        fi
+    fi
+    if diff -u "/out/tables/$_n$_sfx.ka" "/out/tables/$_n$_sfx.ours" > /tmp/diff; then
+        ok "$_n$_sfx: ipvsadm -Sn of ours equals keepalived's ($(wc -l < "/out/tables/$_n$_sfx.ka") lines)"
+    else
+        not_ok "$_n$_sfx: ipvsadm -Sn of ours differs from keepalived's (- keepalived, + ours)"; sed 's/^/#   /' /tmp/diff
+    fi
+}
+
 run_scenario() {
     _n=$1 _c=$CONF/$1.conf
     [ -f "$_c" ] || { not_ok "$_n: no such scenario"; return; }
     log "=== scenario $_n"
     cp "$_c" "/out/configs/$_n.conf"
     for s in $SITES; do : > "/tmp/servers-$s"; serve_config "$_c" "$s"; done
+    setup_config "$_c"
     config_times "$_c"
-    daemon_start ka ka "ka-$_n" "$_c"; KA=$LAST_PID
-    _oc=$_c
+    # @SITE@ in a config is the site's name (its own FIFO paths, for instance)
+    _kc=/tmp/ka-$_n.conf _oc=/tmp/ours-$_n.conf
+    sed 's/@SITE@/ka/g' "$_c" > "$_kc"
+    sed 's/@SITE@/ours/g' "$_c" > "$_oc"
+    grep '^# ipvs-test fifo ' "$_c" | while read -r _ _ _ path; do
+        rm -f "$(echo "$path" | sed 's/@SITE@/ka/g').log" "$(echo "$path" | sed 's/@SITE@/ours/g').log"
+    done
+    daemon_start ka ka "ka-$_n" "$_kc"; KA=$LAST_PID
     if [ -n "$BREAK" ]; then    # harness self-test: ours gets a config with one weight changed
-        _oc=/tmp/broken-$_n.conf
-        awk '!done && $1 == "weight" { $2 = $2 + 1; done = 1 } { print }' "$_c" > "$_oc"
+        awk '!done && $1 == "weight" { $2 = $2 + 1; done = 1 } { print }' "$_oc" > "$_oc.broken"
+        mv "$_oc.broken" "$_oc"
     fi
     daemon_start ours ours "ours-$_n" "$_oc"; OURS=$LAST_PID
-    settle 90000 ka ours
-    # shellcheck disable=SC2154  # (set by settle through eval)
-    note "$_n: settled (last change seen) keepalived ${SETTLED_ka} ms, ours ${SETTLED_ours} ms (B $SETTLE_B ms, W $SETTLE_W ms)"
-    for s in $SITES; do ipvs_save "$s" > "/out/tables/$_n.$s"; done
-    if [ -f "$CONF/$_n.expect" ]; then
-        if diff -u "$CONF/$_n.expect" "/out/tables/$_n.ka" > /tmp/diff; then
-            ok "$_n: keepalived's table is $_n.expect ($(ipvs_counts ka | awk '{ print $1 " services, " $2 " real servers" }'))"
-        else
-            not_ok "$_n: keepalived's table differs from $_n.expect (harness or config problem)"; sed 's/^/#   /' /tmp/diff
-        fi
-    fi
-    if diff -u "/out/tables/$_n.ka" "/out/tables/$_n.ours" > /tmp/diff; then
-        ok "$_n: ipvsadm -Sn of ours equals keepalived's ($(wc -l < "/out/tables/$_n.ka") lines)"
-    else
-        not_ok "$_n: ipvsadm -Sn of ours differs from keepalived's (- keepalived, + ours)"; sed 's/^/#   /' /tmp/diff
+    compare_tables "$_n"
+    if grep -q '^# ipvs-test later-' "$_c"; then
+        setup_config "$_c" later-
+        compare_tables "$_n" .later
     fi
     if kill -0 "$OURS" 2>/dev/null; then :; else not_ok "$_n: our daemon exited by itself"; fi
     daemon_stop "$KA" TERM 30000 || note "$_n: keepalived did not stop within 30 s"
@@ -157,7 +195,24 @@ run_scenario() {
     else
         not_ok "$_n: our stop emptied our table (there was no table to empty)"
     fi
+    # "# ipvs-test fifo PATH": the lines the FIFO's script saved in PATH.log, sorted
+    # (servers of one round change in any order), ours must equal keepalived's
+    grep '^# ipvs-test fifo ' "$_c" > /tmp/fifos.list
+    while read -r _ _ _ path; do
+        sleep 0.5    # the scripts copy the last lines out
+        for s in $SITES; do
+            sort "$(echo "$path" | sed "s/@SITE@/$s/g").log" > "/out/tables/$_n.fifo.$s" 2>/dev/null
+        done
+        if [ ! -s "/out/tables/$_n.fifo.ka" ]; then
+            not_ok "$_n: keepalived wrote nothing to $path"
+        elif diff -u "/out/tables/$_n.fifo.ka" "/out/tables/$_n.fifo.ours" > /tmp/diff; then
+            ok "$_n: our FIFO lines equal keepalived's ($(wc -l < "/out/tables/$_n.fifo.ka") lines)"
+        else
+            not_ok "$_n: our FIFO lines differ from keepalived's (- keepalived, + ours)"; sed 's/^/#   /' /tmp/diff
+        fi
+    done < /tmp/fifos.list
     unserve
+    unsetup_config "$_c"
     for s in $SITES; do
         ip netns exec "$s" ipvsadm -C
         cp "/tmp/$s-$_n.log" "/out/logs/$s-$_n.log" 2>/dev/null
