@@ -9,8 +9,9 @@
 #   vrrp-kill    SIGKILL our VRRP child N times (each after the new one reported ready):
 #                keepalived never enters MASTER, the VIP never leaves a, no advert missed
 #   reload-master reloads of the unchanged MASTER: no advert later than one interval
-#   bad-reload   SIGHUP with 10 configs keepalived could not start: each refused with its
-#                file:line, the running config keeps working
+#   bad-reload   SIGHUP with 15 configs keepalived rejects (12 of them stop its start-up, the
+#                other 3 are braces that do not balance): each refused with its file:line,
+#                the running config keeps working
 #   reload-remove a reload adds an instance (ours becomes its MASTER), the next removes it:
 #                priority 0 sent, its VIP removed, the other instance untouched
 #   crash-loop   the VRRP child killed as soon as it starts: the VIPs leave a within
@@ -166,7 +167,7 @@ host_part() {
 
     scenario reload-master "$HOST_RELOADS" reload_master 'longest advert gap $MASTER_GAP ms (advert 1 s)'
 
-    scenario bad-reload 10 bad_reloads "each refused with file:line; VRRP child pid unchanged"
+    scenario bad-reload 15 bad_reloads "each refused with file:line; VRRP child pid unchanged"
 
     scenario reload-remove 1 reload_remove '$REMOVE_FIG'
 
@@ -195,9 +196,14 @@ bad_reloads() {
     # bad LABEL PATTERN: SIGHUP with $TMP/ours.conf as prepared by the caller.
     bad() {
         n=$((n + 1))
+        # Debian's keepalived rejects it too (-t exits non-zero; all but the brace cases
+        # also stop its start-up).
+        local krc=0
+        [[ -e $c ]] && { ip netns exec "$LAB-a" "$THEIRS" -t -f "$c" >/dev/null 2>&1 || krc=$?; }
+        [[ -e $c ]] || krc=missing
         kill -HUP "$OURS_PID"
-        check "bad-reload $n ($1): refused, '$2' logged" "$(wait_for "$n" "$TMP/ours.log" 'Reload refused' 5 &&
-            grep -qF -- "$2" "$TMP/ours.log"; echo $?)" "$TMP/ours.log"
+        check "bad-reload $n ($1): refused, '$2' logged (keepalived -t: exit $krc)" "$(wait_for "$n" "$TMP/ours.log" 'Reload refused' 5 &&
+            grep -qF -- "$2" "$TMP/ours.log" && [[ $krc != 0 ]]; echo $?)" "$TMP/ours.log"
         cp "$TMP/good.conf" "$TMP/ours.conf"
         sleep 0.3 # the ten refusals span a few adverts
     }
@@ -236,6 +242,22 @@ bad_reloads() {
     # 10. a static route through an interface that does not exist
     { cat "$TMP/good.conf"; printf 'static_routes {\n    10.99.50.0/24 dev nosuch5\n}\n'; } >"$c"
     bad "route on a missing interface" "WARNING - interface nosuch5 for VROUTE nexthop doesn't exist"
+    # 11. a static address on an interface that does not exist
+    { cat "$TMP/good.conf"; printf 'static_ipaddress {\n    10.99.1.1/24 dev nosuch4\n}\n'; } >"$c"
+    bad "static address on a missing interface" "($c: Line 17, col 5) WARNING - interface nosuch4 for ip address 10.99.1.1/24 doesn't exist"
+    # 12. a virtual route through an interface that does not exist
+    sed 's|^    advert_int 1$|    advert_int 1\n    virtual_routes {\n        10.99.60.0/24 dev nosuch6\n    }|' "$TMP/good.conf" >"$c"
+    bad "virtual route on a missing interface" "($c: Line 11, col 9) WARNING - interface nosuch6 for VROUTE nexthop doesn't exist"
+    # 13. a rule with an output interface that does not exist
+    { cat "$TMP/good.conf"; printf 'static_rules {\n    from 10.99.70.0/24 table 100 oif nosuch7\n}\n'; } >"$c"
+    bad "rule on a missing interface" "($c: Line 17, col 5) WARNING - interface nosuch7 for rule doesn't exist"
+    # 14. a sync group tracking an interface that does not exist
+    { cat "$TMP/good.conf"; printf 'vrrp_sync_group G1 {\n    group {\n        VI_1\n    }\n    track_interface {\n        nosuch8\n    }\n}\n'; } >"$c"
+    bad "sync group tracking a missing interface" "(G1) tracked interface nosuch8 doesn't exist"
+    # 15. a garp_group on an interface that does not exist
+    { cat "$TMP/good.conf"; printf 'garp_group {\n    garp_interval 0.1\n    interface nosuch9\n}\n'; } >"$c"
+    bad "garp_group on a missing interface" "WARNING - interface nosuch9 specified for garp_group doesn't exist"
+    BAD_COUNT=$n
     sleep 1.2
     cap_stop bad
     mon_stop
