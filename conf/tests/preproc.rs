@@ -434,3 +434,25 @@ fn text_after_braces_keeps_its_column() {
     assert_eq!(l.config.global.router_id.as_deref(), Some("r1"));
     assert_eq!(line_col(&l, "Unknown keyword 'bogus_kw'"), (1, 30));
 }
+
+/// A definition that refers to itself (or two that refer to each other) without growing the
+/// line would substitute forever: keepalived 2.2.7 hangs, using ever more memory. We give
+/// the line up with a message naming it, and the rest of the file is read.
+#[test]
+fn self_referring_definitions_end() {
+    for text in [
+        "$A=$A \\\n  more\n$A\nglobal_defs {\n  router_id R\n}\n",
+        "$A=$B x\n$B=$A\n$A\nglobal_defs {\n  router_id R\n}\n",
+    ] {
+        let l = load_str("self.conf", text, &opts());
+        let d = l
+            .diags
+            .list
+            .iter()
+            .find(|d| d.msg.contains("does not end"))
+            .expect("reported");
+        assert_eq!(d.loc.as_ref().map(|l| l.line), Some(3), "{d:?}");
+        assert_eq!(l.config.global.router_id.as_deref(), Some("R"));
+        assert!(!l.diags.has("Unknown keyword 'more'"), "{:?}", l.diags);
+    }
+}
