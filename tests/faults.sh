@@ -28,14 +28,15 @@
 #   checker-kill SIGKILL our checker N times: no VIP move, no missed advert, `ipvsadm -Sn`
 #                identical, no IPVS change at all (counted by the kernel), the down real
 #                server never re-added
-#   reload       N SIGHUPs alternating two configs differing in one VRRP instance's VIPs
-#                and one real server's weight: exactly one IPVS change per reload, the
-#                changed instance gains/loses its VIP as keepalived does, the unchanged
-#                one never changes state, masters never miss an advert
+#   reload       N SIGHUPs alternating two configs differing in one VRRP instance (its
+#                priority and an excluded VIP) and one real server's weight: exactly one
+#                IPVS change per reload, the changed instance advertises its new priority
+#                and gains/loses the address as keepalived does, no instance changes state,
+#                masters never miss an advert
 #   sigterm-ipvs priority 0 sent, VIPs and every IPVS entry removed, exit 0 within 2 s
 #
-# Counts: CI (default) 3 VRRP kills, 10 checker kills, 6 reloads; --full (the README's
-# command) 20, 100 and 50 as issue 6 asks. Prints a summary table and
+# Counts: CI (default) 3 VRRP kills, 10 checker kills, 6 VM reloads, 3 host reloads; --full
+# (the README's command) 20, 100 and 50 as issue 6 asks, and 10. Prints a summary table and
 # `faults: N passed, M failed`.
 set -euo pipefail
 { # read the whole script before running it: editing it during a run is harmless
