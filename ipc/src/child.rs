@@ -53,6 +53,9 @@ pub trait ChildProtocol {
     fn quantum(&self) -> Option<Duration> {
         None
     }
+    /// Send what the protocol batched this turn of the loop (before anything goes to the
+    /// parent, and before the loop waits).
+    fn flush(&mut self) {}
 }
 
 /// First token of the sources a protocol registers itself (`ChildProtocol::register`).
@@ -150,6 +153,7 @@ pub fn run<P: ChildProtocol>(
         for m in proto.tick(now) {
             ch.send(&m)?;
         }
+        proto.flush();
         ch.flush()?;
         while chan_ready {
             let Some(msg) = ch.recv()? else {
@@ -184,6 +188,7 @@ pub fn run<P: ChildProtocol>(
                     }
                 }
                 Step::Exit(out) => {
+                    proto.flush();
                     for m in out {
                         ch.send(&m)?;
                     }
@@ -202,6 +207,7 @@ pub fn run<P: ChildProtocol>(
                 }
             }
         }
+        proto.flush();
         ch.flush()?;
         if let Some(q) = proto.quantum() {
             let spent = now.elapsed();

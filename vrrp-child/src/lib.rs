@@ -38,11 +38,12 @@ struct Track {
 pub const CAPS: &[&str] = &[];
 
 /// System calls beyond `ipc::sandbox::BASE_SYSCALLS` this child needs: `bind` for its
-/// rtnetlink link-event socket; `recvmmsg` for adverts in batches; `openat`, `getdents64`, inotify for `track_file` and the
+/// rtnetlink link-event socket; `recvmmsg` and `sendmmsg` for adverts in batches; `openat`, `getdents64`, inotify for `track_file` and the
 /// /proc scan of `track_process` (reads only; the child writes nothing to disk).
 pub const SYSCALLS: &[i64] = &[
     libc::SYS_bind,
     libc::SYS_recvmmsg,
+    libc::SYS_sendmmsg,
     libc::SYS_openat,
     libc::SYS_getdents64,
     libc::SYS_inotify_init1,
@@ -362,6 +363,10 @@ impl ChildProtocol for VrrpChild {
     /// meanwhile are read in one go (they carry their arrival time, so no timer suffers),
     /// instead of a wake-up per few packets (at 1000 instances at 0.1 s the wake-ups were
     /// most of the backup's CPU). Timers fire at most that much late.
+    fn flush(&mut self) {
+        self.runtime.flush_tx(self.log);
+    }
+
     fn quantum(&self) -> Option<Duration> {
         (self.runtime.slots.len() >= BUSY_INSTANCES).then_some(BUSY_QUANTUM)
     }

@@ -147,6 +147,8 @@ pub struct Runtime {
     by_vrid: std::collections::HashMap<(bool, u8), Vec<usize>>,
     /// The IPv4 socket's current `IP_MULTICAST_IF`.
     mcast_if: Option<Ipv4Addr>,
+    /// IPv4 adverts built this turn of the loop, sent together by `flush_tx` (sendmmsg).
+    tx4: Vec<Tx4>,
     /// Every instance's next deadline as last computed, and a heap of them (entries that no
     /// longer match `due` are stale and skipped): finding what is due costs O(log n) per
     /// change instead of a scan of every instance per turn of the loop (at 1000 instances
@@ -1043,6 +1045,14 @@ impl Runtime {
         let Some(fd) = self.sock4.as_ref() else {
             return;
         };
+        // One setsockopt per change of source, not per advert (1000 instances at 0.1 s);
+        // what was queued for the old source goes first.
+        let (src, unicast) = (self.slots[i].src, self.slots[i].fsm.cfg.unicast);
+        if !unicast && self.mcast_if != Some(src) {
+            flush_tx4(fd.as_raw_fd(), &mut self.tx4, &self.slots, log);
+            let _ = socket2::SockRef::from(fd).set_multicast_if_v4(&src);
+            self.mcast_if = Some(src);
+        }
         let sl = &mut self.slots[i];
         let cfg = &sl.fsm.cfg;
         let (auth_type, auth_data) = match sl.auth {
@@ -1071,12 +1081,6 @@ impl Runtime {
             sl.ah_seq = sl.ah_seq.wrapping_add(1);
         }
         sl.ip_id = sl.ip_id.wrapping_add(1).max(1);
-        let sock = socket2::SockRef::from(fd);
-        // One setsockopt per change of source, not per advert (1000 instances at 0.1 s).
-        if !cfg.unicast && self.mcast_if != Some(sl.src) {
-            let _ = sock.set_multicast_if_v4(&sl.src);
-            self.mcast_if = Some(sl.src);
-        }
         for dst in sl.dsts.clone() {
             let s = Ipv4Send {
                 src: sl.src,
@@ -1087,11 +1091,24 @@ impl Runtime {
                 unicast: cfg.unicast,
             };
             let bytes = encode_ipv4(&advert, &s);
-            let to = socket2::SockAddr::from(std::net::SocketAddrV4::new(dst, 0));
-            if let Err(e) = sock.send_to(&bytes, &to) {
-                log(&format!("({}) cannot send advert to {dst}: {e}", cfg.name));
-            }
+            self.tx4.push(Tx4 {
+                bytes,
+                dst,
+                slot: i,
+            });
         }
+        if self.tx4.len() >= TX_BATCH {
+            self.flush_tx(log);
+        }
+    }
+
+    /// Send the adverts queued this turn of the loop (the shell calls it before it waits,
+    /// and before anything else goes to the parent).
+    pub fn flush_tx(&mut self, log: fn(&str)) {
+        if let Some(fd) = self.sock4.as_ref() {
+            flush_tx4(fd.as_raw_fd(), &mut self.tx4, &self.slots, log);
+        }
+        self.tx4.clear();
     }
 
     fn send_advert6(&mut self, i: usize, priority: u8, log: fn(&str)) {
@@ -1248,6 +1265,68 @@ struct Queued {
     frame: Vec<u8>,
     ethertype: u16,
     dst: [u8; 6],
+}
+
+/// An IPv4 advert waiting for `flush_tx`.
+pub struct Tx4 {
+    bytes: Vec<u8>,
+    dst: Ipv4Addr,
+    slot: usize,
+}
+
+/// Adverts sent per `sendmmsg`.
+const TX_BATCH: usize = 64;
+
+/// Send `queue` with as few `sendmmsg` calls as it takes; a packet the kernel refuses is
+/// logged and skipped, the rest still go. Empties `queue`.
+fn flush_tx4(fd: RawFd, queue: &mut Vec<Tx4>, slots: &[Slot], log: fn(&str)) {
+    let mut at = 0;
+    while at < queue.len() {
+        let batch = &queue[at..queue.len().min(at + TX_BATCH)];
+        // SAFETY: every iovec points into a packet of `batch` and every msg_name at an
+        // address in `addrs`; both outlive the call, with the lengths given.
+        let n = unsafe {
+            let mut iov: Vec<libc::iovec> = batch
+                .iter()
+                .map(|t| libc::iovec {
+                    iov_base: t.bytes.as_ptr() as *mut libc::c_void,
+                    iov_len: t.bytes.len(),
+                })
+                .collect();
+            let mut addrs: Vec<libc::sockaddr_in> = batch
+                .iter()
+                .map(|t| {
+                    let mut a: libc::sockaddr_in = std::mem::zeroed();
+                    a.sin_family = libc::AF_INET as libc::sa_family_t;
+                    a.sin_addr.s_addr = u32::from_ne_bytes(t.dst.octets());
+                    a
+                })
+                .collect();
+            let mut hdr: Vec<libc::mmsghdr> =
+                (0..batch.len()).map(|_| std::mem::zeroed()).collect();
+            for (k, h) in hdr.iter_mut().enumerate() {
+                h.msg_hdr.msg_iov = &mut iov[k];
+                h.msg_hdr.msg_iovlen = 1;
+                h.msg_hdr.msg_name = &mut addrs[k] as *mut libc::sockaddr_in as *mut libc::c_void;
+                h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+            }
+            libc::sendmmsg(fd, hdr.as_mut_ptr(), batch.len() as u32, 0)
+        };
+        if n > 0 {
+            at += n as usize;
+        } else {
+            let e = std::io::Error::last_os_error();
+            let name = slots
+                .get(queue[at].slot)
+                .map_or("", |s| s.fsm.cfg.name.as_str());
+            log(&format!(
+                "({name}) cannot send advert to {}: {e}",
+                queue[at].dst
+            ));
+            at += 1;
+        }
+    }
+    queue.clear();
 }
 
 /// Adverts read per `recvmmsg`.
