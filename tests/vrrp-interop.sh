@@ -85,6 +85,17 @@ scenario() {
         # IPv6 addresses survive a link down, as IPv4 ones do (keepalived's VIPs too).
         ip netns exec "$LAB-${n%:*}" sysctl -qw net.ipv6.conf.eth0.keep_addr_on_down=1
     done
+    # Permanent neighbour entries: a unicast advert to a host whose link went down is sent
+    # (and captured on the bridge) instead of waiting for an ARP/ND answer that never comes,
+    # which made the wire timing of the unicast link-down cases miss the new master's first
+    # advert at random.
+    local mac_a mac_b
+    mac_a=$(ip netns exec "$LAB-a" cat /sys/class/net/eth0/address)
+    mac_b=$(ip netns exec "$LAB-b" cat /sys/class/net/eth0/address)
+    ip -n "$LAB-a" neigh replace 10.99.0.12 lladdr "$mac_b" dev eth0 nud permanent
+    ip -n "$LAB-a" neigh replace fd99::12 lladdr "$mac_b" dev eth0 nud permanent
+    ip -n "$LAB-b" neigh replace 10.99.0.11 lladdr "$mac_a" dev eth0 nud permanent
+    ip -n "$LAB-b" neigh replace fd99::11 lladdr "$mac_a" dev eth0 nud permanent
     local f
     for f in ours-m theirs-b theirs-m ours-b; do
         : >"$TMP/$f.log"
