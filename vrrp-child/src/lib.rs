@@ -2,6 +2,7 @@
 //! (`runtime`), on the shared child loop: handshake, snapshot and acknowledgement, liveness,
 //! track scripts, adverts, VIP and notify requests to the parent, dumps, orderly stop.
 
+pub mod bfd;
 pub mod fsm;
 pub mod json;
 pub mod mail;
