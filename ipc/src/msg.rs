@@ -34,6 +34,9 @@ pub enum FdKind {
     /// Raw ICMP / ICMPv6 socket for PING_CHECK.
     Icmp4,
     Icmp6,
+    /// UDP socket bound to 0.0.0.0:3784 with IP_RECVTTL and IP_PKTINFO: BFD control
+    /// packets (RFC 5881).
+    Bfd4,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

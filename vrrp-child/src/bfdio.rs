@@ -1,0 +1,304 @@
+//! The BFD sessions' I/O in the VRRP child (keepalived runs them in a BFD child and pipes
+//! state events to VRRP; here the events go straight to the trackers). The parent hands
+//! over the socket bound to UDP 3784 (`FdKind::Bfd4`); each session opens its own send
+//! socket, bound to a source port in 49152–65535 (RFC 5881 §4), with TTL 255. All protocol
+//! logic is in [`crate::bfd`].
+
+use crate::bfd::{self, Action, Datagram, Random, Sessions, XorShift};
+use std::io::IoSliceMut;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+pub struct Bfd {
+    rx: Option<UdpSocket>,
+    sessions: Sessions,
+    /// Per session (same index): its send socket, and whether the last send failed.
+    tx: Vec<(Option<UdpSocket>, bool)>,
+    /// Per session: whether VRRP hears its events (keepalived: unless `checker` alone).
+    to_vrrp: Vec<bool>,
+    rng: XorShift,
+    /// What the trackers know: per `bfd_instance` name, Up or not (Down from the start,
+    /// as keepalived's `bfd_up = false`).
+    up: Vec<(String, bool)>,
+    /// A configuration came before (the parent's socket, if any, came with the first).
+    loaded: bool,
+}
+
+impl Default for Bfd {
+    fn default() -> Self {
+        let mut seed = [0u8; 8];
+        // SAFETY: getrandom writes at most the length given into the buffer.
+        let n = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), seed.len(), 0) };
+        let mut s = u64::from_ne_bytes(seed);
+        if n != 8 {
+            s = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64);
+        }
+        Bfd {
+            rx: None,
+            sessions: Sessions::default(),
+            tx: Vec::new(),
+            to_vrrp: Vec::new(),
+            rng: XorShift(s | 1),
+            up: Vec::new(),
+            loaded: false,
+        }
+    }
+}
+
+/// Changes of what the trackers see: (instance name, up).
+pub type Changes = Vec<(String, bool)>;
+
+/// A send socket: UDP from `source` (or any address) and a free port of 49152–65535,
+/// starting at a random one; TTL as configured.
+fn open_tx(cfg: &bfd::Config, rng: &mut dyn Random) -> std::io::Result<UdpSocket> {
+    let ip = cfg.source.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let span = u32::from(bfd::SRC_PORT_MAX - bfd::SRC_PORT_MIN) + 1;
+    let first = rng.next_u32() % span;
+    let mut last = None;
+    for k in 0..span {
+        let port = bfd::SRC_PORT_MIN + ((first + k) % span) as u16;
+        match UdpSocket::bind(SocketAddr::new(ip, port)) {
+            Ok(s) => {
+                s.set_ttl(u32::from(cfg.ttl))?;
+                s.set_nonblocking(true)?;
+                return Ok(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrInUse)))
+}
+
+impl Bfd {
+    pub fn set_socket(&mut self, fd: OwnedFd) {
+        self.rx = Some(UdpSocket::from(fd));
+    }
+
+    pub fn fd(&self) -> Option<RawFd> {
+        self.rx
+            .as_ref()
+            .filter(|_| !self.sessions.list.is_empty())
+            .map(|s| s.as_raw_fd())
+    }
+
+    /// Whether a `bfd_instance` is Up, for `track_bfd`.
+    pub fn level(&self, name: &str) -> Option<bool> {
+        self.up.iter().find(|(n, _)| n == name).map(|x| x.1)
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.sessions.next_deadline()
+    }
+
+    /// Sessions for a configuration (a reload keeps the state of a session of the same
+    /// name); new ones start at once.
+    pub fn configure(&mut self, conf: &[conf::model::BfdInstance], now: Instant, log: fn(&str)) {
+        let mut cfgs = Vec::new();
+        let mut vrrp = Vec::new();
+        for b in conf {
+            match bfd::Config::from_conf(b) {
+                Some(c) => {
+                    cfgs.push(c);
+                    vrrp.push(b.vrrp || !b.checker);
+                }
+                None => log(&format!(
+                    "Configuration error: BFD instance {} has no neighbor address - ignoring",
+                    b.name
+                )),
+            }
+        }
+        let before: Vec<String> = self
+            .sessions
+            .list
+            .iter()
+            .map(|s| s.cfg.name.clone())
+            .collect();
+        let mut old_tx: Vec<(String, (Option<UdpSocket>, bool))> = before
+            .iter()
+            .cloned()
+            .zip(std::mem::take(&mut self.tx))
+            .collect();
+        self.sessions.configure(cfgs, &mut self.rng);
+        self.to_vrrp = vrrp;
+        let mut fresh = Vec::new();
+        for (i, s) in self.sessions.list.iter_mut().enumerate() {
+            let kept = old_tx
+                .iter()
+                .position(|(n, _)| *n == s.cfg.name)
+                .map(|k| old_tx.swap_remove(k).1);
+            let sock = match kept {
+                Some(t) if t.0.is_some() => t,
+                _ if s.cfg.neighbor.is_ipv6() => {
+                    log(&format!(
+                        "({}) IPv6 BFD is not supported, disabling instance",
+                        s.cfg.name
+                    ));
+                    (None, false)
+                }
+                _ => match open_tx(&s.cfg, &mut self.rng) {
+                    Ok(t) => (Some(t), false),
+                    Err(e) => {
+                        log(&format!("({}) socket() error ({e})", s.cfg.name));
+                        log(&format!(
+                            "({}) Unable to open output socket, disabling instance",
+                            s.cfg.name
+                        ));
+                        (None, false)
+                    }
+                },
+            };
+            if !before.contains(&s.cfg.name) {
+                fresh.push(i);
+            }
+            if sock.0.is_none() && s.state != bfd::State::AdminDown {
+                let mut out = Vec::new();
+                s.admin_down(&mut out);
+                for a in out {
+                    if let Action::Log(l) = a {
+                        log(&l);
+                    }
+                }
+            }
+            self.tx.push(sock);
+        }
+        self.up.retain(|(n, _)| conf.iter().any(|b| b.name == *n));
+        for b in conf {
+            if self.level(&b.name).is_none() {
+                self.up.push((b.name.clone(), false));
+            }
+        }
+        if !self.sessions.list.is_empty() && self.rx.is_none() && self.loaded {
+            // No socket from the parent (a reload brought the first bfd_instance): port
+            // 3784 needs no privilege.
+            match open_rx() {
+                Ok(s) => self.rx = Some(s),
+                Err(e) => log(&format!("Unable to open listening socket ({e})")),
+            }
+        }
+        self.loaded = true;
+        let mut out = Vec::new();
+        for i in fresh {
+            let mut v = Vec::new();
+            self.sessions.list[i].start(now, &mut self.rng, &mut v);
+            out.extend(v.into_iter().map(|a| (i, a)));
+        }
+        self.apply(out, log);
+    }
+
+    /// Carry out the sessions' actions; the changes the trackers must hear.
+    fn apply(&mut self, out: bfd::Out, log: fn(&str)) -> Changes {
+        let mut changes = Vec::new();
+        for (i, a) in out {
+            let Some(s) = self.sessions.list.get(i) else {
+                continue;
+            };
+            match a {
+                Action::Log(l) => log(&l),
+                Action::Send(p) => {
+                    let Some((Some(sock), err)) = self.tx.get_mut(i) else {
+                        continue;
+                    };
+                    let to = SocketAddr::new(s.cfg.neighbor, bfd::PORT);
+                    match sock.send_to(&p.encode(), to) {
+                        Ok(_) => *err = false,
+                        Err(e) => {
+                            if !*err {
+                                log(&format!("sendto() error ({e})"));
+                                log(&format!("({}) Error sending packet", s.cfg.name));
+                            }
+                            *err = true;
+                        }
+                    }
+                }
+                Action::Event { up } => {
+                    if !self.to_vrrp.get(i).copied().unwrap_or(false) {
+                        continue;
+                    }
+                    let name = s.cfg.name.clone();
+                    if let Some(e) = self.up.iter_mut().find(|(n, _)| *n == name) {
+                        if e.1 != up {
+                            e.1 = up;
+                            changes.push((name, up));
+                        }
+                    }
+                }
+            }
+        }
+        changes
+    }
+
+    pub fn tick(&mut self, now: Instant, log: fn(&str)) -> Changes {
+        if self.next_deadline().is_none_or(|t| t > now) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        self.sessions.tick(now, &mut self.rng, &mut out);
+        self.apply(out, log)
+    }
+
+    /// Read every waiting control packet.
+    pub fn readable(&mut self, now: Instant, log: fn(&str)) -> Changes {
+        let mut changes = Vec::new();
+        let Some(fd) = self.rx.as_ref().map(|s| s.as_raw_fd()) else {
+            return changes;
+        };
+        // Longer than any length field can say: a truncated datagram fails decoding.
+        let mut buf = [0u8; 256];
+        loop {
+            let Some((len, src, dst, ttl)) = recv(fd, &mut buf) else {
+                break;
+            };
+            let d = Datagram {
+                buf: &buf[..len],
+                src,
+                dst,
+                ttl,
+            };
+            let mut out = Vec::new();
+            // keepalived reports discarded packets only with -D (detailed logging).
+            let _ = self.sessions.receive(&d, now, &mut self.rng, &mut out);
+            changes.extend(self.apply(out, log));
+        }
+        changes
+    }
+}
+
+fn open_rx() -> std::io::Result<UdpSocket> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let s = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], bfd::PORT)))?;
+    s.set_nonblocking(true)?;
+    setsockopt(&s, sockopt::Ipv4RecvTtl, &true)?;
+    setsockopt(&s, sockopt::Ipv4PacketInfo, &true)?;
+    Ok(s)
+}
+
+/// One datagram with its source, destination (IP_PKTINFO) and TTL (IP_RECVTTL, 0 when the
+/// kernel gave none); `None` when nothing is waiting.
+fn recv(fd: RawFd, buf: &mut [u8]) -> Option<(usize, IpAddr, Option<IpAddr>, u8)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn};
+    let mut cmsg = nix::cmsg_space!(libc::c_int, libc::in_pktinfo);
+    let mut iov = [IoSliceMut::new(buf)];
+    let m = recvmsg::<SockaddrIn>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT).ok()?;
+    let src = IpAddr::V4(m.address?.ip());
+    let mut dst = None;
+    let mut ttl = 0u8;
+    if let Ok(cm) = m.cmsgs() {
+        for c in cm {
+            match c {
+                ControlMessageOwned::Ipv4Ttl(t) => ttl = t.clamp(0, 255) as u8,
+                ControlMessageOwned::Ipv4PacketInfo(pi) => {
+                    dst = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(pi.ipi_addr.s_addr))))
+                }
+                _ => {}
+            }
+        }
+    }
+    if m.flags.contains(MsgFlags::MSG_TRUNC) {
+        return Some((buf.len(), src, dst, ttl));
+    }
+    Some((m.bytes, src, dst, ttl))
+}
