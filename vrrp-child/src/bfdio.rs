@@ -248,10 +248,7 @@ impl Bfd {
         };
         // Longer than any length field can say: a truncated datagram fails decoding.
         let mut buf = [0u8; 256];
-        loop {
-            let Some((len, src, dst, ttl)) = recv(fd, &mut buf) else {
-                break;
-            };
+        while let Some((len, src, dst, ttl)) = recv(fd, &mut buf) {
             let d = Datagram {
                 buf: &buf[..len],
                 src,
