@@ -288,6 +288,7 @@ impl Config {
         let neighbor = b.neighbor_ip?;
         let ms = |x: u32| x.saturating_mul(1000);
         let default_ttl = if neighbor.is_ipv4() { TTL } else { HOPLIMIT };
+        let ttl = b.ttl.map_or(default_ttl, |t| t.clamp(1, 255) as u8);
         Some(Config {
             name: b.name.clone(),
             neighbor,
@@ -297,8 +298,9 @@ impl Config {
             idle_tx: ms(b.idle_tx.max(1)),
             mult: b.multiplier.clamp(1, 255) as u8,
             passive: b.passive,
-            ttl: b.ttl.map_or(default_ttl, |t| t.clamp(1, 255) as u8),
-            max_hops: b.max_hops.map_or(0, |t| t.min(255) as u8),
+            ttl,
+            // keepalived: `max_hops exceeds ttl/hoplimit - setting to ttl/hoplimit`.
+            max_hops: b.max_hops.map_or(0, |t| t.min(255) as u8).min(ttl),
         })
     }
 }

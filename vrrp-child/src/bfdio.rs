@@ -101,6 +101,22 @@ impl Bfd {
         let mut vrrp = Vec::new();
         for b in conf {
             match bfd::Config::from_conf(b) {
+                Some(c)
+                    if cfgs.iter().any(|o: &bfd::Config| {
+                        o.neighbor == c.neighbor && o.source == c.source
+                    }) =>
+                {
+                    log(&match c.source {
+                        Some(s) => format!(
+                            "Configuration error: BFD instance {} has duplicate source/neighbor address {s}/{}, ignoring instance",
+                            c.name, c.neighbor
+                        ),
+                        None => format!(
+                            "Configuration error: BFD instance {} has duplicate neighbor address {}, ignoring instance",
+                            c.name, c.neighbor
+                        ),
+                    });
+                }
                 Some(c) => {
                     cfgs.push(c);
                     vrrp.push(b.vrrp || !b.checker);

@@ -915,7 +915,40 @@ fn config_from_keepalived_defaults() {
     let mut v6 = b.clone();
     v6.neighbor_ip = Some(ip("fd00::2"));
     assert_eq!(Config::from_conf(&v6).unwrap().ttl, 64);
+    let mut hops = b.clone();
+    hops.ttl = Some(10);
+    hops.max_hops = Some(255);
+    let c = Config::from_conf(&hops).unwrap();
+    assert_eq!(
+        (c.ttl, c.max_hops),
+        (10, 10),
+        "max_hops is capped at the ttl"
+    );
     let mut none = b;
     none.neighbor_ip = None;
     assert!(Config::from_conf(&none).is_none());
+}
+
+#[test]
+fn bfd_instance_parses_with_keepalived_ranges_and_reaches_the_vrrp_snapshot() {
+    let l = conf::load_str(
+        "k.conf",
+        "bfd_instance b1 {\n neighbor_ip 10.99.0.2\n min_rx 20000\n idle_tx 2000\n max_hops -1\n}\n\
+         bfd_instance b2 {\n neighbor_ip 10.99.0.3\n idle_tx 999\n min_tx 0\n}\n\
+         vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n track_bfd {\n  b1 weight -20\n }\n virtual_ipaddress { 10.99.0.7 }\n}\n",
+        &conf::LoadOptions::default(),
+    );
+    let snap = l.config.for_vrrp();
+    assert_eq!(snap.bfd_instances.len(), 2);
+    let b1 = Config::from_conf(&snap.bfd_instances[0]).unwrap();
+    assert_eq!(
+        (b1.min_rx, b1.idle_tx, b1.max_hops),
+        (20_000_000, 2_000_000, 255)
+    );
+    // Out of range (idle_tx below 1000 ms, min_tx 0): the defaults stay.
+    let b2 = Config::from_conf(&snap.bfd_instances[1]).unwrap();
+    assert_eq!((b2.idle_tx, b2.min_tx), (1_000_000, 10_000));
+    let vi = &snap.instances[0].1;
+    assert_eq!(vi.track_bfd[0].name, "b1");
+    assert_eq!(vi.track_bfd[0].weight, Some(-20));
 }
