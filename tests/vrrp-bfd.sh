@@ -88,6 +88,16 @@ check "keepalived: detection time 300 ms" "$(wait_for 1 "$TMP/theirs.log" 'Detec
 sleep 2
 check "no expiry while both run" "$(grep -c 'Expired after' "$TMP/ours.log" "$TMP/theirs.log" | awk -F: '{s += $2} END {print (s == 0) ? 0 : 1}')"
 
+# Reload with a slower min_tx: the session stays Up (keepalived keeps sessions by name) and
+# a poll sequence tells keepalived, whose detection time becomes 3 × 200 ms.
+sed -i 's/^    min_tx 100$/    min_tx 200/' "$TMP/ours.conf"
+kill -HUP "$(cat "$TMP/ours.pid")"
+check "reload: keepalived acknowledges our new min_tx (detection time 600 ms)" "$(wait_for 1 "$TMP/theirs.log" 'Detection time is 600000 us' 5; echo $?)"
+sleep 1
+check "reload: the session stayed Up, VRRP untouched" "$(
+    ! grep -qE '\(bfd_ours\) Entering Down|Tracked BFD instance bfd_ours is DOWN|Expired after' "$TMP/ours.log" "$TMP/theirs.log" &&
+        wait_addr "$LAB-a" $VIP 1; echo $?)"
+
 stop theirs
 check "ours: session expires after keepalived stops" "$(wait_for 1 "$TMP/ours.log" '\(bfd_ours\) Expired after' 3; echo $?)"
 ms=$(sed -n 's/.*(bfd_ours) Expired after \([0-9]*\) ms.*/\1/p' "$TMP/ours.log" | head -n 1)
@@ -106,6 +116,8 @@ stop ours
 stop theirs
 
 echo "--- track_bfd weight -60"
+mv "$TMP/ours.log" "$TMP/ours.1.log"
+mv "$TMP/theirs.log" "$TMP/theirs.1.log"
 : >"$TMP/ours.log"
 : >"$TMP/theirs.log"
 conf ours 150 10.99.0.12 "    track_bfd {

@@ -715,14 +715,18 @@ pub struct Sessions {
 
 impl Sessions {
     /// Sessions for a configuration. On a reload a session of the same name keeps its
-    /// state and timers (keepalived's `bfd_copy_state`), taking the new parameters; its
-    /// transmit rate follows on the next packet.
+    /// state and timers (keepalived's `bfd_copy_state`, `bfd_copy_sands`) and takes the new
+    /// parameters; a changed `min_rx` or `min_tx` starts a poll sequence (RFC 5880 §6.8.3;
+    /// keepalived's `bfd_cmp_timers`).
     pub fn configure(&mut self, cfgs: Vec<Config>, rng: &mut dyn Random) {
         let mut old = std::mem::take(&mut self.list);
         for cfg in cfgs {
             let s = match old.iter().position(|s| s.cfg.name == cfg.name) {
                 Some(i) => {
                     let mut s = old.swap_remove(i);
+                    if (s.cfg.min_rx, s.cfg.min_tx) != (cfg.min_rx, cfg.min_tx) && !s.final_ {
+                        s.poll = true;
+                    }
                     s.cfg = cfg;
                     s
                 }

@@ -133,9 +133,12 @@ impl Bfd {
             .iter()
             .map(|s| s.cfg.name.clone())
             .collect();
-        let mut old_tx: Vec<(String, (Option<UdpSocket>, bool))> = before
+        // A send socket is kept for a session of the same name, source and TTL.
+        let mut old_tx: Vec<((String, Option<IpAddr>, u8), (Option<UdpSocket>, bool))> = self
+            .sessions
+            .list
             .iter()
-            .cloned()
+            .map(|s| (s.cfg.name.clone(), s.cfg.source, s.cfg.ttl))
             .zip(std::mem::take(&mut self.tx))
             .collect();
         self.sessions.configure(cfgs, &mut self.rng);
@@ -144,7 +147,7 @@ impl Bfd {
         for (i, s) in self.sessions.list.iter_mut().enumerate() {
             let kept = old_tx
                 .iter()
-                .position(|(n, _)| *n == s.cfg.name)
+                .position(|(k, _)| *k == (s.cfg.name.clone(), s.cfg.source, s.cfg.ttl))
                 .map(|k| old_tx.swap_remove(k).1);
             let sock = match kept {
                 Some(t) if t.0.is_some() => t,

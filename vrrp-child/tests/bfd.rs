@@ -894,6 +894,13 @@ fn reload_keeps_the_state_of_a_session_of_the_same_name() {
     );
     let new = s.list.iter().find(|x| x.cfg.name == "new").unwrap();
     assert_eq!(new.state, State::Down);
+    assert!(!one.poll, "the multiplier alone starts no poll sequence");
+    // A new min_tx does (keepalived's bfd_cmp_timers): the peer must acknowledge it.
+    let mut c = cfg("one", "10.99.0.2");
+    c.min_tx = 50_000;
+    s.configure(vec![c], &mut rng);
+    assert!(s.list[0].poll);
+    assert_eq!(s.list[0].local_discr, d);
 }
 
 #[test]
