@@ -14,7 +14,7 @@ pub struct Bfd {
     rx: Option<UdpSocket>,
     sessions: Sessions,
     /// Per session (same index): its send socket, and whether the last send failed.
-    tx: Vec<(Option<UdpSocket>, bool)>,
+    tx: Vec<Tx>,
     /// Per session: whether VRRP hears its events (keepalived: unless `checker` alone).
     to_vrrp: Vec<bool>,
     rng: XorShift,
@@ -47,6 +47,11 @@ impl Default for Bfd {
         }
     }
 }
+
+/// A send socket and whether its last send failed.
+type Tx = (Option<UdpSocket>, bool);
+/// What a send socket depends on: session name, source address, TTL.
+type TxKey = (String, Option<IpAddr>, u8);
 
 /// Changes of what the trackers see: (instance name, up).
 pub type Changes = Vec<(String, bool)>;
@@ -134,7 +139,7 @@ impl Bfd {
             .map(|s| s.cfg.name.clone())
             .collect();
         // A send socket is kept for a session of the same name, source and TTL.
-        let mut old_tx: Vec<((String, Option<IpAddr>, u8), (Option<UdpSocket>, bool))> = self
+        let mut old_tx: Vec<(TxKey, Tx)> = self
             .sessions
             .list
             .iter()
