@@ -959,3 +959,39 @@ fn bfd_instance_parses_with_keepalived_ranges_and_reaches_the_vrrp_snapshot() {
     assert_eq!(vi.track_bfd[0].name, "b1");
     assert_eq!(vi.track_bfd[0].weight, Some(-20));
 }
+
+#[test]
+fn hostile_packets_never_panic_and_timers_stay_sane() {
+    // Random (but well-formed) packets into an Up session, with random TTLs and times:
+    // whatever they say, nothing panics, a session that is not AdminDown always has a
+    // deadline, and intervals never fall below what we configured.
+    let mut n = Pair::new(cfg("a", "10.99.0.2"), cfg("b", "10.99.0.1"));
+    n.run_for(Duration::from_secs(3));
+    let mut r = XorShift(2024);
+    let mut now = n.now;
+    for _ in 0..20_000 {
+        let mut b = [0u8; 24];
+        for x in b.iter_mut() {
+            *x = r.next_u32() as u8;
+        }
+        b[0] = (1 << 5) | (b[0] & 0x0f).min(8);
+        b[3] = 24;
+        if r.next_u32() % 2 == 0 {
+            b[8..12].copy_from_slice(&n.s[0].local_discr.to_be_bytes());
+        }
+        now += Duration::from_micros(u64::from(r.next_u32() % 20_000));
+        let mut out = Vec::new();
+        n.s[0].tick(now, &mut n.rng[0], &mut out);
+        if let Ok(p) = Packet::decode(&b) {
+            let ttl = if r.next_u32() % 8 == 0 { 254 } else { 255 };
+            let _ = n.s[0].receive(&p, ttl, now, &mut n.rng[0], &mut out);
+        }
+        let s = &n.s[0];
+        assert!(s.next_deadline().is_some() || (s.remote_demand && s.state == State::Up));
+        assert!(s.local_tx_intv >= s.cfg.min_tx);
+        assert_ne!(s.local_discr, 0);
+        if s.state != State::Up {
+            assert!(s.local_tx_intv >= s.cfg.idle_tx, "{:?}", s.state);
+        }
+    }
+}
