@@ -4,7 +4,9 @@
 # other; our VRRP instance tracks ours.
 #   track_bfd (weight 0): the instance is in FAULT until the session is Up, then MASTER;
 #     keepalived stopped: our session expires within the detection time, the instance goes
-#     to FAULT and releases the VIP; keepalived back: Up again, MASTER again.
+#     to FAULT and releases the VIP; keepalived back: Up again, MASTER again. A reload keeps
+#     the session Up (and polls keepalived with a new min_tx); a SIGKILL of our VRRP child
+#     puts nothing in FAULT.
 #   track_bfd weight -60: with keepalived's BFD child frozen, our session expires, we drop
 #     to 90 and keepalived's VRRP (100) takes the VIP; thawed, we are back at 150 and
 #     pre-empt.
@@ -98,6 +100,20 @@ check "reload: the session stayed Up, VRRP untouched" "$(
     ! grep -qE '\(bfd_ours\) Entering Down|Tracked BFD instance bfd_ours is DOWN|Expired after' "$TMP/ours.log" "$TMP/theirs.log" &&
         wait_addr "$LAB-a" $VIP 1; echo $?)"
 
+# SIGKILL of our VRRP child: the parent restarts it and the instance resumes MASTER. The
+# new child's session starts from Down (keepalived's side sees it go down and up again),
+# but a resumed instance waits for it instead of falling to FAULT.
+l0=$(wc -l <"$TMP/ours.log")
+old=$(cat "$TMP/ours.vrrp.pid")
+kill -KILL "$old"
+for _ in $(seq 100); do [[ $(cat "$TMP/ours.vrrp.pid" 2>/dev/null) != "$old" ]] && break; sleep 0.05; done
+check "VRRP child restart: resumed MASTER" "$(wait_for 1 "$TMP/ours.log" 'Resuming MASTER STATE' 10; echo $?)"
+check "VRRP child restart: the new session comes Up" "$(wait_for 2 "$TMP/ours.log" '\(bfd_ours\) Entering Up state' 5; echo $?)"
+sleep 1
+check "VRRP child restart: no FAULT, the VIP never left" "$(
+    ! tail -n +"$((l0 + 1))" "$TMP/ours.log" | grep -qE 'Entering FAULT STATE|removing VIPs|Tracked BFD instance bfd_ours is DOWN' &&
+        wait_addr "$LAB-a" $VIP 1; echo $?)"
+
 stop theirs
 check "ours: session expires after keepalived stops" "$(wait_for 1 "$TMP/ours.log" '\(bfd_ours\) Expired after' 3; echo $?)"
 ms=$(sed -n 's/.*(bfd_ours) Expired after \([0-9]*\) ms.*/\1/p' "$TMP/ours.log" | head -n 1)
@@ -109,7 +125,7 @@ check "ours: FAULT and the VIP released" "$(wait_for 2 "$TMP/ours.log" 'Entering
 
 : >"$TMP/theirs.log"
 run_bg theirs b theirs
-check "keepalived back: session Up again" "$(wait_for 2 "$TMP/ours.log" '\(bfd_ours\) Entering Up state' 10; echo $?)"
+check "keepalived back: session Up again" "$(wait_for 3 "$TMP/ours.log" '\(bfd_ours\) Entering Up state' 10; echo $?)"
 check "ours: MASTER again with the VIP" "$(wait_for 2 "$TMP/ours.log" 'Entering MASTER STATE' 8 &&
     wait_addr "$LAB-a" $VIP 3; echo $?)"
 stop ours

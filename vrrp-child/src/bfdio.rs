@@ -8,7 +8,7 @@ use crate::bfd::{self, Action, Datagram, Random, Sessions, XorShift};
 use std::io::IoSliceMut;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Bfd {
     rx: Option<UdpSocket>,
@@ -19,8 +19,13 @@ pub struct Bfd {
     to_vrrp: Vec<bool>,
     rng: XorShift,
     /// What the trackers know: per `bfd_instance` name, Up or not (Down from the start,
-    /// as keepalived's `bfd_up = false`).
-    up: Vec<(String, bool)>,
+    /// as keepalived's `bfd_up = false`). Unknown (`None`, counting for nothing) after a
+    /// restart of this child until the session comes up or `RESUME_GRACE` idle intervals
+    /// pass: the sessions start again from Down, and the instances the parent resumed must
+    /// not drop to FAULT meanwhile.
+    up: Vec<(String, Option<bool>)>,
+    /// When an unknown level becomes Down.
+    grace: Vec<(String, Instant)>,
     /// A configuration came before (the parent's socket, if any, came with the first).
     loaded: bool,
 }
@@ -43,10 +48,15 @@ impl Default for Bfd {
             to_vrrp: Vec::new(),
             rng: XorShift(s | 1),
             up: Vec::new(),
+            grace: Vec::new(),
             loaded: false,
         }
     }
 }
+
+/// Idle transmit intervals a restarted child waits for a session to come back up before
+/// counting it down: enough for the Down, Init, Up exchange at the idle rate.
+pub const RESUME_GRACE: u32 = 4;
 
 /// A send socket and whether its last send failed.
 type Tx = (Option<UdpSocket>, bool);
@@ -92,16 +102,27 @@ impl Bfd {
 
     /// Whether a `bfd_instance` is Up, for `track_bfd`.
     pub fn level(&self, name: &str) -> Option<bool> {
-        self.up.iter().find(|(n, _)| n == name).map(|x| x.1)
+        self.up.iter().find(|(n, _)| n == name).and_then(|x| x.1)
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.sessions.next_deadline()
+        self.sessions
+            .next_deadline()
+            .into_iter()
+            .chain(self.grace.iter().map(|g| g.1))
+            .min()
     }
 
     /// Sessions for a configuration (a reload keeps the state of a session of the same
-    /// name); new ones start at once.
-    pub fn configure(&mut self, conf: &[conf::model::BfdInstance], now: Instant, log: fn(&str)) {
+    /// name); new ones start at once. `resuming`: the parent handed over instance states
+    /// (this child restarted), so new sessions get the grace of `up`.
+    pub fn configure(
+        &mut self,
+        conf: &[conf::model::BfdInstance],
+        now: Instant,
+        resuming: bool,
+        log: fn(&str),
+    ) {
         let mut cfgs = Vec::new();
         let mut vrrp = Vec::new();
         for b in conf {
@@ -190,9 +211,18 @@ impl Bfd {
             self.tx.push(sock);
         }
         self.up.retain(|(n, _)| conf.iter().any(|b| b.name == *n));
+        self.grace
+            .retain(|(n, _)| conf.iter().any(|b| b.name == *n));
         for b in conf {
-            if self.level(&b.name).is_none() {
-                self.up.push((b.name.clone(), false));
+            if self.up.iter().any(|(n, _)| *n == b.name) {
+                continue;
+            }
+            if resuming {
+                self.up.push((b.name.clone(), None));
+                let idle = Duration::from_millis(u64::from(b.idle_tx.max(1)));
+                self.grace.push((b.name.clone(), now + idle * RESUME_GRACE));
+            } else {
+                self.up.push((b.name.clone(), Some(false)));
             }
         }
         if !self.sessions.list.is_empty() && self.rx.is_none() && self.loaded {
@@ -244,9 +274,13 @@ impl Bfd {
                     }
                     let name = s.cfg.name.clone();
                     if let Some(e) = self.up.iter_mut().find(|(n, _)| *n == name) {
-                        if e.1 != up {
-                            e.1 = up;
-                            changes.push((name, up));
+                        // While unknown, only Up counts (Down is the fresh start).
+                        if e.1 != Some(up) && (up || e.1.is_some()) {
+                            e.1 = Some(up);
+                            changes.push((name.clone(), up));
+                        }
+                        if up {
+                            self.grace.retain(|(n, _)| *n != name);
                         }
                     }
                 }
@@ -261,7 +295,20 @@ impl Bfd {
         }
         let mut out = Vec::new();
         self.sessions.tick(now, &mut self.rng, &mut out);
-        self.apply(out, log)
+        let mut changes = self.apply(out, log);
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.grace)
+            .into_iter()
+            .partition(|g| g.1 <= now);
+        self.grace = keep;
+        for (name, _) in due {
+            if let Some(e) = self.up.iter_mut().find(|(n, _)| *n == name) {
+                if e.1.is_none() {
+                    e.1 = Some(false);
+                    changes.push((name, false));
+                }
+            }
+        }
+        changes
     }
 
     /// Read every waiting control packet.

@@ -222,7 +222,7 @@ impl VrrpChild {
 
     /// Trackers other than scripts from a snapshot: the link-event socket (opened once),
     /// tracked files, tracked processes (scanned at once).
-    fn set_sources(&mut self, snap: &VrrpSnapshot, now: Instant) {
+    fn set_sources(&mut self, snap: &VrrpSnapshot, now: Instant, resuming: bool) {
         if self.links.is_none() {
             match netlink::Links::open() {
                 Ok((l, all)) => {
@@ -239,7 +239,8 @@ impl VrrpChild {
             .collect();
         self.files.set(&specs, self.log);
         self.procs.set(&snap.track_processes);
-        self.bfd.configure(&snap.bfd_instances, now, self.log);
+        self.bfd
+            .configure(&snap.bfd_instances, now, resuming, self.log);
         self.procs.scan(self.log);
         self.next_scan = (!self.procs.is_empty()).then(|| now + trackproc::SCAN_INTERVAL);
     }
@@ -510,7 +511,8 @@ impl ChildProtocol for VrrpChild {
                 self.runtime.load(&snapshot, self.log);
                 let mail = self.mail_cfg(&snapshot);
                 self.mailer.configure(mail);
-                self.set_sources(&snapshot, now);
+                // A restarted child (states from the parent, no instances yet) resumes.
+                self.set_sources(&snapshot, now, !running && !resume.is_empty());
                 self.next_full = Some(now + FULL_STATE_INTERVAL);
                 self.resume = if running { current } else { resume };
                 self.names = snapshot
