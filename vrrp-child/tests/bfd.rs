@@ -976,14 +976,18 @@ fn hostile_packets_never_panic_and_timers_stay_sane() {
         }
         b[0] = (1 << 5) | (b[0] & 0x0f).min(8);
         b[3] = 24;
-        if r.next_u32() % 2 == 0 {
+        if r.next_u32().is_multiple_of(2) {
             b[8..12].copy_from_slice(&n.s[0].local_discr.to_be_bytes());
         }
         now += Duration::from_micros(u64::from(r.next_u32() % 20_000));
         let mut out = Vec::new();
         n.s[0].tick(now, &mut n.rng[0], &mut out);
         if let Ok(p) = Packet::decode(&b) {
-            let ttl = if r.next_u32() % 8 == 0 { 254 } else { 255 };
+            let ttl = if r.next_u32().is_multiple_of(8) {
+                254
+            } else {
+                255
+            };
             let _ = n.s[0].receive(&p, ttl, now, &mut n.rng[0], &mut out);
         }
         let s = &n.s[0];
