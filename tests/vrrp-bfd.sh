@@ -7,6 +7,7 @@
 #     to FAULT and releases the VIP; keepalived back: Up again, MASTER again. A reload keeps
 #     the session Up (and polls keepalived with a new min_tx); a SIGKILL of our VRRP child
 #     puts nothing in FAULT.
+#   IPv6 (fd99::11 / fd99::12, hop limit 64): Up with keepalived, MASTER, expiry, FAULT.
 #   track_bfd weight -60: with keepalived's BFD child frozen, our session expires, we drop
 #     to 90 and keepalived's VRRP (100) takes the VIP; thawed, we are back at 150 and
 #     pre-empt.
@@ -159,6 +160,28 @@ check "weight: keepalived's BFD thawed, session Up, 90 -> 150" "$(wait_for 2 "$T
 check "weight: ours pre-empts back" "$(wait_addr "$LAB-a" $VIP 6 && wait_addr "$LAB-b" $VIP 3 absent; echo $?)"
 stop ours
 stop theirs
+
+echo "--- IPv6 (hop limit 64)"
+mv "$TMP/ours.log" "$TMP/ours.2.log"
+mv "$TMP/theirs.log" "$TMP/theirs.2.log"
+: >"$TMP/ours.log"
+: >"$TMP/theirs.log"
+ip -n "$LAB-a" addr add fd99::11/64 dev eth0 nodad
+ip -n "$LAB-b" addr add fd99::12/64 dev eth0 nodad
+conf ours 150 fd99::12 "    track_bfd {
+        bfd_ours
+    }"
+conf theirs 100 fd99::11
+run_bg theirs b theirs
+run_bg ours a ours
+check "IPv6: ours Up with keepalived" "$(wait_for 1 "$TMP/ours.log" '\(bfd_ours\) Entering Up state' 10; echo $?)"
+check "IPv6: keepalived Up with ours" "$(wait_for 1 "$TMP/theirs.log" '\(bfd_theirs\) Entering Up state' 5; echo $?)"
+check "IPv6: ours MASTER once BFD is up" "$(wait_for 1 "$TMP/ours.log" 'Entering MASTER STATE' 8 &&
+    wait_addr "$LAB-a" $VIP 3; echo $?)"
+stop theirs
+check "IPv6: expiry after keepalived stops, FAULT" "$(wait_for 1 "$TMP/ours.log" '\(bfd_ours\) Expired after' 3 &&
+    wait_for 2 "$TMP/ours.log" 'Entering FAULT STATE' 2; echo $?)"
+stop ours
 
 echo "vrrp-bfd: $passed passed, $failed failed"
 ((failed == 0))

@@ -1,17 +1,19 @@
 //! The BFD sessions' I/O in the VRRP child (keepalived runs them in a BFD child and pipes
 //! state events to VRRP; here the events go straight to the trackers). The parent hands
-//! over the socket bound to UDP 3784 (`FdKind::Bfd4`); each session opens its own send
-//! socket, bound to a source port in 49152–65535 (RFC 5881 §4), with TTL 255. All protocol
-//! logic is in [`crate::bfd`].
+//! over the sockets bound to UDP 3784 (`FdKind::Bfd4`, `FdKind::Bfd6`); each session opens
+//! its own send socket, bound to a source port in 49152–65535 (RFC 5881 §4), with TTL 255
+//! (hop limit 64 for IPv6, as keepalived). All protocol logic is in [`crate::bfd`].
 
 use crate::bfd::{self, Action, Datagram, Random, Sessions, XorShift};
 use std::io::IoSliceMut;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 pub struct Bfd {
+    /// The receive sockets, IPv4 and IPv6.
     rx: Option<UdpSocket>,
+    rx6: Option<UdpSocket>,
     sessions: Sessions,
     /// Per session (same index): its send socket, and whether the last send failed.
     tx: Vec<Tx>,
@@ -43,6 +45,7 @@ impl Default for Bfd {
         }
         Bfd {
             rx: None,
+            rx6: None,
             sessions: Sessions::default(),
             tx: Vec::new(),
             to_vrrp: Vec::new(),
@@ -69,7 +72,12 @@ pub type Changes = Vec<(String, bool)>;
 /// A send socket: UDP from `source` (or any address) and a free port of 49152–65535,
 /// starting at a random one; TTL as configured.
 fn open_tx(cfg: &bfd::Config, rng: &mut dyn Random) -> std::io::Result<UdpSocket> {
-    let ip = cfg.source.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let any = if cfg.neighbor.is_ipv4() {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    };
+    let ip = cfg.source.unwrap_or(any);
     let span = u32::from(bfd::SRC_PORT_MAX - bfd::SRC_PORT_MIN) + 1;
     let first = rng.next_u32() % span;
     let mut last = None;
@@ -77,7 +85,11 @@ fn open_tx(cfg: &bfd::Config, rng: &mut dyn Random) -> std::io::Result<UdpSocket
         let port = bfd::SRC_PORT_MIN + ((first + k) % span) as u16;
         match UdpSocket::bind(SocketAddr::new(ip, port)) {
             Ok(s) => {
-                s.set_ttl(u32::from(cfg.ttl))?;
+                if cfg.neighbor.is_ipv4() {
+                    s.set_ttl(u32::from(cfg.ttl))?;
+                } else {
+                    socket2::SockRef::from(&s).set_unicast_hops_v6(u32::from(cfg.ttl))?;
+                }
                 s.set_nonblocking(true)?;
                 return Ok(s);
             }
@@ -89,15 +101,21 @@ fn open_tx(cfg: &bfd::Config, rng: &mut dyn Random) -> std::io::Result<UdpSocket
 }
 
 impl Bfd {
-    pub fn set_socket(&mut self, fd: OwnedFd) {
-        self.rx = Some(UdpSocket::from(fd));
+    pub fn set_socket(&mut self, v6: bool, fd: OwnedFd) {
+        if v6 {
+            self.rx6 = Some(UdpSocket::from(fd));
+        } else {
+            self.rx = Some(UdpSocket::from(fd));
+        }
     }
 
-    pub fn fd(&self) -> Option<RawFd> {
+    pub fn fds(&self) -> Vec<RawFd> {
         self.rx
-            .as_ref()
+            .iter()
+            .chain(self.rx6.iter())
             .filter(|_| !self.sessions.list.is_empty())
             .map(|s| s.as_raw_fd())
+            .collect()
     }
 
     /// Whether a `bfd_instance` is Up, for `track_bfd`.
@@ -177,13 +195,6 @@ impl Bfd {
                 .map(|k| old_tx.swap_remove(k).1);
             let sock = match kept {
                 Some(t) if t.0.is_some() => t,
-                _ if s.cfg.neighbor.is_ipv6() => {
-                    log(&format!(
-                        "({}) IPv6 BFD is not supported, disabling instance",
-                        s.cfg.name
-                    ));
-                    (None, false)
-                }
                 _ => match open_tx(&s.cfg, &mut self.rng) {
                     Ok(t) => (Some(t), false),
                     Err(e) => {
@@ -225,11 +236,24 @@ impl Bfd {
                 self.up.push((b.name.clone(), Some(false)));
             }
         }
-        if !self.sessions.list.is_empty() && self.rx.is_none() && self.loaded {
-            // No socket from the parent (a reload brought the first bfd_instance): port
-            // 3784 needs no privilege.
-            match open_rx() {
+        // No socket from the parent (a reload brought the first bfd_instance of a family):
+        // port 3784 needs no privilege.
+        let want = |v6: bool| {
+            self.sessions
+                .list
+                .iter()
+                .any(|s| s.cfg.neighbor.is_ipv6() == v6)
+        };
+        let (want4, want6) = (want(false), want(true));
+        if self.loaded && want4 && self.rx.is_none() {
+            match open_rx(false) {
                 Ok(s) => self.rx = Some(s),
+                Err(e) => log(&format!("Unable to open listening socket ({e})")),
+            }
+        }
+        if self.loaded && want6 && self.rx6.is_none() {
+            match open_rx(true) {
+                Ok(s) => self.rx6 = Some(s),
                 Err(e) => log(&format!("Unable to open listening socket ({e})")),
             }
         }
@@ -312,14 +336,16 @@ impl Bfd {
     }
 
     /// Read every waiting control packet.
-    pub fn readable(&mut self, now: Instant, log: fn(&str)) -> Changes {
+    pub fn readable(&mut self, fd: RawFd, now: Instant, log: fn(&str)) -> Changes {
         let mut changes = Vec::new();
-        let Some(fd) = self.rx.as_ref().map(|s| s.as_raw_fd()) else {
-            return changes;
-        };
+        let v6 = self.rx6.as_ref().is_some_and(|s| s.as_raw_fd() == fd);
         // Longer than any length field can say: a truncated datagram fails decoding.
         let mut buf = [0u8; 256];
-        while let Some((len, src, dst, ttl)) = recv(fd, &mut buf) {
+        while let Some((len, src, dst, ttl)) = if v6 {
+            recv6(fd, &mut buf)
+        } else {
+            recv(fd, &mut buf)
+        } {
             let d = Datagram {
                 buf: &buf[..len],
                 src,
@@ -335,13 +361,25 @@ impl Bfd {
     }
 }
 
-fn open_rx() -> std::io::Result<UdpSocket> {
+fn open_rx(v6: bool) -> std::io::Result<UdpSocket> {
     use nix::sys::socket::{setsockopt, sockopt};
-    let s = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], bfd::PORT)))?;
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = if v6 {
+        let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+        s.set_only_v6(true)?;
+        setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)?;
+        setsockopt(&s, sockopt::Ipv6RecvPacketInfo, &true)?;
+        s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, bfd::PORT)).into())?;
+        s
+    } else {
+        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+        setsockopt(&s, sockopt::Ipv4RecvTtl, &true)?;
+        setsockopt(&s, sockopt::Ipv4PacketInfo, &true)?;
+        s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, bfd::PORT)).into())?;
+        s
+    };
     s.set_nonblocking(true)?;
-    setsockopt(&s, sockopt::Ipv4RecvTtl, &true)?;
-    setsockopt(&s, sockopt::Ipv4PacketInfo, &true)?;
-    Ok(s)
+    Ok(s.into())
 }
 
 /// One datagram with its source, destination (IP_PKTINFO) and TTL (IP_RECVTTL, 0 when the
@@ -360,6 +398,32 @@ fn recv(fd: RawFd, buf: &mut [u8]) -> Option<(usize, IpAddr, Option<IpAddr>, u8)
                 ControlMessageOwned::Ipv4Ttl(t) => ttl = t.clamp(0, 255) as u8,
                 ControlMessageOwned::Ipv4PacketInfo(pi) => {
                     dst = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(pi.ipi_addr.s_addr))))
+                }
+                _ => {}
+            }
+        }
+    }
+    if m.flags.contains(MsgFlags::MSG_TRUNC) {
+        return Some((buf.len(), src, dst, ttl));
+    }
+    Some((m.bytes, src, dst, ttl))
+}
+
+/// `recv` for IPv6: the hop limit (IPV6_RECVHOPLIMIT) and destination (IPV6_RECVPKTINFO).
+fn recv6(fd: RawFd, buf: &mut [u8]) -> Option<(usize, IpAddr, Option<IpAddr>, u8)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn6};
+    let mut cmsg = nix::cmsg_space!(libc::c_int, libc::in6_pktinfo);
+    let mut iov = [IoSliceMut::new(buf)];
+    let m = recvmsg::<SockaddrIn6>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT).ok()?;
+    let src = IpAddr::V6(m.address?.ip());
+    let mut dst = None;
+    let mut ttl = 0u8;
+    if let Ok(cm) = m.cmsgs() {
+        for c in cm {
+            match c {
+                ControlMessageOwned::Ipv6HopLimit(t) => ttl = t.clamp(0, 255) as u8,
+                ControlMessageOwned::Ipv6PacketInfo(pi) => {
+                    dst = Some(IpAddr::V6(Ipv6Addr::from(pi.ipi6_addr.s6_addr)))
                 }
                 _ => {}
             }

@@ -357,10 +357,11 @@ impl ChildProtocol for VrrpChild {
             "Received sockets from the parent: {}",
             kinds.join(", ")
         ));
-        let (bfd, rest): (Vec<_>, Vec<_>) =
-            fds.into_iter().partition(|(k, _)| *k == ipc::FdKind::Bfd4);
-        for (_, fd) in bfd {
-            self.bfd.set_socket(fd);
+        let (bfd, rest): (Vec<_>, Vec<_>) = fds
+            .into_iter()
+            .partition(|(k, _)| matches!(k, ipc::FdKind::Bfd4 | ipc::FdKind::Bfd6));
+        for (k, fd) in bfd {
+            self.bfd.set_socket(k == ipc::FdKind::Bfd6, fd);
         }
         self.runtime.set_sockets(rest);
     }
@@ -369,7 +370,7 @@ impl ChildProtocol for VrrpChild {
         let mut v = self.runtime.fds();
         v.extend(self.links.as_ref().map(|l| l.fd()));
         v.extend(self.files.fd());
-        v.extend(self.bfd.fd());
+        v.extend(self.bfd.fds());
         v
     }
 
@@ -379,8 +380,8 @@ impl ChildProtocol for VrrpChild {
             if self.link_events() {
                 self.trackers_changed(now, &mut out);
             }
-        } else if self.bfd.fd() == Some(fd) {
-            let c = self.bfd.readable(now, self.log);
+        } else if self.bfd.fds().contains(&fd) {
+            let c = self.bfd.readable(fd, now, self.log);
             self.bfd_changed(c, now, &mut out);
         } else if self.files.fd() == Some(fd) {
             if self.files.readable(self.log) {

@@ -16,6 +16,7 @@ fn open(kind: FdKind) -> std::io::Result<OwnedFd> {
         FdKind::Icmp4 => Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)),
         FdKind::Icmp6 => Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)),
         FdKind::Bfd4 => return open_bfd4(),
+        FdKind::Bfd6 => return open_bfd6(),
     }?;
     s.set_nonblocking(true)?;
     if matches!(kind, FdKind::RawVrrp4 | FdKind::RawVrrp6 | FdKind::RawAh4) {
@@ -54,6 +55,20 @@ fn open_bfd4() -> std::io::Result<OwnedFd> {
     Ok(s.into())
 }
 
+/// The same for IPv6 (IPv6 only: the IPv4 socket has the mapped addresses' port), with
+/// each packet's hop limit and destination.
+fn open_bfd6() -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_nonblocking(true)?;
+    s.set_only_v6(true)?;
+    setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)?;
+    setsockopt(&s, sockopt::Ipv6RecvPacketInfo, &true)?;
+    let addr = std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 3784));
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
 /// Receive buffer of the raw VRRP sockets (the kernel doubles it for its bookkeeping).
 const RAW_RCVBUF: libc::c_int = 8 << 20;
 
@@ -83,6 +98,13 @@ pub fn vrrp_kinds(cfg: &Config) -> Vec<FdKind> {
         .any(|b| b.neighbor_ip.is_some_and(|a| a.is_ipv4()))
     {
         k.push(FdKind::Bfd4);
+    }
+    if cfg
+        .bfd_instances
+        .iter()
+        .any(|b| b.neighbor_ip.is_some_and(|a| a.is_ipv6()))
+    {
+        k.push(FdKind::Bfd6);
     }
     k
 }
