@@ -63,8 +63,12 @@ pub const RESUME_GRACE: u32 = 4;
 
 /// A send socket and whether its last send failed.
 type Tx = (Option<UdpSocket>, bool);
-/// What a send socket depends on: session name, source address, TTL.
-type TxKey = (String, Option<IpAddr>, u8);
+/// What a send socket depends on: session name, source address, TTL, IPv6.
+type TxKey = (String, Option<IpAddr>, u8, bool);
+
+fn key(c: &bfd::Config) -> TxKey {
+    (c.name.clone(), c.source, c.ttl, c.neighbor.is_ipv6())
+}
 
 /// Changes of what the trackers see: (instance name, up).
 pub type Changes = Vec<(String, bool)>;
@@ -182,7 +186,7 @@ impl Bfd {
             .sessions
             .list
             .iter()
-            .map(|s| (s.cfg.name.clone(), s.cfg.source, s.cfg.ttl))
+            .map(|s| key(&s.cfg))
             .zip(std::mem::take(&mut self.tx))
             .collect();
         self.sessions.configure(cfgs, &mut self.rng);
@@ -191,7 +195,7 @@ impl Bfd {
         for (i, s) in self.sessions.list.iter_mut().enumerate() {
             let kept = old_tx
                 .iter()
-                .position(|(k, _)| *k == (s.cfg.name.clone(), s.cfg.source, s.cfg.ttl))
+                .position(|(k, _)| *k == key(&s.cfg))
                 .map(|k| old_tx.swap_remove(k).1);
             let sock = match kept {
                 Some(t) if t.0.is_some() => t,
