@@ -668,6 +668,9 @@ pub fn track_process(p: &mut Parser, b: &mut Build, w: &Words) {
     b.cfg.track_processes.push(t);
 }
 
+/// keepalived's `BFD_MINRX_MAX` (and `MINTX`, `IDLETX`): ms whose µs fit 32 bits.
+const BFD_MS_MAX: u64 = u32::MAX as u64 / 1000;
+
 pub fn bfd_instance(p: &mut Parser, b: &mut Build, w: &Words) {
     let Some(name) = p.arg(w, 1).map(str::to_string) else {
         return p.skip_block();
@@ -692,13 +695,37 @@ pub fn bfd_instance(p: &mut Parser, b: &mut Build, w: &Words) {
                     t.source_ip = p.ip(&s);
                 }
             }
-            "min_rx" => t.min_rx = p.unsigned_arg(w, 1, 1, 1000).unwrap_or(10) as u32,
-            "min_tx" => t.min_tx = p.unsigned_arg(w, 1, 1, 1000).unwrap_or(10) as u32,
-            "idle_tx" => t.idle_tx = p.unsigned_arg(w, 1, 1, 1000).unwrap_or(1000) as u32,
+            // keepalived's ranges (ms; BFD_*_MAX = UINT32_MAX / 1000 so that µs fit 32 bits);
+            // keepalived also takes up to 3 decimals, we whole milliseconds. A bad value
+            // leaves the previous one.
+            "min_rx" => {
+                t.min_rx = p
+                    .unsigned_arg(w, 1, 1, BFD_MS_MAX)
+                    .map_or(t.min_rx, |x| x as u32)
+            }
+            "min_tx" => {
+                t.min_tx = p
+                    .unsigned_arg(w, 1, 1, BFD_MS_MAX)
+                    .map_or(t.min_tx, |x| x as u32)
+            }
+            "idle_tx" => {
+                t.idle_tx = p
+                    .unsigned_arg(w, 1, 1000, BFD_MS_MAX)
+                    .map_or(t.idle_tx, |x| x as u32)
+            }
             "multiplier" => t.multiplier = p.unsigned_arg(w, 1, 1, 255).unwrap_or(5) as u32,
             "passive" => t.passive = true,
             "ttl" | "hoplimit" => t.ttl = p.unsigned_arg(w, 1, 1, 255).map(|x| x as u32),
-            "max_hops" => t.max_hops = p.unsigned_arg(w, 1, 0, 255).map(|x| x as u32),
+            // -1 is 255 (keepalived stores it in a uint8_t): no TTL check.
+            "max_hops" => {
+                if let Some(x) = p
+                    .arg(w, 1)
+                    .map(str::to_string)
+                    .and_then(|s| p.int(&s, -1, 255))
+                {
+                    t.max_hops = Some(if x < 0 { 255 } else { x as u32 });
+                }
+            }
             "weight" => {
                 if let Some((wt, rev)) = weight(p, w, 253) {
                     t.weight = wt;

@@ -97,6 +97,8 @@ pub struct VrrpSnapshot {
     pub scripts: Vec<(ObjId, VrrpScript)>,
     pub track_files: Vec<TrackFile>,
     pub track_processes: Vec<TrackProcess>,
+    /// `bfd_instance` blocks: the VRRP child runs the BFD sessions.
+    pub bfd_instances: Vec<BfdInstance>,
     pub global: VrrpGlobals,
     /// Facts about the interfaces the instances use, read by the parent (the child cannot).
     pub interfaces: Vec<IfInfo>,
@@ -225,6 +227,7 @@ impl Config {
             scripts,
             track_files: self.track_files.clone(),
             track_processes: self.track_processes.clone(),
+            bfd_instances: self.bfd_instances.clone(),
             interfaces: Vec::new(),
             global: VrrpGlobals {
                 router_id: g.router_id.clone(),

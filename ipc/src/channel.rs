@@ -290,6 +290,7 @@ fn check_fd(kind: FdKind, fd: BorrowedFd<'_>) -> Result<(), ChannelError> {
         | FdKind::RawAh4
         | FdKind::Icmp4
         | FdKind::Icmp6 => SockType::Raw,
+        FdKind::Bfd4 | FdKind::Bfd6 => SockType::Datagram,
     };
     if ty != want {
         return Err(ChannelError::BadFds(format!(

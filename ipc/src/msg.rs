@@ -34,6 +34,12 @@ pub enum FdKind {
     /// Raw ICMP / ICMPv6 socket for PING_CHECK.
     Icmp4,
     Icmp6,
+    /// UDP socket bound to 0.0.0.0:3784 with IP_RECVTTL and IP_PKTINFO: BFD control
+    /// packets (RFC 5881).
+    Bfd4,
+    /// UDP socket bound to [::]:3784 (IPv6 only) with IPV6_RECVHOPLIMIT and
+    /// IPV6_RECVPKTINFO.
+    Bfd6,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,6 +2,8 @@
 //! (`runtime`), on the shared child loop: handshake, snapshot and acknowledgement, liveness,
 //! track scripts, adverts, VIP and notify requests to the parent, dumps, orderly stop.
 
+pub mod bfd;
+pub mod bfdio;
 pub mod fsm;
 pub mod json;
 pub mod mail;
@@ -84,6 +86,8 @@ pub struct VrrpChild {
     next_full: Option<Instant>,
     /// `smtp_alert` mail in flight.
     mailer: mail::Mailer,
+    /// `bfd_instance` sessions, for `track_bfd`.
+    bfd: bfdio::Bfd,
 }
 
 impl VrrpChild {
@@ -104,6 +108,7 @@ impl VrrpChild {
             next_scan: None,
             next_full: None,
             mailer: mail::Mailer::default(),
+            bfd: bfdio::Bfd::default(),
         }
     }
 
@@ -178,7 +183,7 @@ impl VrrpChild {
     fn trackers_changed(&mut self, now: Instant, out: &mut Vec<VrrpToParent>) {
         let scripts: Vec<(ObjId, Option<bool>)> =
             self.tracks.iter().map(|t| (t.id, t.good)).collect();
-        let (links, files, procs) = (&self.link_up, &self.files, &self.procs);
+        let (links, files, procs, bfd) = (&self.link_up, &self.files, &self.procs, &self.bfd);
         let level = |k: &track::TrackKey| -> Option<track::Level> {
             use track::{Level, TrackKey};
             match k {
@@ -192,14 +197,32 @@ impl VrrpChild {
                 }
                 TrackKey::File(n) => files.value(n).map(Level::Value),
                 TrackKey::Process(n) => procs.quorum(n).map(Level::Up),
+                TrackKey::Bfd(n) => bfd.level(n).map(Level::Up),
             }
         };
         self.runtime.trackers_changed(now, &level, out, self.log);
     }
 
+    /// BFD sessions changed state: keepalived's line for each instance tracking one, then
+    /// the priorities and faults.
+    fn bfd_changed(&mut self, changes: bfdio::Changes, now: Instant, out: &mut Vec<VrrpToParent>) {
+        if changes.is_empty() {
+            return;
+        }
+        for (name, up) in changes {
+            for vi in self.runtime.tracking(&track::TrackKey::Bfd(name.clone())) {
+                (self.log)(&format!(
+                    "VRRP_Instance({vi}) Tracked BFD instance {name} is {}",
+                    if up { "UP" } else { "DOWN" }
+                ));
+            }
+        }
+        self.trackers_changed(now, out);
+    }
+
     /// Trackers other than scripts from a snapshot: the link-event socket (opened once),
     /// tracked files, tracked processes (scanned at once).
-    fn set_sources(&mut self, snap: &VrrpSnapshot, now: Instant) {
+    fn set_sources(&mut self, snap: &VrrpSnapshot, now: Instant, resuming: bool) {
         if self.links.is_none() {
             match netlink::Links::open() {
                 Ok((l, all)) => {
@@ -216,6 +239,8 @@ impl VrrpChild {
             .collect();
         self.files.set(&specs, self.log);
         self.procs.set(&snap.track_processes);
+        self.bfd
+            .configure(&snap.bfd_instances, now, resuming, self.log);
         self.procs.scan(self.log);
         self.next_scan = (!self.procs.is_empty()).then(|| now + trackproc::SCAN_INTERVAL);
     }
@@ -332,13 +357,20 @@ impl ChildProtocol for VrrpChild {
             "Received sockets from the parent: {}",
             kinds.join(", ")
         ));
-        self.runtime.set_sockets(fds);
+        let (bfd, rest): (Vec<_>, Vec<_>) = fds
+            .into_iter()
+            .partition(|(k, _)| matches!(k, ipc::FdKind::Bfd4 | ipc::FdKind::Bfd6));
+        for (k, fd) in bfd {
+            self.bfd.set_socket(k == ipc::FdKind::Bfd6, fd);
+        }
+        self.runtime.set_sockets(rest);
     }
 
     fn fds(&self) -> Vec<std::os::fd::RawFd> {
         let mut v = self.runtime.fds();
         v.extend(self.links.as_ref().map(|l| l.fd()));
         v.extend(self.files.fd());
+        v.extend(self.bfd.fds());
         v
     }
 
@@ -348,6 +380,9 @@ impl ChildProtocol for VrrpChild {
             if self.link_events() {
                 self.trackers_changed(now, &mut out);
             }
+        } else if self.bfd.fds().contains(&fd) {
+            let c = self.bfd.readable(fd, now, self.log);
+            self.bfd_changed(c, now, &mut out);
         } else if self.files.fd() == Some(fd) {
             if self.files.readable(self.log) {
                 self.trackers_changed(now, &mut out);
@@ -391,6 +426,7 @@ impl ChildProtocol for VrrpChild {
             .chain(self.next_scan)
             .chain(self.next_full)
             .chain(self.mailer.next_deadline())
+            .chain(self.bfd.next_deadline())
             .min()
     }
 
@@ -398,6 +434,8 @@ impl ChildProtocol for VrrpChild {
         let mut out = Vec::new();
         self.runtime.tick(now, &mut out, self.log);
         self.mailer.tick(now, self.log);
+        let c = self.bfd.tick(now, self.log);
+        self.bfd_changed(c, now, &mut out);
         if self.next_full.is_some_and(|t| t <= now) {
             self.next_full = Some(now + FULL_STATE_INTERVAL);
             self.refresh_states();
@@ -474,7 +512,8 @@ impl ChildProtocol for VrrpChild {
                 self.runtime.load(&snapshot, self.log);
                 let mail = self.mail_cfg(&snapshot);
                 self.mailer.configure(mail);
-                self.set_sources(&snapshot, now);
+                // A restarted child (states from the parent, no instances yet) resumes.
+                self.set_sources(&snapshot, now, !running && !resume.is_empty());
                 self.next_full = Some(now + FULL_STATE_INTERVAL);
                 self.resume = if running { current } else { resume };
                 self.names = snapshot

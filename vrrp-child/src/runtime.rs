@@ -743,6 +743,8 @@ impl Runtime {
                     TrackKey::Process(_) => format!(
                         "({name}) entering FAULT state (tracked process {t} quorum not achieved)"
                     ),
+                    // keepalived says nothing of a BFD holding an instance in FAULT.
+                    TrackKey::Bfd(_) => String::new(),
                 }
             });
             verdicts.push((eff, why));
@@ -773,13 +775,24 @@ impl Runtime {
             acts.extend(self.slots[i].fsm.handle(now, Input::Priority(eff)));
             if fault != self.slots[i].fsm.faulted() {
                 if let (Some(w), State::Init) = (&why, self.slots[i].fsm.state) {
-                    log(w);
+                    if !w.is_empty() {
+                        log(w);
+                    }
                 }
                 acts.extend(self.slots[i].fsm.handle(now, Input::Fault(fault)));
             }
             self.apply(i, acts, now, out, log);
         }
         self.settle();
+    }
+
+    /// The names of the instances that track `key` (themselves or through their group).
+    pub fn tracking(&self, key: &TrackKey) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter(|s| s.tracks.iter().any(|t| t.key == *key))
+            .map(|s| s.fsm.cfg.name.clone())
+            .collect()
     }
 
     /// The parent set an instance's VIPs: the gratuitous ARPs held back go out now.
@@ -1581,6 +1594,17 @@ fn track_list(v: &VrrpInstance, snap: &VrrpSnapshot) -> Vec<Tracked> {
                 &r,
                 f.weight,
                 f.reverse,
+            );
+        }
+    }
+    for r in all(&v.track_bfd, |g| &g.track_bfd) {
+        if let Some(b) = snap.bfd_instances.iter().find(|b| b.name == r.name) {
+            push(
+                TrackKey::Bfd(b.name.clone()),
+                &b.name,
+                &r,
+                b.weight,
+                b.reverse,
             );
         }
     }

@@ -15,6 +15,8 @@ pub enum TrackKey {
     File(String),
     /// A `vrrp_track_process` block by name.
     Process(String),
+    /// A `bfd_instance` by name (`track_bfd`): up while its session is Up.
+    Bfd(String),
 }
 
 /// The state of a tracked object.

@@ -1,6 +1,6 @@
 //! The privileged sockets the children need, opened by the parent and handed over with
 //! SCM_RIGHTS: raw VRRP (IP protocol 112) per family, keepalived's AH (51), AF_PACKET for
-//! gratuitous ARP, and raw ICMP/ICMPv6 for PING_CHECK.
+//! gratuitous ARP, raw ICMP/ICMPv6 for PING_CHECK, and the BFD control socket.
 
 use conf::model::{AuthType, CheckKind, Config};
 use ipc::FdKind;
@@ -15,6 +15,8 @@ fn open(kind: FdKind) -> std::io::Result<OwnedFd> {
         FdKind::Packet => Socket::new(Domain::PACKET, Type::RAW, None),
         FdKind::Icmp4 => Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)),
         FdKind::Icmp6 => Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)),
+        FdKind::Bfd4 => return open_bfd4(),
+        FdKind::Bfd6 => return open_bfd6(),
     }?;
     s.set_nonblocking(true)?;
     if matches!(kind, FdKind::RawVrrp4 | FdKind::RawVrrp6 | FdKind::RawAh4) {
@@ -40,6 +42,33 @@ fn open(kind: FdKind) -> std::io::Result<OwnedFd> {
     Ok(s.into())
 }
 
+/// BFD control packets (RFC 5881 §4): UDP 0.0.0.0:3784, with each packet's TTL (the
+/// session checks it is 255) and destination (the session lookup by address).
+fn open_bfd4() -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_nonblocking(true)?;
+    setsockopt(&s, sockopt::Ipv4RecvTtl, &true)?;
+    setsockopt(&s, sockopt::Ipv4PacketInfo, &true)?;
+    let addr = std::net::SocketAddr::from(([0, 0, 0, 0], 3784));
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// The same for IPv6 (IPv6 only: the IPv4 socket has the mapped addresses' port), with
+/// each packet's hop limit and destination.
+fn open_bfd6() -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_nonblocking(true)?;
+    s.set_only_v6(true)?;
+    setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)?;
+    setsockopt(&s, sockopt::Ipv6RecvPacketInfo, &true)?;
+    let addr = std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 3784));
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
 /// Receive buffer of the raw VRRP sockets (the kernel doubles it for its bookkeeping).
 const RAW_RCVBUF: libc::c_int = 8 << 20;
 
@@ -62,6 +91,20 @@ pub fn vrrp_kinds(cfg: &Config) -> Vec<FdKind> {
         .any(|v| v.auth.as_ref().is_some_and(|a| a.auth_type == AuthType::Ah))
     {
         k.push(FdKind::RawAh4);
+    }
+    if cfg
+        .bfd_instances
+        .iter()
+        .any(|b| b.neighbor_ip.is_some_and(|a| a.is_ipv4()))
+    {
+        k.push(FdKind::Bfd4);
+    }
+    if cfg
+        .bfd_instances
+        .iter()
+        .any(|b| b.neighbor_ip.is_some_and(|a| a.is_ipv6()))
+    {
+        k.push(FdKind::Bfd6);
     }
     k
 }
