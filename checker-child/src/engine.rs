@@ -367,6 +367,8 @@ impl Engine {
                         let st = file_status(files(name), *w, *rev);
                         chk.up = st.is_some();
                         chk.cur_weight = st.unwrap_or(0);
+                        // check_file.c: "we will have checked the file, so mark it as run".
+                        chk.has_run = true;
                     }
                     e.checks.push(chk);
                 }
