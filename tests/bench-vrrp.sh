@@ -12,7 +12,8 @@
 # Usage: sudo tests/bench-vrrp.sh OUR_BINARY   (build it with cargo build --release)
 #   env: REPS (3), WINDOW (30 s), SIZES ("1 100 1000"), ADVERTS ("1 0.1"), SKIP_FAILOVER=1,
 #   SKIP_SCALE=1, ONLY_OURS=1 (e.g. SIZES=1000 ADVERTS=0.1 WINDOW=600 ONLY_OURS=1 for the
-#   ten-minute run)
+#   ten-minute run), RESTART=m|b (SIGKILL the master's or backup's VRRP child 2 s into
+#   the window: the state changes column then counts what the restart caused)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -216,7 +217,15 @@ scale() { # scale WHO N ADVERT: prints one table row
     l0m=$(wc -l <"$TMP/m.log") l0b=$(wc -l <"$TMP/b.log")
     c0m=$(cpu_ticks "${pm[@]}") c0b=$(cpu_ticks "${pb[@]}")
     tx0=$(pkts a tx) rx0=$(pkts b rx)
-    sleep "$WINDOW"
+    if [[ -n ${RESTART:-} ]]; then
+        # RESTART=m|b: SIGKILL that host's VRRP child 2 s into the window (the parent
+        # starts a new one at once, which resumes the states it knew).
+        sleep 2
+        kill -KILL "$(cat "$TMP/$RESTART.vrrp.pid")"
+        sleep "$((WINDOW - 2))"
+    else
+        sleep "$WINDOW"
+    fi
     c1m=$(cpu_ticks "${pm[@]}") c1b=$(cpu_ticks "${pb[@]}")
     tx=$(($(pkts a tx) - tx0)) rx=$(($(pkts b rx) - rx0))
     changes=$(($(tail -n +"$((l0m + 1))" "$TMP/m.log" | grep -c 'Entering' || true) + $(tail -n +"$((l0b + 1))" "$TMP/b.log" | grep -c 'Entering' || true)))

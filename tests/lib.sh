@@ -76,12 +76,19 @@ del_lab() {
     for n in a b br; do ip netns del "$1-$n" 2>/dev/null || true; done
 }
 
+# has GREP-ARGS...: `… | has PATTERN` instead of `… | grep -q PATTERN`. Under `pipefail`,
+# grep -q exits at the first match and the writer (ip, say) may die of SIGPIPE, which
+# fails the pipeline at random; has reads everything.
+has() {
+    grep "$@" >/dev/null
+}
+
 # wait_vip NS ADDR SECONDS [absent]: until ADDR is (or, with "absent", is not) on NS's eth0.
 wait_vip() {
     local ns=$1 addr=$2 secs=$3 want=${4:-present}
     local deadline=$((SECONDS + secs))
     while :; do
-        if ip -n "$ns" addr show dev eth0 | grep -qE "inet6? $addr/"; then
+        if ip -n "$ns" addr show dev eth0 | has -E "inet6? $addr/"; then
             [[ $want == present ]] && return 0
         else
             [[ $want == absent ]] && return 0

@@ -343,7 +343,7 @@ fi
 check "container booted, keepalived.service active (Type=notify: READY=1 arrived)" "$booted"
 if [[ $booted == 0 ]]; then
     # vip_present: the VIP is on kart0 (0) or not (1).
-    vip_present() { in_box ip -4 -o addr show dev kart0 | grep -q ' 10\.77\.0\.100/'; }
+    vip_present() { in_box ip -4 -o addr show dev kart0 | has ' 10\.77\.0\.100/'; }
     for _ in $(seq 100); do vip_present && break; sleep 0.1; done
     vip_present && rc=0 || rc=$?
     check "MASTER: the VIP is on kart0" "$rc"

@@ -177,10 +177,10 @@ CONF
 cp "$TMP/vips.conf" "$TMP/keepalived.conf"
 start vips 'Startup complete' KEEPALIVED_RS_TEST_FAULT=vrrp:add-vips
 check "VIP set by the parent on the VRRP child's request (label, brd)" "$(wait_for 1 "$TMP/vips.log" '\(VI_1\) setting VIPs\.' 5 &&
-    ip -n "$NS" -4 addr show dev eth0 | grep -qE 'inet 10.99.0.100/24 brd 10.99.0.255 scope global( secondary)? eth0:vip'; echo $?)"
-check "static_ipaddress set at start" "$(ip -n "$NS" -4 addr show dev eth1 | grep -q 'inet 10.99.1.1/24'; echo $?)"
+    ip -n "$NS" -4 addr show dev eth0 | has -E 'inet 10.99.0.100/24 brd 10.99.0.255 scope global( secondary)? eth0:vip'; echo $?)"
+check "static_ipaddress set at start" "$(ip -n "$NS" -4 addr show dev eth1 | has 'inet 10.99.1.1/24'; echo $?)"
 stop vips
-check "SIGTERM removes the VIPs and static addresses" "$(! ip -n "$NS" addr show | grep -qE '10\.99\.0\.100|10\.99\.1\.1'; echo $?)"
+check "SIGTERM removes the VIPs and static addresses" "$(! ip -n "$NS" addr show | has -E '10\.99\.0\.100|10\.99\.1\.1'; echo $?)"
 
 # --- scripts: startup_script and vrrp_script as script_user nobody, and one as root --------
 chmod 755 "$TMP"
@@ -242,7 +242,7 @@ vrrp_instance VI_1 {
 CONF
 start sched 'Startup complete'
 V=$(cat "$TMP/sched.vrrp.pid")
-check "vrrp_rt_priority: VRRP child runs SCHED_RR at 50" "$(chrt -p "$V" | grep -q 'SCHED_RR' && chrt -p "$V" | grep -q 'priority: 50$'; echo $?)"
+check "vrrp_rt_priority: VRRP child runs SCHED_RR at 50" "$(chrt -p "$V" | has 'SCHED_RR' && chrt -p "$V" | has 'priority: 50$'; echo $?)"
 check "vrrp_no_swap: VRRP child's memory is locked, and it still has no capability" "$([[ $(awk '$1 == "VmLck:" { print $2 }' "/proc/$V/status") -gt 0 && $(status_field "$V" CapEff) == 0000000000000000 ]]; echo $?)"
 stop sched
 
@@ -262,9 +262,9 @@ vrrp_instance VI_1 {
 }
 CONF
 start vmac 'Startup complete' KEEPALIVED_RS_TEST_FAULT=vrrp:add-vips
-check "use_vmac: macvlan vrrp.55 in private mode with MAC 00:00:5e:00:01:37" "$(ip -n "$NS" -d link show vrrp.55 | grep -q 'link/ether 00:00:5e:00:01:37' &&
-    ip -n "$NS" -d link show vrrp.55 | grep -q 'macvlan mode private'; echo $?)"
-check "use_vmac: the VIP goes on the VMAC" "$(wait_for 1 "$TMP/vmac.log" '\(VI_1\) setting VIPs' 5 && ip -n "$NS" addr show dev vrrp.55 | grep -q 'inet 10.99.0.55/24'; echo $?)"
+check "use_vmac: macvlan vrrp.55 in private mode with MAC 00:00:5e:00:01:37" "$(ip -n "$NS" -d link show vrrp.55 | has 'link/ether 00:00:5e:00:01:37' &&
+    ip -n "$NS" -d link show vrrp.55 | has 'macvlan mode private'; echo $?)"
+check "use_vmac: the VIP goes on the VMAC" "$(wait_for 1 "$TMP/vmac.log" '\(VI_1\) setting VIPs' 5 && ip -n "$NS" addr show dev vrrp.55 | has 'inet 10.99.0.55/24'; echo $?)"
 check "use_vmac: sysctls as keepalived (arp_ignore on the VMAC, arp_filter on the base)" "$([[ $(ip netns exec "$NS" cat /proc/sys/net/ipv4/conf/vrrp.55/arp_ignore) == 1 &&
     $(ip netns exec "$NS" cat /proc/sys/net/ipv4/conf/eth0/arp_filter) == 1 && $(ip netns exec "$NS" cat /proc/sys/net/ipv4/conf/eth0/promote_secondaries) == 1 ]]; echo $?)"
 stop vmac
@@ -297,12 +297,12 @@ vrrp_instance VI_1 {
 }
 CONF
 start routes 'Startup complete' KEEPALIVED_RS_TEST_FAULT=vrrp:add-vips
-check "static route and rule set at start (proto keepalived)" "$(ip -n "$NS" route show 10.99.50.0/24 | grep -qE 'dev eth1 proto (keepalived|18)' &&
-    ip -n "$NS" rule show | grep -q '^1000:.*from 10.99.60.0/24 lookup 100'; echo $?)" "$TMP/routes.log"
+check "static route and rule set at start (proto keepalived)" "$(ip -n "$NS" route show 10.99.50.0/24 | has -E 'dev eth1 proto (keepalived|18)' &&
+    ip -n "$NS" rule show | has '^1000:.*from 10.99.60.0/24 lookup 100'; echo $?)" "$TMP/routes.log"
 check "virtual route and rule set with the VIPs" "$(wait_for 1 "$TMP/routes.log" '\(VI_1\) setting VIPs' 5 &&
-    ip -n "$NS" route show 10.99.70.0/24 | grep -q 'metric 5' && ip -n "$NS" rule show | grep -q '^2000:.*to 10.99.72.0/24 lookup 200'; echo $?)" "$TMP/routes.log"
+    ip -n "$NS" route show 10.99.70.0/24 | has 'metric 5' && ip -n "$NS" rule show | has '^2000:.*to 10.99.72.0/24 lookup 200'; echo $?)" "$TMP/routes.log"
 stop routes
-check "stop removes routes and rules" "$(! ip -n "$NS" route show table all | grep -qE '10\.99\.(50|70)\.' && ! ip -n "$NS" rule show | grep -qE '^(1000|2000):'; echo $?)"
+check "stop removes routes and rules" "$(! ip -n "$NS" route show table all | has -E '10\.99\.(50|70)\.' && ! ip -n "$NS" rule show | has -E '^(1000|2000):'; echo $?)"
 
 # --- MISC_CHECK: the checker asks, the parent runs the real server's script as script_user --
 cat >"$TMP/keepalived.conf" <<CONF

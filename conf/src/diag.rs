@@ -75,6 +75,9 @@ impl fmt::Display for Diagnostic {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostics {
     pub list: Vec<Diagnostic>,
+    /// A file could not be read in a way `include_check` makes fatal (keepalived's
+    /// `had_config_file_error()`): keepalived does not start, and `-t` exits 6.
+    pub file_error: bool,
 }
 
 /// Exit codes of `keepalived -t` (keepalived's `KEEPALIVED_CHK_EXIT_*`).
@@ -82,6 +85,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_CONFIG: i32 = 4;
 pub const EXIT_CONFIG_TEST: i32 = 5;
 pub const EXIT_SECURITY: i32 = 6;
+/// keepalived's `KEEPALIVED_EXIT_NO_CONFIG`: also what `-t` exits with after a file error.
+pub const EXIT_NO_CONFIG: i32 = 6;
 
 impl Diagnostics {
     pub fn push(&mut self, category: Category, loc: Option<Loc>, msg: impl Into<String>) {
@@ -109,7 +114,8 @@ impl Diagnostics {
 
     /// True when a reload must keep the running config: fatal, or braces that do not balance.
     pub fn refuses_reload(&self) -> bool {
-        self.is_fatal()
+        self.file_error
+            || self.is_fatal()
             || self
                 .list
                 .iter()
@@ -118,6 +124,9 @@ impl Diagnostics {
 
     /// `keepalived -t` exit code (`config_test_exit` in keepalived's `core/main.c`).
     pub fn test_exit_code(&self) -> i32 {
+        if self.file_error {
+            return EXIT_NO_CONFIG;
+        }
         match self.worst() {
             None => EXIT_OK,
             Some(c) if c.is_fatal() => EXIT_CONFIG,

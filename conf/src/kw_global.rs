@@ -120,7 +120,8 @@ pub fn global_defs(p: &mut Parser, b: &mut Build) {
                 g.bfd_rlimit_rttime = u32_arg(p, w, 2, u32::MAX as u64)
             }
             "dynamic_interfaces" => {
-                g.dynamic_interfaces = Some(w.get(1) == Some("allow_if_changes"))
+                g.dynamic_interfaces = Some(w.get(1) == Some("allow_if_changes"));
+                p.ifs.dynamic = true;
             }
             "default_interface" => g.default_interface = string(p, w),
             "disable_local_igmp" => g.disable_local_igmp = true,

@@ -3,7 +3,7 @@
 
 use crate::diag::Category;
 use crate::model::*;
-use crate::parse::{Parser, Words};
+use crate::parse::{Parser, Words, IFNAMSIZ};
 use crate::specs;
 use crate::Build;
 
@@ -94,34 +94,109 @@ fn track_refs_at(p: &mut Parser, w: &Words, max: i64) -> Vec<(TrackRef, crate::d
     let mut out = Vec::new();
     for e in p.value_block(w) {
         p.loc = Some(e.line.loc());
+        out.push((track_ref(p, &e, max), e.line.loc()));
+    }
+    out
+}
+
+/// One entry of a `track_*` block: `NAME [weight W [reverse|noreverse]]`.
+fn track_ref(p: &mut Parser, e: &Words, max: i64) -> TrackRef {
+    let mut t = TrackRef {
+        name: e.kw().to_string(),
+        weight: None,
+        reverse: false,
+    };
+    if e.get(1) == Some("weight") {
+        match e.get(2) {
+            Some(v) => {
+                let v = v.to_string();
+                if let Some(n) = p.int(&v, -max, max) {
+                    t.weight = Some(n as i32);
+                }
+            }
+            None => p.report(
+                Category::MissingParameter,
+                format!("track {} weight missing", t.name),
+            ),
+        }
+        match e.get(3) {
+            Some("reverse") => t.reverse = true,
+            Some("noreverse") | Some("no_reverse") | None => {}
+            Some(o) => p.report(Category::GeneralError, format!("Unknown track option {o}")),
+        }
+    } else if let Some(o) = e.get(1) {
+        p.report(Category::GeneralError, format!("Unknown track option {o}"));
+    }
+    t
+}
+
+/// A `track_interface` block of instance or sync group `owner`: keepalived's
+/// `alloc_track_if`, with its messages; an interface that does not exist is dropped.
+fn track_interfaces(p: &mut Parser, w: &Words, owner: &str) -> Vec<TrackRef> {
+    let mut out: Vec<TrackRef> = Vec::new();
+    for e in p.value_block(w) {
         p.loc = Some(e.line.loc());
+        let name = e.kw();
+        if !p.interface_usable(name) {
+            p.report(
+                Category::GeneralError,
+                format!("({owner}) tracked interface {name} doesn't exist"),
+            );
+            continue;
+        }
+        if out.iter().any(|t| t.name == name) {
+            p.report(
+                Category::GeneralError,
+                format!("({owner}) duplicate track_interface {name} - ignoring"),
+            );
+            continue;
+        }
         let mut t = TrackRef {
-            name: e.kw().to_string(),
+            name: name.to_string(),
             weight: None,
             reverse: false,
         };
-        if e.get(1) == Some("weight") {
-            match e.get(2) {
-                Some(v) => {
-                    let v = v.to_string();
-                    if let Some(n) = p.int(&v, -max, max) {
-                        t.weight = Some(n as i32);
-                    }
-                }
+        if let Some(opt) = e.get(1) {
+            if opt != "weight" {
+                p.report(
+                    Category::GeneralError,
+                    format!("({owner}) unknown track_interface {name} option {opt} - ignoring"),
+                );
+                continue;
+            }
+            let Some(v) = e.get(2) else {
+                p.report(
+                    Category::GeneralError,
+                    format!(
+                        "({owner}) weight without value specified for track_interface {name} - ignoring"
+                    ),
+                );
+                continue;
+            };
+            match p.int(v, -254, 254) {
                 None => p.report(
-                    Category::MissingParameter,
-                    format!("track {} weight missing", t.name),
+                    Category::GeneralError,
+                    format!("({owner}) weight {v} for {name} must be between [-253..253] inclusive. Ignoring..."),
                 ),
+                Some(n) if n.abs() == 254 => {
+                    p.report(
+                        Category::GeneralError,
+                        format!("({owner}) weight for {name} cannot be +/-254. Setting to +/-253"),
+                    );
+                    t.weight = Some(n.signum() as i32 * 253);
+                }
+                Some(n) => t.weight = Some(n as i32),
             }
             match e.get(3) {
                 Some("reverse") => t.reverse = true,
-                Some("noreverse") | Some("no_reverse") | None => {}
-                Some(o) => p.report(Category::GeneralError, format!("Unknown track option {o}")),
+                Some(o) => p.report(
+                    Category::GeneralError,
+                    format!("({owner}) unknown track_interace {name} weight option {o} - ignoring"),
+                ),
+                None => {}
             }
-        } else if let Some(o) = e.get(1) {
-            p.report(Category::GeneralError, format!("Unknown track option {o}"));
         }
-        out.push((t, e.line.loc()));
+        out.push(t);
     }
     out
 }
@@ -156,7 +231,7 @@ pub fn sync_group(p: &mut Parser, b: &mut Build, w: &Words) {
                     g.group.extend(e.iter_from(0).map(str::to_string));
                 }
             }
-            "track_interface" => g.track_interface = track_refs(p, w, 254),
+            "track_interface" => g.track_interface = track_interfaces(p, w, &g.name),
             "track_script" => g.track_script = track_refs(p, w, 254),
             "track_file" => g.track_file = track_refs(p, w, 254),
             "track_process" => g.track_process = track_refs(p, w, 254),
@@ -172,12 +247,26 @@ pub fn sync_group(p: &mut Parser, b: &mut Build, w: &Words) {
     b.cfg.sync_groups.push(g);
 }
 
+/// An instance's address family (`Some(true)`: IPv6) as keepalived's `vrrp->family`: set by
+/// the first address (source, multicast group, unicast peer, virtual address) or
+/// `native_ipv6`; later addresses must match it.
+#[derive(Default)]
+struct Family(Option<bool>);
+
+impl Family {
+    /// Set the family if unset; false if it is set to the other family.
+    fn set(&mut self, v6: bool) -> bool {
+        *self.0.get_or_insert(v6) == v6
+    }
+}
+
 pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
     let Some(name) = p.arg(w, 1).map(str::to_string) else {
         return p.skip_block();
     };
     let mut v = VrrpInstance::new(&name);
     let mut raw = crate::InstanceRaw::default();
+    let mut family = Family::default();
     p.block(&mut |p, w| {
         let iname = v.name.clone();
         match w.kw() {
@@ -197,8 +286,16 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
                 None => {}
             },
             "interface" => {
-                v.interface = p.arg(w, 1).map(str::to_string);
-                raw.interface_loc = p.loc.clone();
+                if let Some(name) = p.arg(w, 1) {
+                    if name.len() >= IFNAMSIZ {
+                        p.report(Category::GeneralError, format!("Interface name '{name}' too long - ignoring"));
+                    } else {
+                        if !p.interface_usable(name) {
+                            p.report(Category::GeneralError, format!("WARNING - interface {name} for vrrp_instance {iname} doesn't exist"));
+                        }
+                        v.interface = Some(name.to_string());
+                    }
+                }
             }
             "virtual_router_id" => {
                 if let Some(s) = p.arg(w, 1).map(str::to_string) {
@@ -280,8 +377,13 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
             }
             "virtual_ipaddress" => {
                 for e in p.value_block(w) {
-        p.loc = Some(e.line.loc());
+                    p.loc = Some(e.line.loc());
                     if let Some(a) = specs::ip_address(p, &e, true) {
+                        // keepalived's alloc_vrrp_vip: the first address family seen is the instance's.
+                        if !family.set(a.addr.is_ipv6()) {
+                            p.report(Category::GeneralError, format!("({iname}): address family must match VRRP instance [{}] - ignoring", e.kw()));
+                            continue;
+                        }
                         v.vips.push(a);
                     }
                 }
@@ -297,7 +399,7 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
             "virtual_routes" => {
                 for e in p.value_block(w) {
         p.loc = Some(e.line.loc());
-                    if let Some(r) = specs::route(p, &e, true) {
+                    if let Some(r) = specs::route(p, &e) {
                         v.vroutes.push(r);
                     }
                 }
@@ -310,7 +412,7 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
                     }
                 }
             }
-            "track_interface" => v.track_interface.extend(track_refs(p, w, 254)),
+            "track_interface" => v.track_interface.extend(track_interfaces(p, w, &iname)),
             "track_script" => {
                 for (t, loc) in track_refs_at(p, w, 254) {
                     if !b.cfg.scripts.iter().any(|s| s.name == t.name) {
@@ -341,9 +443,14 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
             "track_bfd" => v.track_bfd.extend(track_refs(p, w, 253)),
             "dont_track_primary" => v.dont_track_primary = true,
             "mcast_src_ip" | "unicast_src_ip" => {
+                if w.kw() == "unicast_src_ip" {
+                    raw.unicast_configured = true;
+                }
                 if let Some(s) = p.arg(w, 1).map(str::to_string) {
                     if let Some(a) = p.ip(&s) {
-                        if w.kw() == "mcast_src_ip" {
+                        if !family.set(a.is_ipv6()) {
+                            p.report(Category::GeneralError, format!("Configuration error: VRRP instance[{iname}] and src address[{s}] MUST be of the same family !!! Skipping..."));
+                        } else if w.kw() == "mcast_src_ip" {
                             v.mcast_src_ip = Some(a);
                         } else {
                             v.unicast_src_ip = Some(a);
@@ -352,10 +459,15 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
                 }
             }
             "unicast_peer" => {
+                raw.unicast_configured = true;
                 for e in p.value_block(w) {
-        p.loc = Some(e.line.loc());
+                    p.loc = Some(e.line.loc());
                     let s = e.kw().to_string();
                     let Some(addr) = p.ip(&s) else { continue };
+                    if !family.set(addr.is_ipv6()) {
+                        p.report(Category::GeneralError, format!("Configuration error: VRRP instance[{iname}] and unicast peer address[{s}] MUST be of the same family !!! Skipping..."));
+                        continue;
+                    }
                     let mut peer = UnicastPeer { addr, min_ttl: None, max_ttl: None };
                     let mut i = 1;
                     while i < e.len() {
@@ -374,17 +486,55 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
                 }
             }
             "unicast_ttl" => v.unicast_ttl = p.unsigned_arg(w, 1, 0, 255).map(|x| x as u8),
-            "unicast_fault_no_peer" => v.unicast_fault_no_peer = true,
-            "check_unicast_src" => v.check_unicast_src = true,
+            "unicast_fault_no_peer" => {
+                v.unicast_fault_no_peer = true;
+                raw.unicast_configured = true;
+            }
+            "check_unicast_src" => {
+                v.check_unicast_src = true;
+                raw.unicast_configured = true;
+            }
             "mcast_dst_ip" => {
                 if let Some(s) = p.arg(w, 1).map(str::to_string) {
-                    v.mcast_dst_ip = p.ip(&s);
+                    if let Some(a) = p.ip(&s) {
+                        if family.set(a.is_ipv6()) {
+                            v.mcast_dst_ip = Some(a);
+                        } else {
+                            p.report(Category::GeneralError, format!("({iname}) mcast dest address {s} MUST match VRRP instance family. Skipping..."));
+                        }
+                    }
                 }
             }
             "track_src_ip" => v.track_src_ip = true,
-            "old_unicast_checksum" => v.old_unicast_checksum = Some(w.get(1) != Some("never")),
-            "native_ipv6" => v.family6 = true,
-            "vrf" => v.vrf = p.arg(w, 1).map(str::to_string),
+            "old_unicast_checksum" => {
+                v.old_unicast_checksum = Some(w.get(1) != Some("never"));
+                raw.unicast_configured = true;
+            }
+            "native_ipv6" => {
+                if family.0 == Some(false) {
+                    p.report(Category::GeneralError, format!("({iname}) Cannot specify native_ipv6 with IPv4 addresses"));
+                } else {
+                    family.0 = Some(true);
+                    v.version = 3;
+                }
+            }
+            "vrf" => {
+                if let Some(name) = p.arg(w, 1) {
+                    if name.len() >= IFNAMSIZ {
+                        p.report(Category::GeneralError, format!("({iname}) VRF interface name '{name}' too long - ignoring"));
+                    } else if v.interface.is_some() {
+                        p.report(Category::GeneralError, format!("({iname}) Cannot specify VRF interface and interface - ignoring"));
+                    } else if let Some(old) = &v.vrf {
+                        let msg = format!("({iname}) VRF interface already specified as '{old}' - ignoring");
+                        p.report(Category::GeneralError, msg);
+                    } else {
+                        if !p.interface_usable(name) {
+                            p.report(Category::GeneralError, format!("({iname}) WARNING - VRF interface {name} doesn't exist"));
+                        }
+                        v.vrf = Some(name.to_string());
+                    }
+                }
+            }
             "use_vmac" => v.use_vmac = Some((w.get(1).map(str::to_string), w.get(2).map(str::to_string))),
             "use_vmac_addr" => v.use_vmac_addr = true,
             "vmac_xmit_base" => v.vmac_xmit_base = true,
@@ -433,6 +583,8 @@ pub fn instance(p: &mut Parser, b: &mut Build, w: &Words) {
         true
     });
     v.vips = crate::kw_check::exact(v.vips);
+    // keepalived defaults to IPv4 when nothing has set the family.
+    v.family6 = family.0 == Some(true);
     b.instance_raw.push(raw);
     b.cfg.instances.push(v);
 }
@@ -573,7 +725,7 @@ pub fn static_block(p: &mut Parser, b: &mut Build, w: &Words) {
                 }
             }
             "static_routes" => {
-                if let Some(r) = specs::route(p, &e, false) {
+                if let Some(r) = specs::route(p, &e) {
                     b.cfg.static_routes.push(r);
                 }
             }

@@ -38,6 +38,9 @@ pub struct LoadOptions {
     pub all_config: bool,
     /// Check that interfaces exist (off for unit tests that run without them).
     pub check_interfaces: bool,
+    /// With `check_interfaces`: the interfaces that exist, instead of those in
+    /// `/sys/class/net` (tests).
+    pub interface_names: Option<Vec<String>>,
     /// Check scripts on disk (script security); off for unit tests.
     pub check_scripts: bool,
 }
@@ -46,7 +49,8 @@ pub struct LoadOptions {
 #[derive(Clone, Debug, Default)]
 pub struct InstanceRaw {
     pub advert_int_text: Option<String>,
-    pub interface_loc: Option<Loc>,
+    /// A unicast keyword was given (keepalived's `VRRP_FLAG_UNICAST_CONFIGURED`).
+    pub unicast_configured: bool,
 }
 
 /// State shared by the keyword handlers while one config is read.
@@ -78,63 +82,96 @@ pub fn default_config_id() -> String {
 
 /// Read, parse and validate a configuration file (a glob, as `-f` takes).
 pub fn load(path: &str, opts: &LoadOptions) -> Loaded {
-    let id = opts.config_id.clone().unwrap_or_else(default_config_id);
-    let pp = preproc::Preprocessor::new(preproc::Options {
-        config_id: Some(id),
-        include_check: if opts.all_config {
-            preproc::INCLUDE_ALL
-        } else {
-            0
-        },
-        random_seed: None,
-        no_includes: false,
-    });
-    let mut p = Parser::new(pp);
-    let mut diags_open = Diagnostics::default();
-    if !p.pp.open_main(path, Path::new("."), &mut diags_open) {
-        // keepalived 2.2.7 prints this and `-t` exits 0; we count it (see README).
-        let mut diags = Diagnostics::default();
-        for d in diags_open.list {
-            diags.push(Category::FileNotFound, d.loc, d.msg);
+    read(opts, || {
+        let id = opts.config_id.clone().unwrap_or_else(default_config_id);
+        let pp = preproc::Preprocessor::new(preproc::Options {
+            config_id: Some(id),
+            include_check: if opts.all_config {
+                preproc::INCLUDE_ALL
+            } else {
+                0
+            },
+            random_seed: None,
+            no_includes: false,
+        });
+        let mut p = Parser::new(pp);
+        let mut diags_open = Diagnostics::default();
+        if !p.pp.open_main(path, Path::new("."), &mut diags_open) {
+            // keepalived 2.2.7 prints this and `-t` exits 0; we count it (see README).
+            let mut diags = Diagnostics::default();
+            for d in diags_open.list {
+                diags.push(Category::FileNotFound, d.loc, d.msg);
+            }
+            if diags.list.is_empty() {
+                diags.push(
+                    Category::FileNotFound,
+                    None,
+                    format!("Unable to find configuration file {path}"),
+                );
+            }
+            return Err(Box::new(Loaded {
+                config: Config::default(),
+                diags,
+                files: Vec::new(),
+            }));
         }
-        if diags.list.is_empty() {
-            diags.push(
-                Category::FileNotFound,
-                None,
-                format!("Unable to find configuration file {path}"),
-            );
-        }
-        return Loaded {
-            config: Config::default(),
-            diags,
-            files: Vec::new(),
-        };
-    }
-    p.diags = diags_open;
-    finish(p, opts)
+        p.diags = diags_open;
+        Ok(p)
+    })
 }
 
 /// Parse bytes without touching the file system (no includes, no interface or script
 /// checks): the fuzzing entry point.
 pub fn load_bytes(name: &str, data: &[u8]) -> Loaded {
-    let pp = preproc::Preprocessor::new(preproc::Options {
-        config_id: Some("fuzz".into()),
-        include_check: 0,
-        random_seed: Some(1),
-        no_includes: true,
-    });
-    let mut p = Parser::new(pp);
-    p.pp.open_memory(name, data.to_vec());
-    finish(p, &LoadOptions::default())
+    read(&LoadOptions::default(), || {
+        let pp = preproc::Preprocessor::new(preproc::Options {
+            config_id: Some("fuzz".into()),
+            include_check: 0,
+            random_seed: Some(1),
+            no_includes: true,
+        });
+        let mut p = Parser::new(pp);
+        p.pp.open_memory(name, data.to_vec());
+        Ok(p)
+    })
 }
 
-fn finish(mut p: Parser, opts: &LoadOptions) -> Loaded {
+/// `finish` could not decide: read the configuration again with `dynamic_interfaces` in
+/// effect from the start.
+struct ReadAgain;
+
+/// Read the configuration `open` opens (or the result when it cannot be opened): once, or a
+/// second time when `dynamic_interfaces` came after an interface that does not exist
+/// (keepalived knows the global settings before it reads the VRRP sections).
+fn read(opts: &LoadOptions, open: impl Fn() -> Result<Parser, Box<Loaded>>) -> Loaded {
+    let mut dynamic = false;
+    loop {
+        let mut p = match open() {
+            Ok(p) => p,
+            Err(l) => return *l,
+        };
+        p.ifs.dynamic = dynamic;
+        match finish(p, opts) {
+            Ok(l) => return l,
+            // Only a reading without `dynamic_interfaces` from the start asks for another.
+            Err(ReadAgain) => dynamic = true,
+        }
+    }
+}
+
+fn finish(mut p: Parser, opts: &LoadOptions) -> Result<Loaded, ReadAgain> {
+    p.ifs.check = opts.check_interfaces;
+    p.ifs.names = opts.interface_names.clone();
     let mut b = Build {
         cfg: Config::default(),
         next_rule_pref: 16384,
         instance_raw: Vec::new(),
     };
     p.top(&mut |p, w| top_keyword(p, &mut b, w));
+    // `missing` is only set while `dynamic_interfaces` is not in effect.
+    if p.ifs.missing && b.cfg.global.dynamic_interfaces.is_some() {
+        return Err(ReadAgain);
+    }
     if p.pp.block_depth > 0 {
         let n = p.pp.block_depth;
         p.report_global(
@@ -148,12 +185,13 @@ fn finish(mut p: Parser, opts: &LoadOptions) -> Loaded {
     }
     p.loc = None;
     validate::complete(&mut p, &mut b, opts);
+    p.diags.file_error = p.pp.file_error;
     let files = p.pp.files.iter().map(|f| f.to_string()).collect();
-    Loaded {
+    Ok(Loaded {
         config: b.cfg,
         diags: p.diags,
         files,
-    }
+    })
 }
 
 /// Parse a configuration held in memory (tests, fuzzing): `name` is used in messages.
@@ -237,11 +275,17 @@ fn top_keyword(p: &mut Parser, b: &mut Build, w: &Words) -> bool {
                         g.garp_interval = p.timer(w, 1, 0, 1000 * model::USEC_PER_SEC)
                     }
                     "gna_interval" => g.gna_interval = p.timer(w, 1, 0, 1000 * model::USEC_PER_SEC),
-                    "interface" => g.interfaces.extend(p.arg(w, 1).map(str::to_string)),
+                    "interface" => {
+                        if let Some(name) = p.arg(w, 1) {
+                            garp_group_interface(p, &mut g, name);
+                        }
+                    }
                     "interfaces" => {
+                        // keepalived reads the whole block first: its messages point at the `}`.
                         for e in p.value_block(w) {
-                            p.loc = Some(e.line.loc());
-                            g.interfaces.extend(e.rest(0));
+                            for name in e.iter_from(0) {
+                                garp_group_interface(p, &mut g, name);
+                            }
                         }
                     }
                     _ => return false,
@@ -263,4 +307,16 @@ fn top_keyword(p: &mut Parser, b: &mut Build, w: &Words) -> bool {
         _ => return false,
     }
     true
+}
+
+/// One interface of a `garp_group`: it must exist (or `dynamic_interfaces` be set).
+fn garp_group_interface(p: &mut Parser, g: &mut model::GarpGroup, name: &str) {
+    if p.interface_usable(name) {
+        g.interfaces.push(name.to_string());
+    } else {
+        p.report(
+            Category::GeneralError,
+            format!("WARNING - interface {name} specified for garp_group doesn't exist"),
+        );
+    }
 }

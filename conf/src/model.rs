@@ -527,6 +527,14 @@ impl VrrpInstance {
     pub fn is_unicast(&self) -> bool {
         !self.unicast_peers.is_empty()
     }
+
+    /// VRRPv3 Accept_Mode as keepalived sets it (`vrrp_complete_instance`): `accept` /
+    /// `no_accept` if written, else on for the address owner and off under strict mode
+    /// (`strict_mode`, else the global `vrrp_strict`).
+    pub fn accept_mode(&self, global_strict: bool) -> bool {
+        self.accept
+            .unwrap_or(self.priority == 255 || !self.strict_mode.unwrap_or(global_strict))
+    }
 }
 
 /// `virtual_server_group` entry.

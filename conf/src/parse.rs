@@ -60,6 +60,51 @@ pub struct Parser {
     pub loc: Option<Loc>,
     /// Lines already handled, kept to be filled again (their buffers are reused).
     spare: Vec<Words>,
+    /// Interface look-ups of the VRRP keywords.
+    pub ifs: IfLookup,
+}
+
+/// keepalived's `IFNAMSIZ`: an interface name has at most `IFNAMSIZ - 1` bytes.
+pub const IFNAMSIZ: usize = 16;
+
+/// The interface look-ups of keepalived's `if_get_by_ifname(…, IF_CREATE_IF_DYNAMIC)`: a
+/// name that does not exist is an error (and sets `non_existent_interface_specified`, which
+/// stops keepalived's VRRP process) unless `dynamic_interfaces` is set in `global_defs`.
+#[derive(Clone, Debug, Default)]
+pub struct IfLookup {
+    /// Look interfaces up at all (`LoadOptions::check_interfaces`); off, every name exists.
+    pub check: bool,
+    /// The interfaces that exist, instead of `/sys/class/net` (tests).
+    pub names: Option<Vec<String>>,
+    /// `dynamic_interfaces` is in effect: seen so far, or known from a first reading.
+    pub dynamic: bool,
+    /// keepalived's `non_existent_interface_specified`: a name was missing while
+    /// `dynamic_interfaces` was not (yet) in effect. keepalived knows the global settings
+    /// before it reads the VRRP sections (its parent reads them first), so when
+    /// `dynamic_interfaces` turns up later the file is read again with it in effect.
+    pub missing: bool,
+}
+
+impl IfLookup {
+    /// True if the interface exists (or is not looked up).
+    pub fn exists(&self, name: &str) -> bool {
+        if !self.check {
+            return true;
+        }
+        match &self.names {
+            Some(names) => names.iter().any(|n| n == name),
+            None => interface_exists(name),
+        }
+    }
+}
+
+/// True if `/sys/class/net/NAME` exists (and NAME is a plain file name).
+pub fn interface_exists(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\0'])
+        && std::path::Path::new("/sys/class/net").join(name).exists()
 }
 
 /// How many handled lines `Parser` keeps for reuse (one per nesting level is enough).
@@ -75,7 +120,19 @@ impl Parser {
             level: 0,
             loc: None,
             spare: Vec::new(),
+            ifs: IfLookup::default(),
         }
+    }
+
+    /// keepalived's `if_get_by_ifname(NAME, IF_CREATE_IF_DYNAMIC)`: true if the interface
+    /// can be used, i.e. it exists or `dynamic_interfaces` is set. Otherwise the caller
+    /// reports the name and drops what named it, and the configuration cannot be run.
+    pub fn interface_usable(&mut self, name: &str) -> bool {
+        if self.ifs.dynamic || self.ifs.exists(name) {
+            return true;
+        }
+        self.ifs.missing = true;
+        false
     }
 
     /// The next non-empty line, tokenized.

@@ -17,6 +17,10 @@ use std::sync::Arc;
 
 /// keepalived's `MAXBUF`: a physical line longer than this minus one is split.
 pub const MAXBUF: usize = 1024;
+/// Substitutions on one line before it is given up: a definition that refers to itself (or
+/// two that refer to each other) without growing the line would substitute forever — and
+/// keepalived 2.2.7 does, using ever more memory.
+pub const MAX_SUBSTITUTIONS: usize = 1000;
 /// Nested includes deeper than this are refused (keepalived has no limit and recurses forever).
 pub const MAX_INCLUDE_DEPTH: usize = 32;
 
@@ -563,8 +567,19 @@ impl Preprocessor {
             // Conditionals, definitions, sequences and substitution, repeated while a
             // substitution produces another `@` or `$`.
             let mut keep = true;
+            let mut rounds = 0;
             loop {
                 let mut recheck = false;
+                rounds += 1;
+                if rounds > MAX_SUBSTITUTIONS {
+                    diags.push(
+                        Category::GeneralError,
+                        self.loc(),
+                        "Parameter substitution does not end (definitions that refer to each other?) - line ignored",
+                    );
+                    keep = false;
+                    break;
+                }
                 if buf.starts_with('@') {
                     let (rev, ofs) = if buf[1..].starts_with('^') {
                         (true, 2)
@@ -868,8 +883,23 @@ impl Preprocessor {
         let mut out = buf.to_string();
         let mut cur = 0;
         let mut found = false;
+        let mut count = 0;
+        let pending = self.multiline.len();
         while let Some(off) = out[cur..].find('$') {
             let at = cur + off;
+            count += 1;
+            if count > MAX_SUBSTITUTIONS {
+                diags.push(
+                    Category::GeneralError,
+                    self.loc(),
+                    format!(
+                        "Parameter substitution on line '{buf}' does not end (a definition that refers to itself?) - line ignored"
+                    ),
+                );
+                // Nor the lines of multi-line definitions it queued.
+                self.multiline.truncate(pending);
+                return Some(String::new());
+            }
             if at + 1 >= out.len() {
                 break;
             }

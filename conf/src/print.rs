@@ -147,14 +147,15 @@ fn route_spec(r: &Route) -> String {
     if r.family6 && r.dst.is_none() && !r.other.iter().any(|o| o == "inet6") {
         l.push_str(" inet6");
     }
-    for o in &r.other {
-        let _ = write!(l, " {o}");
-    }
+    // Before `other`: a `nexthop` or `encap` there takes the rest of the line.
     if let Some(g) = &r.track_group {
         let _ = write!(l, " track_group {g}");
     }
     if r.no_track {
         l.push_str(" no_track");
+    }
+    for o in &r.other {
+        let _ = write!(l, " {o}");
     }
     l
 }

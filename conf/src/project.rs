@@ -140,6 +140,12 @@ pub struct VrrpGlobals {
     pub smtp_server: Option<(String, u16)>,
     pub notification_email: Vec<String>,
     pub notification_email_from: Option<String>,
+    pub smtp_helo_name: Option<String>,
+    /// Seconds (keepalived's default 30).
+    pub smtp_connect_timeout: u32,
+    /// `smtp_alert_vrrp`, else `smtp_alert`: the default of instances and groups.
+    pub smtp_alert: Option<bool>,
+    pub no_email_faults: bool,
 }
 
 /// What the checker child needs: virtual servers with their real servers and checks, minus
@@ -241,6 +247,10 @@ impl Config {
                 smtp_server: g.smtp_server.clone(),
                 notification_email: g.notification_email.clone(),
                 notification_email_from: g.notification_email_from.clone(),
+                smtp_helo_name: g.smtp_helo_name.clone(),
+                smtp_connect_timeout: g.smtp_connect_timeout.unwrap_or(30),
+                smtp_alert: g.smtp_alert_vrrp.or(g.smtp_alert),
+                no_email_faults: g.no_email_faults,
             },
         }
     }

@@ -51,6 +51,17 @@ pub fn ip_address(p: &mut Parser, w: &Words, allow_vmac: bool) -> Option<IpAddre
         };
         match k {
             "dev" => {
+                if let Some(dev) = &val {
+                    if !p.interface_usable(dev) {
+                        p.report(
+                            Category::GeneralError,
+                            format!(
+                                "WARNING - interface {dev} for ip address {first} doesn't exist"
+                            ),
+                        );
+                        return None;
+                    }
+                }
                 a.dev = needs(p, &val);
                 i += 1;
             }
@@ -134,8 +145,44 @@ const ROUTE_VALUE_OPTS: &[&str] = &[
 ];
 const ROUTE_FLAG_OPTS: &[&str] = &["onlink", "append", "inet6", "inet"];
 
+/// keepalived's message for a route or next-hop device that does not exist.
+fn route_dev_missing(p: &mut Parser, dev: &str) {
+    p.report(
+        Category::GeneralError,
+        format!("WARNING - interface {dev} for VROUTE nexthop doesn't exist"),
+    );
+}
+
+/// The `dev` of each next hop (`nexthop via ADDR dev IF weight N …`, from word `i` on) must
+/// exist; keepalived stops reading the next hops at the first that does not (the route
+/// itself is kept).
+fn nexthop_devs(p: &mut Parser, w: &Words, mut i: usize) {
+    while i < w.len() {
+        match w.get(i) {
+            Some("dev") => {
+                let Some(dev) = w.get(i + 1) else { return };
+                if !p.interface_usable(dev) {
+                    route_dev_missing(p, dev);
+                    return;
+                }
+                i += 2;
+            }
+            // Options with one value: skip the value (it may be any word).
+            Some("weight" | "realms") => i += 2,
+            Some("via") => {
+                i += 1;
+                if matches!(w.get(i), Some("inet" | "inet6")) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
 /// One `ROUTE-SPEC` line (virtual or static).
-pub fn route(p: &mut Parser, w: &Words, virtual_route: bool) -> Option<Route> {
+pub fn route(p: &mut Parser, w: &Words) -> Option<Route> {
     let mut r = Route::default();
     let mut i = 0;
     let mut have_dst = false;
@@ -165,7 +212,16 @@ pub fn route(p: &mut Parser, w: &Words, virtual_route: bool) -> Option<Route> {
                 let v = take(p, &mut i)?;
                 r.or_via = Some(p.ip(&v)?);
             }
-            "dev" | "oif" => r.dev = take(p, &mut i),
+            "dev" | "oif" => {
+                let dev = take(p, &mut i);
+                if let Some(d) = &dev {
+                    if !p.interface_usable(d) {
+                        route_dev_missing(p, d);
+                        return None;
+                    }
+                }
+                r.dev = dev;
+            }
             "table" => r.table = take(p, &mut i),
             "metric" | "priority" | "preference" => {
                 let v = take(p, &mut i)?;
@@ -182,6 +238,7 @@ pub fn route(p: &mut Parser, w: &Words, virtual_route: bool) -> Option<Route> {
             }
             "nexthop" => {
                 // The rest of the line describes next hops; keep it as written.
+                nexthop_devs(p, w, i);
                 r.other.extend(w.rest(i));
                 break;
             }
@@ -202,33 +259,38 @@ pub fn route(p: &mut Parser, w: &Words, virtual_route: bool) -> Option<Route> {
                 }
                 r.other.push(f.to_string());
             }
-            other => {
-                if have_dst {
+            // keepalived takes any other word as the destination (a later one replaces an
+            // earlier one of the same family).
+            other => match parse_prefix(other) {
+                Some(d) => {
+                    if have_dst && r.dst.is_some_and(|(a, _)| a.is_ipv6() != d.0.is_ipv6()) {
+                        p.report(
+                            Category::GeneralError,
+                            format!("Cannot mix IPv4 and IPv6 addresses for route ({other})"),
+                        );
+                        return None;
+                    }
+                    r.dst = Some(d);
+                    r.family6 = d.0.is_ipv6();
+                    have_dst = true;
+                }
+                None => {
                     p.report(
                         Category::GeneralError,
-                        format!("Unknown route option {other}"),
+                        format!("VRRP parsed invalid IP {other}. skipping IP..."),
                     );
-                } else {
-                    match parse_prefix(other) {
-                        Some(d) => {
-                            r.dst = Some(d);
-                            r.family6 = d.0.is_ipv6();
-                            have_dst = true;
-                        }
-                        None => {
-                            p.report(
-                                Category::GeneralError,
-                                format!("Invalid route destination {other}"),
-                            );
-                            return None;
-                        }
-                    }
+                    p.report(
+                        Category::GeneralError,
+                        format!("unknown route keyword {other}"),
+                    );
+                    return None;
                 }
-            }
+            },
         }
         i += 1;
     }
-    if virtual_route && r.dev.is_none() && !r.no_track {
+    // keepalived tracks static routes too, so the warning is the same for both.
+    if r.dev.is_none() && !r.no_track {
         let dst = match r.dst {
             Some((a, l)) => format!("{a}/{l}"),
             None if r.family6 => "::/0".to_string(),
@@ -295,8 +357,23 @@ pub fn rule(p: &mut Parser, w: &Words, next_pref: &mut u32) -> Option<Rule> {
                 }
             }
             "table" | "lookup" => r.table = take(p, &mut i),
-            "iif" | "dev" => r.iif = take(p, &mut i),
-            "oif" => r.oif = take(p, &mut i),
+            "iif" | "dev" | "oif" => {
+                let dev = take(p, &mut i);
+                if let Some(d) = &dev {
+                    if !p.interface_usable(d) {
+                        p.report(
+                            Category::GeneralError,
+                            format!("WARNING - interface {d} for rule doesn't exist"),
+                        );
+                        return None;
+                    }
+                }
+                if k == "oif" {
+                    r.oif = dev;
+                } else {
+                    r.iif = dev;
+                }
+            }
             "fwmark" => {
                 let v = take(p, &mut i)?;
                 if parse_fwmark(&v).is_none() {
@@ -333,6 +410,7 @@ pub fn rule(p: &mut Parser, w: &Words, next_pref: &mut u32) -> Option<Rule> {
                     Category::GeneralError,
                     format!("Unknown rule option {other}"),
                 );
+                return None;
             }
         }
         i += 1;

@@ -12,48 +12,31 @@ use std::net::IpAddr;
 use std::path::Path;
 
 pub fn complete(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
-    complete_vrrp(p, b, opts);
+    // keepalived's VRRP process stops as soon as it has read a config naming an interface
+    // that does not exist, before any of its completion checks.
+    let vrrp_stopped = p.ifs.missing;
+    if vrrp_stopped {
+        p.report_global(
+            Category::BadInterface,
+            "Non-existent interface specified in configuration",
+        );
+    } else {
+        complete_vrrp(p, b, opts);
+    }
     complete_check(p, b);
     if opts.check_scripts {
-        script_security(p, b);
+        script_security(p, b, !vrrp_stopped);
     }
-}
-
-fn interface_exists(name: &str) -> bool {
-    !name.is_empty() && !name.contains('/') && Path::new("/sys/class/net").join(name).exists()
 }
 
 fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
     let g = b.cfg.global.clone();
-    let mut bad_if = false;
-    // Interfaces named by instances must exist (keepalived's parse-time warning, then BAD_IF).
-    if opts.check_interfaces {
-        for (v, raw) in b.cfg.instances.iter().zip(b.instance_raw.iter()) {
-            if let Some(ifn) = &v.interface {
-                if !interface_exists(ifn) && g.dynamic_interfaces.is_none() {
-                    p.diags.push(
-                        Category::Warning,
-                        raw.interface_loc.clone(),
-                        format!(
-                            "WARNING - interface {ifn} for vrrp_instance {} doesn't exist",
-                            v.name
-                        ),
-                    );
-                    bad_if = true;
-                }
-            }
-        }
-        if bad_if {
-            p.report_global(
-                Category::BadInterface,
-                "Non-existent interface specified in configuration",
-            );
-        }
-    }
-
     // chk_min_cfg: an instance without a VRID stops keepalived's VRRP set-up; we drop it.
     let mut keep = Vec::new();
-    for v in std::mem::take(&mut b.cfg.instances) {
+    // keepalived's VRRP_FLAG_UNICAST_CONFIGURED of each instance kept.
+    let mut unicast_configured = Vec::new();
+    let raws = std::mem::take(&mut b.instance_raw);
+    for (i, v) in std::mem::take(&mut b.cfg.instances).into_iter().enumerate() {
         if v.vrid == 0 {
             p.report_global(
                 Category::GeneralError,
@@ -68,6 +51,10 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
             );
             continue;
         }
+        // Not checked: keepalived 2.2.7's "Unicast peers are not supported in strict mode"
+        // looks at interface flags not read yet at that point, so it never fires (a strict
+        // unicast instance runs, in `-t` and at run time alike) — and neither do we.
+        unicast_configured.push(raws.get(i).is_some_and(|r| r.unicast_configured));
         keep.push(v);
     }
     b.cfg.instances = keep;
@@ -107,12 +94,15 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
     }
     b.cfg.sync_groups = groups;
 
-    for v in b.cfg.instances.iter_mut() {
+    for (v, unicast_configured) in b.cfg.instances.iter_mut().zip(unicast_configured) {
         let name = v.name.clone();
         let strict = v.strict_mode.unwrap_or(g.vrrp_strict);
-        // Family from the VIPs (all must be one family).
-        if let Some(first) = v.vips.first() {
-            v.family6 = first.addr.is_ipv6();
+        // A unicast keyword without peers: multicast after all (deprecated since 2.2.4).
+        if unicast_configured && v.unicast_peers.is_empty() && !v.unicast_fault_no_peer {
+            p.report_global(
+                Category::Deprecated,
+                format!("({name}) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."),
+            );
         }
         if v.version == 0 {
             v.version = if v.family6 {
@@ -239,6 +229,70 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
             );
             v.preempt_delay = 0;
         }
+        if strict {
+            if v.down_timer_adverts.is_some_and(|d| d != 3) {
+                p.report_global(
+                    Category::GeneralError,
+                    format!(
+                        "({name}) down_timer_adverts is incompatible with strict mode - resetting"
+                    ),
+                );
+                v.down_timer_adverts = Some(3);
+            }
+            if v.accept == Some(true) && v.priority != 255 && v.version == 2 {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting"),
+                );
+                v.accept = Some(false);
+            }
+            if v.garp.lower_prio_repeat.is_some_and(|r| r > 0) {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) Strict mode requires no repeat garps. resetting"),
+                );
+                v.garp.lower_prio_repeat = Some(0);
+            }
+            if v.garp.lower_prio_delay.is_some_and(|d| d > 0) {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) Strict mode requires no repeat garp delay. resetting"),
+                );
+                v.garp.lower_prio_delay = Some(0);
+            }
+            if v.lower_prio_no_advert == Some(false) {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) Strict mode requires no lower priority advert. resetting"),
+                );
+                v.lower_prio_no_advert = Some(true);
+            }
+            if v.higher_prio_send_advert == Some(true) {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) strict mode requires higher_prio_send_advert to be clear. resetting"),
+                );
+                v.higher_prio_send_advert = Some(false);
+            }
+            if v.vmac_xmit_base && v.use_vmac.is_some() {
+                p.report_global(
+                    Category::GeneralError,
+                    format!("({name}) xmit_base is incompatible with strict mode - resetting"),
+                );
+                v.vmac_xmit_base = false;
+            }
+        }
+        // RFC 5798 §5.2.9: the first IPv6 address must be the link-local one.
+        if v.family6 && !v.is_unicast() {
+            if let Some(std::net::IpAddr::V6(a)) = v.vips.first().map(|a| a.addr) {
+                if (a.segments()[0] & 0xffc0) != 0xfe80 && strict {
+                    p.report_global(
+                        Category::GeneralError,
+                        format!("({name}) the first IPv6 VIP address must be link local"),
+                    );
+                }
+            }
+        }
         if v.preempt_delay > 0 && v.nopreempt {
             p.report_global(
                 Category::GeneralError,
@@ -273,7 +327,7 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
         }
         // Tracking our own interface (or, for a macvlan, its base) is ignored.
         if let Some(own) = v.interface.clone() {
-            let ifn = if opts.check_interfaces {
+            let ifn = if opts.check_interfaces && opts.interface_names.is_none() {
                 base_interface(&own)
             } else {
                 own
@@ -310,7 +364,7 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
                 {
                     msgs.push(format!(
                         "({}) duplicate VRID conflict with {} VRID {}",
-                        b2.name, a.name, a.vrid
+                        a.name, b2.name, a.vrid
                     ));
                 }
                 continue;
@@ -320,8 +374,8 @@ fn complete_vrrp(p: &mut Parser, b: &mut Build, opts: &LoadOptions) {
             }
             msgs.push(format!(
                 "{} and {} both use VRID {} with IPv{} on interface {}",
-                b2.name,
                 a.name,
+                b2.name,
                 a.vrid,
                 if a.family6 { 6 } else { 4 },
                 a.interface.clone().unwrap_or_default()
@@ -553,11 +607,13 @@ pub fn script_flags(s: &Script) -> u8 {
     flags
 }
 
-fn script_security(p: &mut Parser, b: &mut Build) {
+/// `vrrp`: false when keepalived's VRRP process stopped before its checks (its scripts are
+/// then not looked at).
+fn script_security(p: &mut Parser, b: &mut Build, vrrp: bool) {
     let secure = b.cfg.global.enable_script_security;
     // VRRP side: track scripts, then instance and group notify scripts.
     let mut vflags = 0u8;
-    if !b.cfg.instances.is_empty() {
+    if vrrp && !b.cfg.instances.is_empty() {
         let mut disabled = HashSet::new();
         for s in &b.cfg.scripts {
             let f = script_flags(&s.script);

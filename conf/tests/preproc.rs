@@ -156,8 +156,8 @@ fn includes_are_relative_to_the_including_file_and_globbed() {
         loc.file.ends_with("conf.d/y.inc") && loc.line == 1,
         "{loc:?}"
     );
-    // A missing plain include is not an error; with -e it stops a start (the unknown
-    // keyword still decides -t's exit code, the largest category, as in keepalived).
+    // A missing plain include is not an error; with -e it stops a start, and -t exits 6
+    // (keepalived's `had_config_file_error()` ends it before the categories count).
     assert_eq!(l.diags.test_exit_code(), 5);
     assert!(!l.diags.is_fatal());
     let strict = load(
@@ -167,8 +167,8 @@ fn includes_are_relative_to_the_including_file_and_globbed() {
             ..opts()
         },
     );
-    assert!(strict.diags.is_fatal());
-    assert_eq!(strict.diags.test_exit_code(), 5);
+    assert!(strict.diags.is_fatal() && strict.diags.refuses_reload());
+    assert_eq!(strict.diags.test_exit_code(), 6);
     std::fs::write(sub.join("y.inc"), "").unwrap();
     let strict = load(
         &main,
@@ -177,7 +177,7 @@ fn includes_are_relative_to_the_including_file_and_globbed() {
             ..opts()
         },
     );
-    assert_eq!(strict.diags.test_exit_code(), 4, "{:?}", strict.diags);
+    assert_eq!(strict.diags.test_exit_code(), 6, "{:?}", strict.diags);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -308,7 +308,8 @@ fn instance_defaults_and_validation() {
         "vrrp_instance A {{\n{INST}}}\nvrrp_instance B {{\n{INST}}}\n"
     ));
     assert!(
-        msgs(&l).contains(&"B and A both use VRID 1 with IPv4 on interface eth0".to_string()),
+        // keepalived names the earlier instance first.
+        msgs(&l).contains(&"A and B both use VRID 1 with IPv4 on interface eth0".to_string()),
         "{:?}",
         msgs(&l)
     );
@@ -432,4 +433,26 @@ fn text_after_braces_keeps_its_column() {
     let l = parse("global_defs { router_id r1 } bogus_kw\n");
     assert_eq!(l.config.global.router_id.as_deref(), Some("r1"));
     assert_eq!(line_col(&l, "Unknown keyword 'bogus_kw'"), (1, 30));
+}
+
+/// A definition that refers to itself (or two that refer to each other) without growing the
+/// line would substitute forever: keepalived 2.2.7 hangs, using ever more memory. We give
+/// the line up with a message naming it, and the rest of the file is read.
+#[test]
+fn self_referring_definitions_end() {
+    for text in [
+        "$A=$A \\\n  more\n$A\nglobal_defs {\n  router_id R\n}\n",
+        "$A=$B x\n$B=$A\n$A\nglobal_defs {\n  router_id R\n}\n",
+    ] {
+        let l = load_str("self.conf", text, &opts());
+        let d = l
+            .diags
+            .list
+            .iter()
+            .find(|d| d.msg.contains("does not end"))
+            .expect("reported");
+        assert_eq!(d.loc.as_ref().map(|l| l.line), Some(3), "{d:?}");
+        assert_eq!(l.config.global.router_id.as_deref(), Some("R"));
+        assert!(!l.diags.has("Unknown keyword 'more'"), "{:?}", l.diags);
+    }
 }

@@ -96,3 +96,96 @@ fn reload_diff_matches_like_keepalived() {
     assert_eq!(d.instances_unchanged.len(), 2);
     assert!(d.rs_changed.is_empty() && d.vs_added.is_empty());
 }
+
+/// vrrp_strict as keepalived's `vrrp_complete_instance` applies it: unicast instances
+/// kept (keepalived 2.2.7's check for them never fires), accept mode off for non-owners (v2 `accept` reset), the receive-side knobs
+/// reset with keepalived's messages.
+#[test]
+fn strict_mode_at_load() {
+    let l = load_str(
+        "keepalived.conf",
+        "global_defs {
+ vrrp_strict
+}
+vrrp_instance U {
+ interface eth0
+ virtual_router_id 1
+ priority 100
+ unicast_peer {
+  10.99.0.12
+ }
+ virtual_ipaddress {
+  10.99.0.1
+ }
+}
+vrrp_instance A {
+ interface eth0
+ virtual_router_id 2
+ priority 100
+ accept
+ down_timer_adverts 5
+ garp_lower_prio_repeat 3
+ lower_prio_no_advert false
+ higher_prio_send_advert
+ virtual_ipaddress {
+  10.99.0.2
+ }
+}
+vrrp_instance B {
+ interface eth0
+ virtual_router_id 3
+ priority 100
+ version 3
+ virtual_ipaddress {
+  10.99.0.3
+ }
+}
+vrrp_instance O {
+ interface eth0
+ virtual_router_id 4
+ priority 255
+ virtual_ipaddress {
+  10.99.0.4
+ }
+}
+vrrp_instance C {
+ interface eth0
+ virtual_router_id 5
+ priority 100
+ version 3
+ accept
+ virtual_ipaddress {
+  10.99.0.5
+ }
+}
+",
+        &LoadOptions::default(),
+    );
+    let msgs: Vec<&str> = l.diags.list.iter().map(|d| d.msg.as_str()).collect();
+    for m in [
+        "(A) down_timer_adverts is incompatible with strict mode - resetting",
+        "(A) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting",
+        "(A) Strict mode requires no repeat garps. resetting",
+        "(A) Strict mode requires no lower priority advert. resetting",
+        "(A) strict mode requires higher_prio_send_advert to be clear. resetting",
+    ] {
+        assert!(msgs.contains(&m), "{m} not in {msgs:?}");
+    }
+    let c = &l.config;
+    let names: Vec<&str> = c.instances.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["U", "A", "B", "O", "C"]);
+    let accept = |n: &str| {
+        c.instances
+            .iter()
+            .find(|v| v.name == n)
+            .unwrap()
+            .accept_mode(c.global.vrrp_strict)
+    };
+    assert!(!accept("A"), "v2 accept reset");
+    assert!(!accept("B"), "strict non-owner: no_accept by default");
+    assert!(accept("O"), "the owner accepts");
+    assert!(accept("C"), "v3 accept kept");
+    let a = c.instances.iter().find(|v| v.name == "A").unwrap();
+    assert_eq!(a.down_timer_adverts, Some(3));
+    assert_eq!(a.garp.lower_prio_repeat, Some(0));
+}

@@ -90,6 +90,7 @@ fn main() -> ExitCode {
         config_id: c.config_id.clone(),
         all_config: c.all_config,
         check_interfaces: true,
+        interface_names: None,
         check_scripts: true,
     };
     let loaded = conf::load(&file, &opts);

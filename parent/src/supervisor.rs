@@ -612,6 +612,8 @@ pub struct Supervisor {
     kernel_resume: Option<Vec<RsState>>,
     stopping: Option<Instant>,
     rtnl: Option<crate::privops::addr::Rtnl>,
+    /// Accept-mode drop rules (nftables), opened at the first `no_accept` master.
+    nft: Option<crate::privops::nft::Nft>,
     /// Scripts running, and what their end means.
     scripts: Vec<Running<ScriptEnd>>,
     script_default: RunAs,
@@ -624,8 +626,6 @@ pub struct Supervisor {
     /// Master_Down_Interval the VIPs go, so two hosts never answer for one address for long.
     vrrp_gone_since: Option<Instant>,
     /// VRRP child deaths since then, and since when the current one is ready.
-    vrrp_deaths: u32,
-    vrrp_ready_since: Option<Instant>,
     /// Instances whose VIPs were on the interfaces when we started (a killed daemon's):
     /// kept if the instance comes up MASTER, removed if it comes up BACKUP or FAULT.
     stale_vips: Vec<ObjId>,
@@ -666,14 +666,13 @@ impl Supervisor {
             kernel_resume: None,
             stopping: None,
             rtnl: None,
+            nft: None,
             scripts: Vec::new(),
             script_default: RunAs::ROOT,
             startup_pending: false,
             notify: Default::default(),
             vips_set: Vec::new(),
             vrrp_gone_since: None,
-            vrrp_deaths: 0,
-            vrrp_ready_since: None,
             stale_vips: Vec::new(),
             statics_set: false,
             vmacs: Vec::new(),
@@ -685,6 +684,18 @@ impl Supervisor {
     fn vrrp_snapshot(&self) -> ParentToVrrp {
         let mut snapshot = self.config.for_vrrp();
         snapshot.interfaces = crate::privops::ifinfo::read(&self.config);
+        // keepalived's defaults for smtp_alert mail (`set_default_email_from`, `local_name`):
+        // router_id and HELO name the host, the sender is the daemon's user at the host.
+        let g = &mut snapshot.global;
+        if let Some(host) = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+        {
+            g.router_id.get_or_insert_with(|| host.clone());
+            g.smtp_helo_name.get_or_insert_with(|| host.clone());
+            g.notification_email_from
+                .get_or_insert_with(|| format!("root@{host}"));
+        }
         ParentToVrrp::Snapshot {
             generation: self.generation,
             snapshot: Box::new(snapshot),
@@ -867,24 +878,16 @@ impl Supervisor {
                     self.checker.restart_at = Some(now);
                 }
             }
-            // A VRRP child that stays ready for a Master_Down_Interval ends a crash sequence.
+            // A ready child has advertised (a resumed MASTER sends an advert before it says
+            // ready), so the peer's Master_Down timer starts again: the orphan clock stops.
             if self.vrrp.ready {
-                let since = *self.vrrp_ready_since.get_or_insert(now);
-                if now >= since + self.vips_mdi().unwrap_or(Duration::ZERO) {
-                    self.vrrp_gone_since = None;
-                    self.vrrp_deaths = 0;
-                }
-            } else {
-                self.vrrp_ready_since = None;
+                self.vrrp_gone_since = None;
             }
             if self.vips_orphan_deadline().is_some_and(|d| now >= d) {
-                // One crash and a child back in time: it resumed MASTER and advertises.
-                // A crash loop, or no child: the VIPs go.
-                if !self.vrrp.ready || self.vrrp_deaths >= 2 {
-                    self.release_orphan_vips();
-                }
+                // No VRRP child ready for a whole Master_Down_Interval (a crash loop, or
+                // none could start): the peer has taken over, so our VIPs go.
+                self.release_orphan_vips();
                 self.vrrp_gone_since = None;
-                self.vrrp_deaths = 0;
             }
             if self.stopping.is_none() {
                 self.vrrp.tick(&self.poll, now, &args);
@@ -905,6 +908,10 @@ impl Supervisor {
                     }
                     if self.s.release_vrrp {
                         self.release_addresses();
+                    }
+                    // keepalived deletes its firewall table at exit, -V or not.
+                    if let Some(n) = self.nft.as_mut() {
+                        n.cleanup();
                     }
                     if self.s.release_ipvs {
                         self.lvs.release(&self.config);
@@ -961,7 +968,6 @@ impl Supervisor {
             if self.vrrp.pid == Some(pid) {
                 if self.stopping.is_none() {
                     self.vrrp_gone_since.get_or_insert(Instant::now());
-                    self.vrrp_deaths += 1;
                 }
                 ok &= self.vrrp.exited(&self.poll, &text, respawn);
             } else if self.checker.pid == Some(pid) {
@@ -982,6 +988,8 @@ impl Supervisor {
             self.vrrp.configure(&self.poll, &snap, &kinds, |manifest| {
                 ParentToVrrp::Sockets { manifest }
             });
+            drop(snap);
+            trim_heap();
         }
         for m in msgs {
             if let Err(why) = self.vrrp_request(m) {
@@ -1453,9 +1461,9 @@ impl Supervisor {
         else {
             return Err(format!("asked for VIPs of unknown instance {instance:?}"));
         };
-        let Some(rtnl) = self.rtnl.as_mut() else {
+        if self.rtnl.is_none() {
             return Ok(OpResult::Failed("no netlink command channel".into()));
-        };
+        }
         log!(
             "({}) {} VIPs.",
             v.name,
@@ -1473,6 +1481,38 @@ impl Supervisor {
         };
         let verb = if add { "add" } else { "remove" };
         let mut failed = Vec::new();
+        // keepalived `vrrp_handle_accept_mode`: a non-owner without accept mode drops
+        // traffic to and from its VIPs while MASTER; the rule goes in before the VIPs and
+        // comes out after them.
+        let drop_rules = v.priority != 255 && !v.accept_mode(self.config.global.vrrp_strict);
+        let fw_addrs: Vec<std::net::IpAddr> = v
+            .vips
+            .iter()
+            .chain(v.evips.iter())
+            .map(|a| a.addr)
+            .collect();
+        let firewall = |nft: &mut Option<crate::privops::nft::Nft>| -> Option<String> {
+            if nft.is_none() {
+                match crate::privops::nft::Nft::open() {
+                    Ok(n) => {
+                        log!("use_vmac or no_accept/strict specified, but no firewall configured - using nftables");
+                        *nft = Some(n)
+                    }
+                    Err(e) => return Some(e.text),
+                }
+            }
+            let n = nft.as_mut()?;
+            n.update(&fw_addrs, add).err().map(|e| e.text)
+        };
+        if drop_rules && add {
+            if let Some(e) = firewall(&mut self.nft) {
+                log!("({}) cannot set the firewall drop rule: {e}", v.name);
+                failed.push(e);
+            }
+        }
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return Ok(OpResult::Failed("no netlink command channel".into()));
+        };
         let mut note = |what: String, r: Result<(), crate::privops::addr::NlError>| {
             if let Err(e) = r {
                 log!("({}) cannot {verb} {what}: {e}", v.name);
@@ -1500,6 +1540,12 @@ impl Supervisor {
                 rtnl.rule(r, add),
             );
         }
+        if drop_rules && !add {
+            if let Some(e) = firewall(&mut self.nft) {
+                log!("({}) cannot remove the firewall drop rule: {e}", v.name);
+                failed.push(e);
+            }
+        }
         if add {
             if !self.vips_set.contains(&instance) {
                 self.vips_set.push(instance);
@@ -1512,6 +1558,81 @@ impl Supervisor {
         } else {
             OpResult::Failed(failed.join("; "))
         })
+    }
+
+    /// Reload, for the instances whose VIPs are set (MASTERs), as keepalived's
+    /// `restore_vrrp_state` and `clear_diff_vrrp`: addresses, excluded addresses, virtual
+    /// routes and rules the new config names are added, those it no longer names removed; an
+    /// instance gone from the config loses them all. Nothing else is touched.
+    fn reload_vips(&mut self, old: &conf::model::Config) {
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let prefix = |c: &conf::model::Config| {
+            c.global
+                .vmac_prefix
+                .clone()
+                .unwrap_or_else(|| "vrrp".into())
+        };
+        let dev_of = |v: &conf::model::VrrpInstance, c: &conf::model::Config| {
+            match crate::privops::link::vmac_of(v, &prefix(c)) {
+                Some((name, _)) => name,
+                None => v.interface.clone().unwrap_or_default(),
+            }
+        };
+        let by_id = |c: &conf::model::Config, id: ObjId| {
+            c.instances
+                .iter()
+                .find(|v| conf::project::instance_id(v) == id)
+                .cloned()
+        };
+        let empty = conf::model::VrrpInstance::new("");
+        for id in self.vips_set.clone() {
+            let Some(was) = by_id(old, id) else { continue };
+            let now = by_id(&self.config, id);
+            let is = now.as_ref().unwrap_or(&empty);
+            let (dev_was, dev_is) = (dev_of(&was, old), dev_of(is, &self.config));
+            let name = was.name.clone();
+            let note = |what: String, r: Result<(), crate::privops::addr::NlError>| {
+                if let Err(e) = r {
+                    log!("({name}) cannot {what}: {e}");
+                }
+            };
+            let addrs = |v: &conf::model::VrrpInstance| -> Vec<conf::model::IpAddress> {
+                v.vips.iter().chain(v.evips.iter()).cloned().collect()
+            };
+            if now.is_none() {
+                log!("({name}) removing VIPs.");
+            }
+            // What the old config has and the new one lacks goes, then the reverse comes
+            // (an instance gone from the config only loses).
+            let moved = dev_was != dev_is;
+            let sides = [(&was, is, &dev_was, false), (is, &was, &dev_is, true)];
+            for (from, other, dev, add) in sides.into_iter().take(if now.is_some() { 2 } else { 1 })
+            {
+                let verb = if add { "add" } else { "remove" };
+                let kept = addrs(other);
+                for a in addrs(from).iter().filter(|a| moved || !kept.contains(a)) {
+                    let r = if add {
+                        rtnl.add(a, dev)
+                    } else {
+                        rtnl.del(a, dev)
+                    };
+                    note(format!("{verb} {}", crate::privops::addr::show(a)), r);
+                }
+                for r in from.vroutes.iter().filter(|r| !other.vroutes.contains(r)) {
+                    let what = format!("{verb} route {}", crate::privops::route::show_route(r));
+                    note(what, rtnl.route(r, add));
+                }
+                for r in from.vrules.iter().filter(|r| !other.vrules.contains(r)) {
+                    let what = format!("{verb} rule with preference {}", r.preference);
+                    note(what, rtnl.rule(r, add));
+                }
+            }
+            if now.is_none() {
+                self.vips_set.retain(|i| *i != id);
+            }
+        }
     }
 
     /// `static_ipaddress`: set when VRRP starts, whatever the state.
@@ -1781,14 +1902,19 @@ impl Supervisor {
             crate::notify::sd_notify("READY=1");
             return;
         }
-        self.lvs.configure(Some(&self.config), &loaded.config);
-        self.config = loaded.config;
+        if self.s.run_checker {
+            self.lvs.configure(Some(&self.config), &loaded.config);
+        }
+        let old = std::mem::replace(&mut self.config, loaded.config);
+        self.reload_vips(&old);
         self.open_fifos();
         self.generation += 1;
         let v = self.vrrp_snapshot();
         self.vrrp.send(&self.poll, &v);
-        let c = self.checker_snapshot();
-        self.checker.send(&self.poll, &c);
+        if self.s.run_checker {
+            let c = self.checker_snapshot();
+            self.checker.send(&self.poll, &c);
+        }
         trim_heap();
         log!(
             "Reload complete (configuration generation {})",
@@ -1838,6 +1964,11 @@ impl Supervisor {
                     st.state = ipc::VrrpState::Backup;
                 }
             }
+        }
+        // A child still starting may have been told to resume MASTER; it would advertise
+        // without VIPs. The next one starts from BACKUP.
+        if let Some(pid) = self.vrrp.pid.filter(|_| !self.vrrp.ready) {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
     }
 

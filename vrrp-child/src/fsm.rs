@@ -332,6 +332,17 @@ impl Instance {
                         self.change(now, State::Backup, true, &mut out);
                         self.change(now, State::Master, false, &mut out);
                     }
+                } else if resume == Some(State::Backup) {
+                    // A restarted child: the parent knows this instance is BACKUP and holds
+                    // no VIP for it; nothing to notify. The master's adverts queued while
+                    // we started re-arm the down timer (ARCHITECTURE §4).
+                    self.state = State::Backup;
+                    self.master_adver_int = self.cfg.adver_int;
+                    self.down_at = Some(now + self.master_down_interval());
+                    out.push(Action::Log(format!(
+                        "({}) Resuming BACKUP STATE",
+                        self.cfg.name
+                    )));
                 } else {
                     // keepalived: every other instance starts BACKUP, even with `state MASTER`.
                     self.change(now, State::Backup, true, &mut out);

@@ -442,3 +442,26 @@ fn gratuitous_arp_bursts_delay_refresh_and_lower_priority() {
     i.handle(t0 + ms(15_900), Input::Shutdown);
     assert!(garps(&i.handle(t0 + ms(17_400), Input::Tick)).is_empty());
 }
+
+/// A restarted child resumes BACKUP quietly (no transition, no notify) with a fresh down
+/// timer, and an advert that came within it keeps it BACKUP.
+#[test]
+fn a_resumed_backup_resumes_without_a_transition() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(cfg(100));
+    let a = i.handle(
+        t0,
+        Input::Start {
+            resume: Some(State::Backup),
+        },
+    );
+    assert_eq!(i.state, State::Backup);
+    assert_eq!(logs(&a), ["(VI_1) Resuming BACKUP STATE"]);
+    assert!(!a.iter().any(|x| matches!(x, Action::Changed { .. })));
+    assert_eq!(i.next_deadline(), Some(t0 + i.master_down_interval()));
+    // The master's advert, dated when it arrived (just before the timer), however late
+    // the shell gets to it.
+    let a = i.handle(t0 + i.master_down_interval() - ms(1), v2(12, 150));
+    assert!(!changed(&a, State::Master));
+    assert_eq!(i.state, State::Backup);
+}

@@ -7,6 +7,7 @@ pub mod ifinfo;
 pub mod ipvs;
 pub mod link;
 pub mod lvs;
+pub mod nft;
 pub mod route;
 pub mod sockets;
 pub mod sysctl;

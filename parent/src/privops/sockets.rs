@@ -32,6 +32,10 @@ fn open(kind: FdKind) -> std::io::Result<OwnedFd> {
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             );
         }
+        // Receive timestamps from the start (the child dates adverts by them; the kernel
+        // stamps only a moment after the first socket asks).
+        let _ =
+            nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::ReceiveTimestampns, &true);
     }
     Ok(s.into())
 }
