@@ -8,6 +8,8 @@
 #   CONFIGS  space-separated NxM (virtual x real servers), default "100x10 500x20"
 #   RUNS     runs per daemon and configuration (default 3)
 #   STEADY   seconds of steady state sampled per run (default 20)
+#   BASELINE another build of ours (e.g. before a change) run in turn with the two in the
+#            same VM, printed as a third column: the host's load moves every column alike
 #
 # Per run: start -> every real server in the kernel (ms); then, after one delay_loop, STEADY s:
 # checks completed per second (counted by the real servers: one accept per TCP_CHECK), CPU
@@ -32,6 +34,9 @@ trap 'rm -rf --one-file-system "$WORK"' EXIT
 mkdir -p "$WORK/payload" "$WORK/out"
 cp "$ROOT/tests/ipvs/bench/run.sh" "$WORK/payload/"
 cc -O2 -Wall -static -o "$WORK/payload/acceptd" "$ROOT/tests/ipvs/bench/acceptd.c"
+if [[ -n ${BASELINE:-} ]]; then
+    cp "$BASELINE" "$WORK/payload/keepalived-baseline"
+fi
 
 bash "$ROOT/tests/ipvs/vm.sh" --smp 2 --mem 2048 --timeout 3600 --bin "$OURS" \
     --out "$WORK/out" "$WORK/payload" "$CONFIGS" "$RUNS" "$STEADY" >"$WORK/console.log" 2>&1 || {
@@ -51,14 +56,14 @@ function stat(key,    n, i, j, t, v, out) {
     return out
 }
 $1 == "RESULT" {
-    who = $2; c = $3; seen[c] = 1
+    who = $2; c = $3; seen[c] = 1; if (who == "baseline") base = 1
     for (f = 4; f <= 10; f++) vals[c SUBSEP who SUBSEP f] = vals[c SUBSEP who SUBSEP f] " " $f
 }
 END {
     split("start -> all real servers in IPVS (ms)|checks completed per second|CPU per completed check (us)|CPU (% of one vCPU)|RSS of all processes (kB)|SIGTERM -> gone, IPVS empty (ms)|services left after stop", name, "|")
     for (c in seen) {
-        printf "\n%s\n%-42s %-26s %-26s\n", c, "", "keepalived-rs", "keepalived 2.2.7"
+        printf "\n%s\n%-42s %-26s %-26s%s\n", c, "", "keepalived-rs", "keepalived 2.2.7", base ? " baseline (ours)" : ""
         for (f = 4; f <= 10; f++)
-            printf "%-42s %-26s %-26s\n", name[f - 3], stat(c SUBSEP "ours" SUBSEP f), stat(c SUBSEP "keepalived" SUBSEP f)
+            printf "%-42s %-26s %-26s %s\n", name[f - 3], stat(c SUBSEP "ours" SUBSEP f), stat(c SUBSEP "keepalived" SUBSEP f), base ? stat(c SUBSEP "baseline" SUBSEP f) : ""
     }
 }' "$WORK/out/bench.txt"

@@ -8,8 +8,7 @@ use conf::model::{
 };
 use conf::project::{rs_id, CheckerSnapshot, ObjId};
 use ipc::{IpvsOp, LvsEvent, RsState, ScriptRef};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -206,7 +205,7 @@ pub struct Engine {
     rss: Vec<Rs>,
     checks: Vec<Check>,
     /// (due, check): stale entries are skipped when popped.
-    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    timers: crate::timers::Timers,
     rng: u64,
     /// `[router_id]` of mail subjects; mails only when a server and recipients are set.
     router_id: String,
@@ -368,6 +367,8 @@ impl Engine {
                         let st = file_status(files(name), *w, *rev);
                         chk.up = st.is_some();
                         chk.cur_weight = st.unwrap_or(0);
+                        // check_file.c: "we will have checked the file, so mark it as run".
+                        chk.has_run = true;
                     }
                     e.checks.push(chk);
                 }
@@ -498,11 +499,17 @@ impl Engine {
 
     fn schedule(&mut self, check: usize, at: Instant) {
         self.checks[check].due = Some(at);
-        self.heap.push(Reverse((at, check)));
+        self.timers.at(at, check);
+    }
+
+    /// Due `delay` after `from` (the common case: one of a few delays after now).
+    fn schedule_after(&mut self, check: usize, from: Instant, delay: Duration) {
+        self.checks[check].due = Some(from + delay);
+        self.timers.after(from, delay, check);
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((t, _))| *t)
+        self.timers.peek().map(|(t, _)| t)
     }
 
     /// Checks that are due start now.
@@ -511,11 +518,10 @@ impl Engine {
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         const MAX_STARTS: usize = 256;
         let mut out = Vec::new();
-        while let Some(&Reverse((t, i))) = self.heap.peek() {
-            if t > now || out.len() >= MAX_STARTS {
+        while out.len() < MAX_STARTS {
+            let Some((t, i)) = self.timers.pop_due(now) else {
                 break;
-            }
-            self.heap.pop();
+            };
             let c = &mut self.checks[i];
             if c.due != Some(t) || c.running {
                 continue;
@@ -524,8 +530,8 @@ impl Engine {
             // check_tcp.c & co: a disabled (ha_suspend) checker just comes back after
             // delay_loop, its state as it was.
             if !c.enabled {
-                let next = t + c.delay_loop;
-                self.schedule(i, next);
+                let dl = c.delay_loop;
+                self.schedule_after(i, t, dl);
                 continue;
             }
             // A checker we do not run keeps its real server down (never "up because
@@ -550,7 +556,7 @@ impl Engine {
             return out;
         }
         let next = self.verdict(check, ok, detail, &mut out);
-        self.schedule(check, now + next);
+        self.schedule_after(check, now, next);
         let followers = std::mem::take(&mut self.checks[check].followers);
         for &f in &followers {
             self.verdict(f, ok, detail, &mut out);

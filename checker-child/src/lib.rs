@@ -10,6 +10,7 @@ pub mod addrs;
 pub mod engine;
 pub mod ping;
 pub mod probe;
+pub mod timers;
 pub mod tls;
 
 use conf::project::CheckerSnapshot;
@@ -48,7 +49,7 @@ pub struct CheckerChild {
     /// Network probes in flight, by token offset.
     flights: HashMap<usize, Flight>,
     /// Their deadlines (stale entries are skipped), and those not yet registered.
-    deadlines: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, usize)>>,
+    deadlines: timers::Timers,
     unregistered: Vec<usize>,
     next_token: usize,
     /// MISC_CHECK requests to the parent: req_id -> check.
@@ -251,7 +252,7 @@ impl CheckerChild {
                 self.next_token
             }
         };
-        self.deadlines.push(std::cmp::Reverse((f.deadline, k)));
+        self.deadlines.after(f.deadline - f.timeout, f.timeout, k);
         self.flights.insert(k, f);
     }
 
@@ -438,7 +439,7 @@ impl ChildProtocol for CheckerChild {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let flights = self.deadlines.peek().map(|d| d.0 .0);
+        let flights = self.deadlines.peek().map(|(t, _)| t);
         let pending = (!self.pending.is_empty()).then(Instant::now);
         [
             self.engine.next_deadline(),
@@ -453,11 +454,7 @@ impl ChildProtocol for CheckerChild {
 
     fn tick(&mut self, now: Instant) -> Vec<CheckerToParent> {
         let mut out = std::mem::take(&mut self.pending);
-        while let Some(&std::cmp::Reverse((t, k))) = self.deadlines.peek() {
-            if t > now {
-                break;
-            }
-            self.deadlines.pop();
+        while let Some((t, k)) = self.deadlines.pop_due(now) {
             // Stale: the probe ended, or moved on to its next URL with a new deadline.
             if self.flights.get(&k).is_none_or(|f| f.deadline != t) {
                 continue;
@@ -514,7 +511,7 @@ impl ChildProtocol for CheckerChild {
         if f.needs_register() {
             // Its next URL, on a new connection with a new deadline.
             self.unregistered.push(k);
-            self.deadlines.push(std::cmp::Reverse((f.deadline, k)));
+            self.deadlines.after(f.deadline - f.timeout, f.timeout, k);
         }
         if let Outcome::Done(r) = outcome {
             if let Some(f) = self.flights.remove(&k) {

@@ -269,7 +269,7 @@ pub const MAIL: usize = usize::MAX;
 pub struct Flight {
     pub check: usize,
     pub deadline: Instant,
-    timeout: Duration,
+    pub timeout: Duration,
     probe: Probe,
     /// Index of the URL being fetched (HTTP).
     url: usize,

@@ -16,6 +16,11 @@
 //!   first line); the others change optimisation, capture or PCRE2-only syntax and are
 //!   accepted without effect. `regex_stack` (PCRE2's JIT stack) is accepted and unused: the
 //!   crate's matching is linear in the body and needs no stack.
+//! * Only the body is searched. keepalived's first search covers the whole first read from
+//!   the start of the reply (check_http.c `http_process_response`): when the body came in
+//!   the same read as the header, the header lines are searched too and `^` is the status
+//!   line's start — so there it depends on how the reply was split (seen in the VM: one run
+//!   matched `^probe`, the next did not).
 //! * keepalived matches each 4 KiB read with partial matching and keeps the unmatched tail;
 //!   the checker matches the body as it streams with a 4 KiB overlap between pieces, so in
 //!   both a single match longer than about 4 KiB may be missed.

@@ -49,10 +49,15 @@ int main(int argc, char **argv)
             count++;
         }
         if (now_ms() >= next) {
-            FILE *f = fopen(argv[1], "w");
+            /* Written aside and renamed: a reader never sees an empty file (it did,
+             * and a run then counted a negative number of checks). */
+            char tmp[4096];
+            snprintf(tmp, sizeof tmp, "%s.new", argv[1]);
+            FILE *f = fopen(tmp, "w");
             if (f) {
                 fprintf(f, "%llu\n", count);
                 fclose(f);
+                rename(tmp, argv[1]);
             }
             next = now_ms() + 100;
         }

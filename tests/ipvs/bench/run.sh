@@ -10,6 +10,9 @@ RUNS=${2:-3}
 STEADY=${3:-20}
 OURS=/usr/local/sbin/keepalived-rs
 THEIRS=/usr/sbin/keepalived
+BASELINE=/payload/keepalived-baseline   # present when tests/bench-ipvs.sh got BASELINE
+DAEMONS="ours keepalived"
+[ -x "$BASELINE" ] && DAEMONS="$DAEMONS baseline"
 OUT=/out/bench.txt
 : > "$OUT"
 mkdir -p /out
@@ -55,7 +58,7 @@ gen() {
 # state, stop; prints "WHO CONFIG programmed_ms checks_per_s cpu_us_per_check cpu_pct rss_kb stop_ms"
 one() {
     who=$1 conf=$2 total=$3 label=$4
-    [ "$who" = ours ] && bin=$OURS || bin=$THEIRS
+    case $who in ours) bin=$OURS ;; baseline) bin=$BASELINE ;; *) bin=$THEIRS ;; esac
     t0=$(now_ms)
     "$bin" --dont-fork --log-console --no-syslog --check -f "$conf" -p /run/b.pid -c /run/b.check.pid \
         > "/tmp/$who.log" 2>&1 &
@@ -98,7 +101,7 @@ for cfg in $CONFIGS; do
     say "# $cfg: $n virtual servers x $m real servers, $all TCP_CHECKs, delay_loop 5 ($((all / 5)) checks/s asked)"
     run=1
     while [ $run -le "$RUNS" ]; do
-        for daemon in ours keepalived; do one "$daemon" "/tmp/bench-$cfg.conf" "$all" "$cfg"; done
+        for daemon in $DAEMONS; do one "$daemon" "/tmp/bench-$cfg.conf" "$all" "$cfg"; done
         run=$((run + 1))
     done
 done
