@@ -3,8 +3,7 @@
 //! empty file is 0). The file is read with the child's own uid — it holds no privilege — so
 //! it must be readable by that user (README, "deliberate differences").
 //!
-//! The checker's FILE_CHECK uses this; the VRRP child still has its own copy
-//! (`vrrp-child/src/trackfile.rs`), to be switched over when that crate is next touched.
+//! The VRRP child's `track_file` and the checker's FILE_CHECK both use it.
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

@@ -13,7 +13,6 @@ pub mod runtime;
 pub mod rx;
 pub mod sysfs;
 pub mod track;
-pub mod trackfile;
 pub mod trackproc;
 
 use conf::project::{ObjId, VrrpSnapshot};
@@ -79,7 +78,7 @@ pub struct VrrpChild {
     /// Link events, and every link's state by name.
     links: Option<netlink::Links>,
     link_up: Vec<(String, bool)>,
-    files: trackfile::Files,
+    files: ipc::trackfile::Files,
     procs: trackproc::Procs,
     next_scan: Option<Instant>,
     /// When the next periodic `FullState` is due (once there is a configuration).
@@ -103,7 +102,7 @@ impl VrrpChild {
             resume: Vec::new(),
             links: None,
             link_up: Vec::new(),
-            files: trackfile::Files::default(),
+            files: ipc::trackfile::Files::default(),
             procs: trackproc::Procs::default(),
             next_scan: None,
             next_full: None,
@@ -384,7 +383,7 @@ impl ChildProtocol for VrrpChild {
             let c = self.bfd.readable(fd, now, self.log);
             self.bfd_changed(c, now, &mut out);
         } else if self.files.fd() == Some(fd) {
-            if self.files.readable(self.log) {
+            if !self.files.readable(self.log).is_empty() {
                 self.trackers_changed(now, &mut out);
             }
         } else {

@@ -92,35 +92,6 @@ pub fn evaluate<'a>(
     (eff, fault)
 }
 
-/// The first integer of a tracked file's text, as keepalived's `strtol(buf, NULL, 0)`:
-/// leading space, a sign, `0x` hex, a leading `0` octal; nothing readable is 0. `None`
-/// when out of keepalived's range (`Invalid number … - ignoring`).
-pub fn file_value(text: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(text).unwrap_or("");
-    let s = s.trim_start();
-    let (neg, s) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (radix, digits) = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        (16, h)
-    } else if s.starts_with('0') {
-        (8, s)
-    } else {
-        (10, s)
-    };
-    let end = digits
-        .find(|c: char| !c.is_digit(radix))
-        .unwrap_or(digits.len());
-    let mut v: i64 = 0;
-    for c in digits[..end].chars() {
-        v = v
-            .saturating_mul(i64::from(radix))
-            .saturating_add(i64::from(c.to_digit(radix).unwrap_or(0)));
-    }
-    let v = if neg { -v } else { v };
-    (i64::from(i32::MIN)..=i64::from(i32::MAX) + 1)
-        .contains(&v)
-        .then_some(v)
-}
+/// The first integer of a tracked file's text, as keepalived's `strtol(buf, NULL, 0)`
+/// (shared with the checker's FILE_CHECK).
+pub use ipc::trackfile::file_value;
