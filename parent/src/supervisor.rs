@@ -1469,16 +1469,7 @@ impl Supervisor {
             v.name,
             if add { "setting" } else { "removing" }
         );
-        let prefix = self
-            .config
-            .global
-            .vmac_prefix
-            .clone()
-            .unwrap_or_else(|| "vrrp".into());
-        let dev = match crate::privops::link::vmac_of(v, &prefix) {
-            Some((name, _)) => name,
-            None => v.interface.clone().unwrap_or_default(),
-        };
+        let dev = vip_dev(v, &self.config);
         let verb = if add { "add" } else { "remove" };
         let mut failed = Vec::new();
         // keepalived `vrrp_handle_accept_mode`: a non-owner without accept mode drops
@@ -1568,18 +1559,6 @@ impl Supervisor {
         let Some(rtnl) = self.rtnl.as_mut() else {
             return;
         };
-        let prefix = |c: &conf::model::Config| {
-            c.global
-                .vmac_prefix
-                .clone()
-                .unwrap_or_else(|| "vrrp".into())
-        };
-        let dev_of = |v: &conf::model::VrrpInstance, c: &conf::model::Config| {
-            match crate::privops::link::vmac_of(v, &prefix(c)) {
-                Some((name, _)) => name,
-                None => v.interface.clone().unwrap_or_default(),
-            }
-        };
         let by_id = |c: &conf::model::Config, id: ObjId| {
             c.instances
                 .iter()
@@ -1591,7 +1570,7 @@ impl Supervisor {
             let Some(was) = by_id(old, id) else { continue };
             let now = by_id(&self.config, id);
             let is = now.as_ref().unwrap_or(&empty);
-            let (dev_was, dev_is) = (dev_of(&was, old), dev_of(is, &self.config));
+            let (dev_was, dev_is) = (vip_dev(&was, old), vip_dev(is, &self.config));
             let name = was.name.clone();
             let note = |what: String, r: Result<(), crate::privops::addr::NlError>| {
                 if let Err(e) = r {
@@ -1694,12 +1673,7 @@ impl Supervisor {
         let Some(rtnl) = self.rtnl.as_mut() else {
             return;
         };
-        let prefix = self
-            .config
-            .global
-            .vmac_prefix
-            .clone()
-            .unwrap_or_else(|| "vrrp".into());
+        let prefix = crate::privops::link::vmac_prefix(&self.config);
         for v in &self.config.instances {
             let base = v.interface.clone().unwrap_or_default();
             if v.promote_secondaries {
@@ -1997,6 +1971,14 @@ impl Supervisor {
 
 /// Give freed heap back to the system: building and encoding a child's snapshot of a large
 /// configuration leaves megabytes that glibc would keep.
+/// The interface an instance's VIPs go on: its VMAC with `use_vmac`, else its interface.
+fn vip_dev(v: &conf::model::VrrpInstance, cfg: &conf::model::Config) -> String {
+    match crate::privops::link::vmac_of(v, &crate::privops::link::vmac_prefix(cfg)) {
+        Some((name, _)) => name,
+        None => v.interface.clone().unwrap_or_default(),
+    }
+}
+
 fn trim_heap() {
     // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
     unsafe {

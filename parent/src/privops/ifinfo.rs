@@ -7,11 +7,7 @@ use nix::ifaddrs::getifaddrs;
 use std::net::IpAddr;
 
 pub fn read(cfg: &Config) -> Vec<IfInfo> {
-    let prefix = cfg
-        .global
-        .vmac_prefix
-        .clone()
-        .unwrap_or_else(|| "vrrp".into());
+    let prefix = super::link::vmac_prefix(cfg);
     let mut names: Vec<String> = Vec::new();
     for v in &cfg.instances {
         names.extend(v.interface.clone());

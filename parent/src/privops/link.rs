@@ -15,6 +15,14 @@ const MACVLAN_MODE_PRIVATE: u32 = 1;
 /// enum, and its VLAN enum's `Id` carries the same number.
 const IFLA_MACVLAN_MODE: IflaVlan = IflaVlan::Id;
 
+/// `vmac_prefix` (VMAC names are PREFIX.VRID), keepalived's default "vrrp".
+pub fn vmac_prefix(cfg: &conf::model::Config) -> String {
+    cfg.global
+        .vmac_prefix
+        .clone()
+        .unwrap_or_else(|| "vrrp".into())
+}
+
 /// The VMAC name and MAC of an instance with `use_vmac`.
 pub fn vmac_of(v: &VrrpInstance, prefix: &str) -> Option<(String, [u8; 6])> {
     let (name, mac) = v.use_vmac.as_ref()?;
