@@ -11,7 +11,8 @@
 #   STRACE  1: also count the checker's system calls for STEADY s with strace -c (slows it)
 #
 # Real servers: every address of 10.99.128.0/17 is local in the namespace (AnyIP) and
-# tests/ipvs/bench/acceptd accepts on port 80 of all of them, counting connections.
+# tests/ipvs/bench/acceptd accepts on port 80 of all of them; checks are counted by the
+# namespace's TCP counters (PassiveOpens + AttemptFails, see accepted()).
 # Prints per binary: checks completed per second, checker CPU per check (us, from
 # /proc/PID/stat utime+stime), parent CPU per check, checker RSS; with STRACE=1 the system
 # calls per check by name.
@@ -57,7 +58,10 @@ awk -v n="$n" -v m="$m" 'BEGIN {
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 uticks() { awk '{print $14}' "/proc/$1/stat"; }
-accepted() { cat "$WORK/accepted" 2>/dev/null || echo 0; }
+# Checks answered by the real servers, from the namespace's TCP counters: a check that
+# completes the handshake is a passive open; one reset before its last ACK (ours) is a
+# failed attempt on the real server's side. acceptd's own count would miss the second kind.
+accepted() { ip netns exec "$NS" awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $7 + $8 }' /proc/net/snmp; }
 hz=$(getconf CLK_TCK)
 echo "# $SIZE: $((n * m)) TCP_CHECKs, delay_loop 5 ($((n * m / 5)) checks/s asked), $STEADY s sampled, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-40s %10s %12s %12s %12s %10s\n' binary checks/s "checker us" "(user us)" "parent us" "RSS kB"

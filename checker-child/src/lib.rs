@@ -525,12 +525,9 @@ impl ChildProtocol for CheckerChild {
 }
 
 /// Give freed heap back to the system (glibc keeps it otherwise): loading a large snapshot
-/// leaves megabytes of it.
+/// leaves megabytes of it; and the pages of the code only a load runs.
 fn trim_heap() {
-    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    ipc::mem::trim();
 }
 
 /// The child's entry point, after `ipc::sandbox::enter`.

@@ -11,6 +11,7 @@ pub mod channel;
 pub mod child;
 pub mod clock;
 pub mod codec;
+pub mod mem;
 pub mod msg;
 pub mod sandbox;
 pub mod smtp;

@@ -85,9 +85,27 @@ fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> SandboxError + '_ 
     move |e| SandboxError(format!("{what}: {e}"))
 }
 
-/// Drop every privilege and confine the process to `syscalls`. Call before any thread exists.
-pub fn enter(role: Role, syscalls: &[i64]) -> Result<Identity, SandboxError> {
-    let id = identity(role);
+impl Identity {
+    /// `UID:GID`, as the parent passes it to a child (`--run-as`).
+    pub fn arg(self) -> String {
+        format!("{}:{}", self.uid, self.gid)
+    }
+
+    pub fn parse(s: &str) -> Option<Identity> {
+        let (u, g) = s.split_once(':')?;
+        Some(Identity {
+            uid: u.parse().ok()?,
+            gid: g.parse().ok()?,
+        })
+    }
+}
+
+/// Drop every privilege, become `id` and confine the process to `syscalls`. Call before any
+/// thread exists.
+pub fn enter(id: Identity, syscalls: &[i64]) -> Result<Identity, SandboxError> {
+    if id.uid == 0 {
+        return Err(SandboxError("a child never runs as root".into()));
+    }
     // Bounding set first: dropping from it needs CAP_SETPCAP, which we still hold.
     for c in caps::all() {
         caps::drop(None, CapSet::Bounding, c).map_err(err("bounding set"))?;
@@ -190,4 +208,21 @@ pub fn current(set: CapSet) -> Vec<Capability> {
         .unwrap_or_default();
     v.sort_by_key(|c| c.index());
     v
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::Identity;
+
+    #[test]
+    fn run_as_argument_round_trips_and_refuses_garbage() {
+        let id = Identity {
+            uid: 65500,
+            gid: 65499,
+        };
+        assert_eq!(Identity::parse(&id.arg()), Some(id));
+        for bad in ["", "65500", "a:b", "1:-1", "1:2:3", ":5"] {
+            assert_eq!(Identity::parse(bad), None, "{bad}");
+        }
+    }
 }

@@ -40,6 +40,9 @@ pub struct Cli {
     pub help: bool,
     /// `--role vrrp|checker` (internal: how the parent starts its children).
     pub role: Option<String>,
+    /// `--run-as UID:GID` (internal: the user the parent looked up for that child, so
+    /// the child needs no user database and maps none of its libraries).
+    pub run_as: Option<String>,
     /// `--caps`: print the running daemon's privilege table.
     pub caps: bool,
     /// `--restart-checker`: ask the running daemon to restart its checker child only.
@@ -103,6 +106,7 @@ const LONGS: &[(&str, char)] = &[
     ("caps", '\u{4}'),
     ("restart-checker", '\u{6}'),
     ("no-swap", '\u{5}'),
+    ("run-as", '\u{7}'),
 ];
 
 /// The short option a long one stands for in `table`, as getopt_long finds it: the exact name,
@@ -208,6 +212,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, CliError> {
             '\u{4}' => c.caps = true,
             '\u{6}' => c.restart_checker = true,
             '\u{5}' => c.no_swap = true,
+            '\u{7}' => c.run_as = Some(value(&mut p)?),
             _ => return Err(CliError::Unknown(shown)),
         }
     }

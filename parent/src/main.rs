@@ -221,6 +221,17 @@ fn child_main(role: &str, c: &cli::Cli) -> ExitCode {
             let _ = setrlimit(Resource::RLIMIT_NOFILE, hard.min(1 << 20), hard);
         }
     }
+    // Started by the parent, the child is told its user; by hand, it looks it up.
+    let id = match c.run_as.as_deref() {
+        Some(s) => match ipc::sandbox::Identity::parse(s) {
+            Some(id) => id,
+            None => {
+                log!("Bad --run-as {s}");
+                return ExitCode::from(EXIT_FATAL);
+            }
+        },
+        None => ipc::sandbox::identity(role),
+    };
     let extra = match role {
         ipc::sandbox::Role::Vrrp => vrrp_child::SYSCALLS,
         ipc::sandbox::Role::Checker => checker_child::SYSCALLS,
@@ -230,11 +241,11 @@ fn child_main(role: &str, c: &cli::Cli) -> ExitCode {
     let result = match role {
         ipc::sandbox::Role::Vrrp => unsafe { ipc::Channel::from_inherited(ipc::CHILD_FD) }
             .map_err(|e| e.to_string())
-            .and_then(|ch| enter(role, extra, parent).map(|_| ch))
+            .and_then(|ch| enter(id, extra, parent).map(|_| ch))
             .and_then(|ch| vrrp_child::run(ch, log::info).map_err(|e| e.to_string())),
         ipc::sandbox::Role::Checker => unsafe { ipc::Channel::from_inherited(ipc::CHILD_FD) }
             .map_err(|e| e.to_string())
-            .and_then(|ch| enter(role, extra, parent).map(|_| ch))
+            .and_then(|ch| enter(id, extra, parent).map(|_| ch))
             .and_then(|ch| checker_child::run(ch, log::info).map_err(|e| e.to_string())),
     };
     match result {
@@ -248,8 +259,12 @@ fn child_main(role: &str, c: &cli::Cli) -> ExitCode {
 
 /// The sandbox, then the parent-death signal again (a credential change clears it) and a
 /// check that the parent did not die in between.
-fn enter(role: ipc::sandbox::Role, extra: &[i64], parent: nix::unistd::Pid) -> Result<(), String> {
-    ipc::sandbox::enter(role, extra).map_err(|e| e.to_string())?;
+fn enter(
+    id: ipc::sandbox::Identity,
+    extra: &[i64],
+    parent: nix::unistd::Pid,
+) -> Result<(), String> {
+    ipc::sandbox::enter(id, extra).map_err(|e| e.to_string())?;
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } < 0 {
         return Err("PR_SET_PDEATHSIG failed".into());

@@ -559,11 +559,9 @@ impl ChildProtocol for VrrpChild {
                     _ => {}
                 }
                 self.send_alerts(now);
-                // The snapshot and its frame are gone: give the freed heap back.
-                // SAFETY: malloc_trim only releases free memory of the allocator's arenas.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
+                // The snapshot and its frame are gone: give the freed heap back, and
+                // the pages of the code that only a load runs.
+                ipc::mem::trim();
                 Step::Continue(out)
             }
             ParentToVrrp::Ping { seq } => Step::Continue(vec![VrrpToParent::Pong { seq }]),

@@ -54,6 +54,11 @@ gen() {
     }'
 }
 
+# Checks the real servers answered, from netns rs's TCP counters: a check that completes the
+# handshake is a passive open (keepalived's), one reset before its last ACK a failed attempt
+# on the real server's side (ours); acceptd's count of accepts would miss the second kind.
+answered() { ip netns exec rs awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $7 + $8 }' /proc/net/snmp; }
+
 # one WHO CONF TOTAL: start, time until every real server is in IPVS, STEADY s of steady
 # state, stop; prints "WHO CONFIG programmed_ms checks_per_s cpu_us_per_check cpu_pct rss_kb stop_ms"
 one() {
@@ -70,9 +75,9 @@ one() {
     done
     sleep 5   # let the first round of checks (spread over warmup = delay_loop) pass
     checker=$(cat /run/b.check.pid 2>/dev/null)
-    c0=$(ticks "$checker"); p0=$(ticks "$pid"); a0=$(cat /tmp/accepted); s0=$(now_ms)
+    c0=$(ticks "$checker"); p0=$(ticks "$pid"); a0=$(answered); s0=$(now_ms)
     sleep "$STEADY"
-    c1=$(ticks "$checker"); p1=$(ticks "$pid"); a1=$(cat /tmp/accepted); s1=$(now_ms)
+    c1=$(ticks "$checker"); p1=$(ticks "$pid"); a1=$(answered); s1=$(now_ms)
     el=$((s1 - s0)); checks=$((a1 - a0)); cpu=$(( (c1 - c0) + (p1 - p0) ))
     rss=$(rss_kb "$pid"); for ch in $(children_of "$pid"); do rss=$((rss + $(rss_kb "$ch"))); done
     t2=$(now_ms)
