@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
@@ -90,63 +90,15 @@ impl Addrs {
     /// Open, subscribe to address events, and read the dump of every address (bounded by a
     /// 1 s receive timeout) so checks start knowing which virtual addresses are here.
     pub fn open() -> std::io::Result<Addrs> {
-        // SAFETY: plain socket(2); the descriptor is owned at once.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: raw is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: sockaddr_nl is plain data, zeroed then filled; sizes match.
-        unsafe {
-            let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-            sa.nl_family = libc::AF_NETLINK as u16;
-            sa.nl_groups = (libc::RTMGRP_IPV4_IFADDR | libc::RTMGRP_IPV6_IFADDR) as u32;
-            if libc::bind(
-                raw,
-                &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            ) < 0
-            {
-                return Err(std::io::Error::last_os_error());
+        let mut present = HashSet::new();
+        let groups = (libc::RTMGRP_IPV4_IFADDR | libc::RTMGRP_IPV6_IFADDR) as u32;
+        // RTM_GETADDR dump: an ifaddrmsg of family AF_UNSPEC (both).
+        let fd = ipc::rtnl::open_dump(groups, RTM_GETADDR, 8, |m, done| {
+            for ev in parse(m, done) {
+                apply(&mut present, &ev);
             }
-        }
-        socket2::SockRef::from(&fd).set_read_timeout(Some(std::time::Duration::from_secs(1)))?;
-        // RTM_GETADDR dump: nlmsghdr + ifaddrmsg (family AF_UNSPEC: both).
-        let mut req = [0u8; 24];
-        req[0..4].copy_from_slice(&24u32.to_ne_bytes());
-        req[4..6].copy_from_slice(&RTM_GETADDR.to_ne_bytes());
-        let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-        req[6..8].copy_from_slice(&flags.to_ne_bytes());
-        req[8..12].copy_from_slice(&1u32.to_ne_bytes());
-        // SAFETY: send of a local buffer on our socket (the kernel is the default peer).
-        if unsafe { libc::send(raw, req.as_ptr() as *const libc::c_void, req.len(), 0) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut a = Addrs {
-            fd,
-            present: HashSet::new(),
-        };
-        let mut done = false;
-        let mut buf = vec![0u8; 32768];
-        while !done {
-            // SAFETY: recv into a buffer we own, of the length passed.
-            let n = unsafe { libc::recv(raw, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-            if n <= 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            for ev in parse(&buf[..n as usize], &mut done) {
-                a.apply(&ev);
-            }
-        }
-        socket2::SockRef::from(&a.fd).set_nonblocking(true)?;
-        Ok(a)
+        })?;
+        Ok(Addrs { fd, present })
     }
 
     pub fn fd(&self) -> RawFd {
@@ -158,39 +110,28 @@ impl Addrs {
         self.present.iter().filter(|(_, a)| *a == addr).count() as u32
     }
 
-    fn apply(&mut self, ev: &AddrEvent) -> bool {
-        if ev.added {
-            self.present.insert((ev.index, ev.addr))
-        } else {
-            self.present.remove(&(ev.index, ev.addr))
-        }
-    }
-
     /// Every event waiting: the addresses whose count changed, with the new count.
     pub fn read(&mut self) -> Vec<(IpAddr, u32)> {
         let mut changed: Vec<IpAddr> = Vec::new();
-        let mut buf = vec![0u8; 32768];
-        loop {
-            // SAFETY: recv into a buffer we own, of the length passed.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n <= 0 {
-                break;
-            }
+        let present = &mut self.present;
+        ipc::rtnl::drain(&self.fd, |m| {
             let mut done = false;
-            for ev in parse(&buf[..n as usize], &mut done) {
-                if self.apply(&ev) && !changed.contains(&ev.addr) {
+            for ev in parse(m, &mut done) {
+                if apply(present, &ev) && !changed.contains(&ev.addr) {
                     changed.push(ev.addr);
                 }
             }
-        }
+        });
         changed.into_iter().map(|a| (a, self.count(a))).collect()
+    }
+}
+
+/// Record an event; whether it changed the set.
+fn apply(present: &mut HashSet<(u32, IpAddr)>, ev: &AddrEvent) -> bool {
+    if ev.added {
+        present.insert((ev.index, ev.addr))
+    } else {
+        present.remove(&(ev.index, ev.addr))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod codec;
 pub mod mem;
 pub mod msg;
+pub mod rtnl;
 pub mod sandbox;
 pub mod smtp;
 pub mod trackfile;

@@ -84,6 +84,9 @@ mod tests {
         // What was dropped is faulted back in as it runs: the same work gives the same answer.
         let again: u32 = m.values().map(|v| v.parse::<u32>().unwrap_or(0)).sum();
         assert_eq!(again, (0..1000).sum::<u32>());
-        assert!(after < before, "RssFile {before} kB before trim, {after} kB after");
+        assert!(
+            after < before,
+            "RssFile {before} kB before trim, {after} kB after"
+        );
     }
 }

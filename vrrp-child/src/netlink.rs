@@ -2,7 +2,7 @@
 //! needed), a dump of every link at start, then `RTM_NEWLINK`/`RTM_DELLINK` events.
 //! keepalived's "up" is `IFF_UP` and `IFF_RUNNING` (carrier).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// A link as netlink reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,58 +74,11 @@ impl Links {
     /// Open, subscribe to link events, and read the dump of every link (blocking, bounded
     /// by a 1 s receive timeout) so instances start knowing their links.
     pub fn open() -> std::io::Result<(Links, Vec<Link>)> {
-        // SAFETY: plain socket(2); the descriptor is owned at once.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: raw is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: sockaddr_nl is plain data, zeroed then filled; sizes match.
-        unsafe {
-            let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-            sa.nl_family = libc::AF_NETLINK as u16;
-            sa.nl_groups = libc::RTMGRP_LINK as u32;
-            if libc::bind(
-                raw,
-                &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            ) < 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        let sock = socket2::SockRef::from(&fd);
-        sock.set_read_timeout(Some(std::time::Duration::from_secs(1)))?;
-        // RTM_GETLINK dump: nlmsghdr + ifinfomsg (family AF_UNSPEC).
-        let mut req = [0u8; 32];
-        req[0..4].copy_from_slice(&32u32.to_ne_bytes());
-        req[4..6].copy_from_slice(&RTM_GETLINK.to_ne_bytes());
-        let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-        req[6..8].copy_from_slice(&flags.to_ne_bytes());
-        req[8..12].copy_from_slice(&1u32.to_ne_bytes());
-        // SAFETY: send of a local buffer on our socket (the kernel is the default peer).
-        if unsafe { libc::send(raw, req.as_ptr() as *const libc::c_void, req.len(), 0) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
         let mut links = Vec::new();
-        let mut done = false;
-        let mut buf = vec![0u8; 32768];
-        while !done {
-            // SAFETY: recv into a buffer we own, of the length passed.
-            let n = unsafe { libc::recv(raw, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-            if n <= 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            links.extend(parse(&buf[..n as usize], &mut done));
-        }
-        sock.set_nonblocking(true)?;
+        // RTM_GETLINK dump: an ifinfomsg of family AF_UNSPEC.
+        let fd = ipc::rtnl::open_dump(libc::RTMGRP_LINK as u32, RTM_GETLINK, 16, |m, done| {
+            links.extend(parse(m, done))
+        })?;
         Ok((Links { fd }, links))
     }
 
@@ -136,22 +89,10 @@ impl Links {
     /// Every event waiting on the socket.
     pub fn read(&self) -> Vec<Link> {
         let mut out = Vec::new();
-        let mut buf = vec![0u8; 32768];
-        loop {
-            // SAFETY: recv into a buffer we own, of the length passed.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n <= 0 {
-                return out;
-            }
+        ipc::rtnl::drain(&self.fd, |m| {
             let mut done = false;
-            out.extend(parse(&buf[..n as usize], &mut done));
-        }
+            out.extend(parse(m, &mut done));
+        });
+        out
     }
 }
