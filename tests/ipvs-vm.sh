@@ -13,7 +13,7 @@
 #   --break-ours self-test of the harness: ours gets each scenario's config with one
 #                weight changed, so every scenario comparison must fail
 #   --out DIR    keep what the guest returns (tables, daemon logs, timing) in DIR
-#   --phases P   the phases after the scenarios, of "timing restart stop10k"
+#   --phases P   the phases after the scenarios, of "timing restart stop10k bfd"
 #                (default all; "" for none)
 #   --vm-opt OPT pass OPT to tests/ipvs/vm.sh (repeatable; e.g. --vm-opt --keep)
 #
@@ -35,7 +35,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T=$ROOT/tests/ipvs
 
-QUICK=0 BREAK="" OUT="" PHASES="timing restart stop10k" VMOPTS=()
+QUICK=0 BREAK="" OUT="" PHASES="timing restart stop10k bfd" VMOPTS=()
 usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -60,7 +60,7 @@ if [[ ${#SCENARIOS[@]} -eq 0 ]]; then
         for f in "$T/configs/"*.conf; do
             f=${f##*/}
             # the phases' own configs
-            [[ $f = timing.conf || $f = restart.conf ]] && continue
+            [[ $f = timing.conf || $f = restart.conf || $f = bfd.conf || $f = bfd-peer.conf ]] && continue
             SCENARIOS+=("${f%.conf}")
         done
     fi

@@ -6,8 +6,8 @@
 use conf::model::{
     CheckKind, Checker, Protocol, RealServer, TrackFile, VirtualServer, VsKey, USEC_PER_SEC,
 };
-use conf::project::{rs_id, CheckerSnapshot, ObjId};
-use ipc::{IpvsOp, LvsEvent, RsState, ScriptRef};
+use conf::project::{bfd_id, rs_id, CheckerSnapshot, ObjId};
+use ipc::{BfdLevel, IpvsOp, LvsEvent, RsState, ScriptRef};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -179,6 +179,8 @@ struct Check {
     cur_weight: i64,
     /// Probing (keepalived's `enabled`): off while an ha_suspend address is absent.
     enabled: bool,
+    /// BFD_CHECK: the `bfd_instance` it follows (id and name).
+    bfd: Option<(ObjId, String)>,
 }
 
 /// keepalived's `real_weight`: an effective weight as IPVS takes it.
@@ -426,7 +428,7 @@ impl Engine {
         for v in 0..e.vss.len() {
             e.quorum(v, &mut out, true);
         }
-        // FILE_CHECK (and an unsupported BFD_CHECK) has no thread to activate.
+        // FILE_CHECK and BFD_CHECK have no thread to activate.
         for c in e.checks.iter().filter(|c| c.probe.is_some()) {
             let rs = &e.rss[c.rs];
             out.push(Action::Log(format!(
@@ -436,6 +438,8 @@ impl Engine {
                 e.vss[rs.vs].name
             )));
         }
+        // check_api.c register_checkers_thread, in every build with BFD, BFD_CHECK or not.
+        out.push(Action::Log("Activating BFD healthchecker".into()));
         let mut actions = vec![Action::Ipvs(ops)];
         actions.extend(out);
         (e, actions)
@@ -636,6 +640,18 @@ impl Engine {
 
     /// `update_svr_checker_state`: a real server is up while none of its checkers failed.
     fn checker_changed(&mut self, r: usize, up: bool, kind: &str, out: &mut Vec<Action>) {
+        self.checker_changed_mail(r, up, kind, None, out)
+    }
+
+    /// `checker_changed`, with the mail's body when the checker words its own.
+    fn checker_changed_mail(
+        &mut self,
+        r: usize,
+        up: bool,
+        kind: &str,
+        body: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
         let rs = &mut self.rss[r];
         let before = rs.failed == 0;
         if up {
@@ -661,10 +677,12 @@ impl Engine {
                     self.vss[rs.vs].name,
                     if after { "UP" } else { "DOWN" }
                 ),
-                body: format!(
-                    "=> {what} {} on service <=",
-                    if up { "succeed" } else { "failed" }
-                ),
+                body: body.unwrap_or_else(|| {
+                    format!(
+                        "=> {what} {} on service <=",
+                        if up { "succeed" } else { "failed" }
+                    )
+                }),
             });
         }
         if before == after {
@@ -921,6 +939,40 @@ impl Engine {
                     self.checks[i].cur_weight = n;
                     let eff = self.rss[r].eff + n - p;
                     self.set_weight(r, eff, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// BFD sessions' levels (keepalived's `bfd_check_handle_event`): each BFD_CHECK on a
+    /// session takes its state; the first level a checker hears is taken even when it
+    /// agrees (keepalived's `has_run`), with keepalived's line.
+    pub fn bfd(&mut self, levels: &[BfdLevel]) -> Vec<Action> {
+        let mut out = Vec::new();
+        for l in levels {
+            for i in 0..self.checks.len() {
+                let c = &self.checks[i];
+                let Some((id, name)) = &c.bfd else { continue };
+                if *id != l.bfd || (c.up == l.up && c.has_run) {
+                    continue;
+                }
+                let (r, was_up, name) = (c.rs, c.up, name.clone());
+                let rs = &self.rss[r];
+                out.push(Action::Log(format!(
+                    "BFD check of [{name}] RS({}) is {}",
+                    rs.name,
+                    if l.up { "UP" } else { "DOWN" }
+                )));
+                let c = &mut self.checks[i];
+                c.has_run = true;
+                if was_up != l.up {
+                    c.up = l.up;
+                    let body = format!(
+                        "=> BFD CHECK {name} {} on service <=",
+                        if l.up { "succeeded" } else { "failed" }
+                    );
+                    self.checker_changed_mail(r, l.up, "BFD_CHECK", Some(body), &mut out);
                 }
             }
         }
@@ -1211,7 +1263,11 @@ impl Check {
             }),
             _ => None,
         };
-        let supported = probe.is_some() || file.is_some();
+        let bfd = match &c.kind {
+            CheckKind::Bfd { name: Some(n) } => Some((bfd_id(n), n.clone())),
+            _ => None,
+        };
+        let supported = probe.is_some() || file.is_some() || bfd.is_some();
         Check {
             rs: r,
             // keepalived's log name of the checker.
@@ -1240,6 +1296,7 @@ impl Check {
             file,
             cur_weight: 0,
             enabled: true,
+            bfd,
         }
     }
 }

@@ -16,7 +16,7 @@ pub mod tls;
 use conf::project::CheckerSnapshot;
 use engine::{Action, Engine, Probe};
 use ipc::child::{ChildError, ChildProtocol, Step, OWN_TOKEN_BASE};
-use ipc::{Channel, CheckerToParent, Hello, OpResult, ParentToChecker, RsState};
+use ipc::{BfdLevel, Channel, CheckerToParent, Hello, OpResult, ParentToChecker, RsState};
 use probe::{Flight, Outcome};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -68,6 +68,8 @@ pub struct CheckerChild {
     pool: probe::Pool,
     /// The host's addresses, watched for ha_suspend (opened when a config needs it).
     addrs: Option<addrs::Addrs>,
+    /// The last level of each BFD session, as the parent relays them (BFD_CHECK).
+    bfd: Vec<BfdLevel>,
 }
 
 impl CheckerChild {
@@ -90,6 +92,19 @@ impl CheckerChild {
             files: ipc::trackfile::Files::default(),
             pool: probe::Pool::default(),
             addrs: None,
+            bfd: Vec::new(),
+        }
+    }
+
+    /// BFD levels from the parent: kept, and given to the BFD_CHECKs once loaded.
+    fn bfd_levels(&mut self, levels: Vec<BfdLevel>, now: Instant, out: &mut Vec<CheckerToParent>) {
+        for l in &levels {
+            self.bfd.retain(|k| k.bfd != l.bfd);
+            self.bfd.push(*l);
+        }
+        if self.loaded {
+            let actions = self.engine.bfd(&levels);
+            self.act(actions, now, out);
         }
     }
 
@@ -366,9 +381,16 @@ impl ChildProtocol for CheckerChild {
                 generation,
                 snapshot,
                 resume,
+                bfd,
             } => {
                 self.generation = generation;
                 let mut out = vec![CheckerToParent::SnapshotAck { generation }];
+                // The parent's levels are the newest (a relayed change may have been lost
+                // with a previous checker).
+                for l in bfd {
+                    self.bfd.retain(|k| k.bfd != l.bfd);
+                    self.bfd.push(l);
+                }
                 if ipc::child::test_fault() == Some("misc") {
                     // Ask for the first MISC_CHECK once (fault-injection tests of the runner).
                     let first = snapshot.virtual_servers.iter().find_map(|(_, vs)| {
@@ -387,9 +409,16 @@ impl ChildProtocol for CheckerChild {
                     }
                 }
                 out.extend(self.load(snapshot, resume, now));
+                let levels = self.bfd.clone();
+                self.bfd_levels(levels, now, &mut out);
                 Step::Continue(out)
             }
             ParentToChecker::Ping { seq } => Step::Continue(vec![CheckerToParent::Pong { seq }]),
+            ParentToChecker::BfdState(levels) => {
+                let mut out = Vec::new();
+                self.bfd_levels(levels, now, &mut out);
+                Step::Continue(out)
+            }
             ParentToChecker::Dump { kind } => Step::Continue(vec![CheckerToParent::DumpText {
                 kind,
                 text: self.dump(),

@@ -862,3 +862,193 @@ fn ha_suspend_runs_checks_only_while_the_address_is_here() {
     assert!(logs(&a).iter().any(|l| l.starts_with("Activating")));
     assert_eq!(runs(&mut e, t0), 0);
 }
+
+fn bfd_conf(check: &str) -> String {
+    format!(
+        "bfd_instance peer {{\n neighbor_ip 10.99.255.2\n}}\n{}",
+        vs("", check)
+    )
+}
+
+fn level(up: bool) -> Vec<ipc::BfdLevel> {
+    vec![ipc::BfdLevel {
+        bfd: conf::project::bfd_id("peer"),
+        up,
+    }]
+}
+
+const RS_NAME: &str = "[10.99.1.2]:tcp:80";
+
+#[test]
+fn bfd_check_follows_its_session_as_keepalived() {
+    let t0 = Instant::now();
+    let (mut e, a) = Engine::load(&snap(&bfd_conf("BFD_CHECK {\n name peer\n }")), &[], t0, 7);
+    // Without alpha the real server starts up (check_bfd.c: is_up until an event says
+    // otherwise), and nothing is polled: the session drives it.
+    assert!(
+        matches!(ops(&a)[1], IpvsOp::AddDest { weight: 3, .. }),
+        "{a:?}"
+    );
+    assert_eq!(e.next_deadline(), None);
+    assert!(
+        !logs(&a)
+            .iter()
+            .any(|l| l.contains("ctivating healthchecker")),
+        "BFD_CHECK has no thread to activate"
+    );
+    // keepalived's BFD child sends Down when it starts the session.
+    let a = e.bfd(&level(false));
+    assert_eq!(
+        logs(&a),
+        vec![
+            format!("BFD check of [peer] RS({RS_NAME}) is DOWN"),
+            format!("Removing service {RS_NAME} from VS [10.99.0.10]:tcp:80"),
+            "Lost quorum 1-0=1 > 0 for VS [10.99.0.10]:tcp:80".to_string(),
+        ]
+    );
+    assert!(matches!(ops(&a)[..], [IpvsOp::DelDest { .. }]), "{a:?}");
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::State(RsState { up: false, .. }))));
+    // The same level again: nothing (the checker has run and agrees).
+    assert!(e.bfd(&level(false)).is_empty());
+    let a = e.bfd(&level(true));
+    assert_eq!(
+        logs(&a)[0],
+        format!("BFD check of [peer] RS({RS_NAME}) is UP")
+    );
+    assert_eq!(
+        logs(&a)[1],
+        format!("Adding service {RS_NAME} to VS [10.99.0.10]:tcp:80")
+    );
+    assert!(
+        matches!(ops(&a)[..], [IpvsOp::AddDest { weight: 3, .. }]),
+        "{a:?}"
+    );
+    assert!(e.bfd(&level(true)).is_empty());
+    // Another session's level is none of its business.
+    let other = [ipc::BfdLevel {
+        bfd: conf::project::bfd_id("other"),
+        up: false,
+    }];
+    assert!(e.bfd(&other).is_empty());
+}
+
+#[test]
+fn bfd_check_first_event_is_logged_even_when_it_agrees() {
+    let t0 = Instant::now();
+    let (mut e, _) = Engine::load(&snap(&bfd_conf("BFD_CHECK {\n name peer\n }")), &[], t0, 7);
+    let a = e.bfd(&level(true));
+    assert_eq!(
+        logs(&a),
+        vec![format!("BFD check of [peer] RS({RS_NAME}) is UP")]
+    );
+    assert!(ops(&a).is_empty(), "already in the table");
+    assert!(e.bfd(&level(true)).is_empty());
+}
+
+#[test]
+fn bfd_check_with_alpha_starts_down() {
+    let t0 = Instant::now();
+    for conf in [
+        bfd_conf("BFD_CHECK {\n name peer\n alpha\n }"),
+        // alpha of the real server is the checker's default
+        bfd_conf("BFD_CHECK {\n name peer\n }").replace(" weight 3\n", " weight 3\n alpha\n"),
+    ] {
+        let (mut e, a) = Engine::load(&snap(&conf), &[], t0, 7);
+        assert!(
+            matches!(ops(&a)[1], IpvsOp::DelDest { .. }),
+            "alpha: not in the table before the session is up: {a:?}"
+        );
+        let a = e.bfd(&level(false));
+        assert_eq!(
+            logs(&a),
+            vec![format!("BFD check of [peer] RS({RS_NAME}) is DOWN")]
+        );
+        assert!(ops(&a).is_empty());
+        let a = e.bfd(&level(true));
+        assert!(
+            matches!(ops(&a)[..], [IpvsOp::AddDest { weight: 3, .. }]),
+            "{a:?}"
+        );
+    }
+}
+
+#[test]
+fn bfd_check_and_another_checker_must_both_be_up() {
+    let t0 = Instant::now();
+    let check = format!("BFD_CHECK {{\n name peer\n }}\n {TCP}");
+    let (mut e, _) = Engine::load(&snap(&bfd_conf(&check)), &[], t0, 7);
+    let _ = e.bfd(&level(false));
+    // The TCP_CHECK succeeds: still down while the session is.
+    let c = runs(&mut e, t0);
+    let a = e.result(c, true, "", t0);
+    assert!(ops(&a).is_empty(), "{a:?}");
+    let a = e.bfd(&level(true));
+    assert!(
+        matches!(ops(&a)[..], [IpvsOp::AddDest { weight: 3, .. }]),
+        "{a:?}"
+    );
+    // The TCP_CHECK fails: out, though BFD is up; back when it succeeds.
+    let c = runs(&mut e, t0 + Duration::from_secs(5));
+    let a = e.result(c, false, "", t0 + Duration::from_secs(5));
+    let c = runs(&mut e, t0 + Duration::from_secs(6));
+    let a2 = e.result(c, false, "", t0 + Duration::from_secs(6));
+    let c = runs(&mut e, t0 + Duration::from_secs(7));
+    let a3 = e.result(c, false, "", t0 + Duration::from_secs(7));
+    let all: Vec<Action> = a.into_iter().chain(a2).chain(a3).collect();
+    assert!(matches!(ops(&all)[..], [IpvsOp::DelDest { .. }]), "{all:?}");
+    let a = e.bfd(&level(false));
+    assert!(ops(&a).is_empty(), "already out: {a:?}");
+    assert_eq!(
+        logs(&a),
+        vec![format!("BFD check of [peer] RS({RS_NAME}) is DOWN")]
+    );
+}
+
+#[test]
+fn bfd_check_resumes_without_a_change() {
+    let t0 = Instant::now();
+    let s = snap(&bfd_conf("BFD_CHECK {\n name peer\n }"));
+    let (e0, _) = Engine::load(&s, &[], t0, 7);
+    let id = e0.states()[0].rs;
+    let down = RsState {
+        rs: id,
+        up: false,
+        weight: 3,
+    };
+    // A restarted checker: the parent's last state and the session's level agree.
+    let (mut e, a) = Engine::load(&s, std::slice::from_ref(&down), t0, 7);
+    assert!(matches!(ops(&a)[1], IpvsOp::DelDest { .. }), "{a:?}");
+    assert!(
+        e.bfd(&level(false)).is_empty(),
+        "nothing to say, nothing to change"
+    );
+    let a = e.bfd(&level(true));
+    assert!(matches!(ops(&a)[..], [IpvsOp::AddDest { .. }]), "{a:?}");
+}
+
+#[test]
+fn bfd_check_mails_as_keepalived() {
+    let t0 = Instant::now();
+    let body = format!(
+        "global_defs {{\n router_id lb1\n notification_email {{\n ops@lab\n }}\n smtp_server 10.99.9.9 25\n}}\n{}",
+        bfd_conf("BFD_CHECK {\n name peer\n }")
+    );
+    let (mut e, _) = Engine::load(&snap(&body), &[], t0, 7);
+    let a = e.bfd(&level(false));
+    let m: Vec<(String, String)> = a
+        .iter()
+        .filter_map(|x| match x {
+            Action::Mail { subject, body } => Some((subject.clone(), body.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        m[0],
+        (
+            format!("[lb1] Realserver {RS_NAME} of virtual server [10.99.0.10]:tcp:80 - DOWN"),
+            "=> BFD CHECK peer failed on service <=".to_string()
+        )
+    );
+}

@@ -110,8 +110,18 @@ fn defaults_kw(p: &mut Parser, d: &mut CheckDefaults, w: &Words) -> bool {
 }
 
 pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
-    // FILE_CHECK names a track_file defined before it (check_file.c looks it up then).
-    let track_files: Vec<String> = b.cfg.track_files.iter().map(|t| t.name.clone()).collect();
+    // FILE_CHECK names a track_file defined before it (check_file.c looks it up then), and
+    // BFD_CHECK a bfd_instance (check_bfd.c): one whose events go to the checker.
+    let known = Known {
+        track_files: b.cfg.track_files.iter().map(|t| t.name.clone()).collect(),
+        bfds: b
+            .cfg
+            .bfd_instances
+            .iter()
+            .filter(|t| t.to_checker())
+            .map(|t| t.name.clone())
+            .collect(),
+    };
     let key = match w.get(1) {
         Some("fwmark") => {
             let Some(s) = p.arg(w, 2).map(str::to_string) else {
@@ -264,7 +274,7 @@ pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
             "weight" => vs.weight = p.unsigned_arg(w, 1, 0, i32::MAX as u64).unwrap_or(1) as u32,
             "snmp_name" => vs.snmp_name = p.arg(w, 1).map(str::to_string),
             "real_server" => {
-                if let Some(rs) = real_server(p, w, &track_files) {
+                if let Some(rs) = real_server(p, w, &known, vs.protocol) {
                     vs.real_servers.push(rs);
                 }
             }
@@ -276,7 +286,13 @@ pub fn virtual_server(p: &mut Parser, b: &mut Build, w: &Words) {
     b.cfg.virtual_servers.push(vs);
 }
 
-fn real_server(p: &mut Parser, w: &Words, track_files: &[String]) -> Option<RealServer> {
+/// The objects defined so far that checkers may name.
+struct Known {
+    track_files: Vec<String>,
+    bfds: Vec<String>,
+}
+
+fn real_server(p: &mut Parser, w: &Words, known: &Known, proto: Protocol) -> Option<RealServer> {
     let Some(a) = p.arg(w, 1) else {
         p.skip_block();
         return None;
@@ -321,7 +337,8 @@ fn real_server(p: &mut Parser, w: &Words, track_files: &[String]) -> Option<Real
             "snmp_name" => rs.snmp_name = p.arg(w, 1).map(str::to_string),
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" | "MISC_CHECK"
             | "PING_CHECK" | "ICMP_CHECK" | "UDP_CHECK" | "FILE_CHECK" | "BFD_CHECK" => {
-                if let Some(c) = checker(p, w, track_files) {
+                let label = crate::project::fmt_svc(rs.addr, rs.port, proto);
+                if let Some(c) = checker(p, w, known, &label, &rs.checkers) {
                     rs.checkers.push(c);
                 }
             }
@@ -373,7 +390,16 @@ fn retry_kw(p: &mut Parser, r: &mut RetryOpts, w: &Words) -> bool {
     true
 }
 
-fn checker(p: &mut Parser, w: &Words, track_files: &[String]) -> Option<Checker> {
+/// A checker block. `rs` is keepalived's `FMT_RS` of its real server (as known at this
+/// point of the file), `before` the real server's checkers so far.
+fn checker(
+    p: &mut Parser,
+    w: &Words,
+    refs: &Known,
+    rs: &str,
+    before: &[Checker],
+) -> Option<Checker> {
+    let track_files = &refs.track_files;
     let mut kind = match w.kw() {
         "TCP_CHECK" => CheckKind::Tcp,
         "HTTP_GET" | "SSL_GET" => CheckKind::Http {
@@ -419,6 +445,7 @@ fn checker(p: &mut Parser, w: &Words, track_files: &[String]) -> Option<Checker>
         CheckKind::Misc { .. } | CheckKind::File { .. } | CheckKind::Bfd { .. }
     );
     let retries = !matches!(kind, CheckKind::File { .. } | CheckKind::Bfd { .. });
+    let mut dropped = false;
     p.block(&mut |p, w| {
         let known = match &mut kind {
             CheckKind::Http {
@@ -570,18 +597,60 @@ fn checker(p: &mut Parser, w: &Words, track_files: &[String]) -> Option<Checker>
                 }
                 _ => false,
             },
+            // check_bfd.c bfd_name_handler: any error drops the checker.
             CheckKind::Bfd { name } => match w.kw() {
                 "name" => {
-                    *name = p.arg(w, 1).map(str::to_string);
+                    let n = w.get(1).map(str::to_string);
+                    let err = match &n {
+                        _ if w.len() != 2 => Some(format!(
+                            "({rs}) BFD_CHECK - No or too many names specified - skipping checker"
+                        )),
+                        Some(n) if !refs.bfds.contains(n) => {
+                            Some(format!("({rs}) BFD_CHECK - BFD {n} not configured"))
+                        }
+                        Some(n) if name.is_some() => Some(format!(
+                            "({rs}) BFD_CHECK - BFD {n} already specified as {}",
+                            name.as_deref().unwrap_or_default()
+                        )),
+                        Some(n)
+                            if before.iter().any(
+                                |c| matches!(&c.kind, CheckKind::Bfd { name: Some(o) } if o == n),
+                            ) =>
+                        {
+                            Some(format!("({rs}) BFD_CHECK - RS already monitoring {n}"))
+                        }
+                        _ => None,
+                    };
+                    match err {
+                        Some(e) => {
+                            p.report(Category::GeneralError, e);
+                            dropped = true;
+                        }
+                        None => *name = n,
+                    }
                     true
                 }
-                "alpha" => true,
+                "alpha" => {
+                    retry.alpha = p.opt_bool(w, 1).or(retry.alpha);
+                    true
+                }
                 _ => false,
             },
             CheckKind::Tcp | CheckKind::Ping => false,
         };
         known || (network && conn_kw(p, &mut conn, w)) || (retries && retry_kw(p, &mut retry, w))
     });
+    if dropped {
+        return None;
+    }
+    // check_bfd.c bfd_end_handler.
+    if let CheckKind::Bfd { name: None } = kind {
+        p.report(
+            Category::GeneralError,
+            format!("({rs}) No name has been specified for BFD_CHECKER - skipping"),
+        );
+        return None;
+    }
     // check_file.c file_end_handler.
     if let CheckKind::File {
         track_file: None, ..

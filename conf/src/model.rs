@@ -322,6 +322,19 @@ pub struct BfdInstance {
     pub checker: bool,
 }
 
+impl BfdInstance {
+    /// Whether the session's events go to VRRP (`track_bfd`): unless `checker` alone was
+    /// given (keepalived's `bfd_end_handler`).
+    pub fn to_vrrp(&self) -> bool {
+        self.vrrp || !self.checker
+    }
+
+    /// Whether they go to the checker (`BFD_CHECK`): unless `vrrp` alone was given.
+    pub fn to_checker(&self) -> bool {
+        self.checker || !self.vrrp
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VrrpScript {
     pub name: String,

@@ -82,6 +82,11 @@ pub fn script_id(name: &str) -> ObjId {
     id_of(&("script", name))
 }
 
+/// A `bfd_instance`'s id (keepalived matches BFD instances by name).
+pub fn bfd_id(name: &str) -> ObjId {
+    id_of(&("bfd", name))
+}
+
 /// A sync group's id (keepalived matches groups by name).
 pub fn group_id(name: &str) -> ObjId {
     id_of(&("sync_group", name))

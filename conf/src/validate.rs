@@ -504,15 +504,6 @@ fn complete_check(p: &mut Parser, b: &mut Build) {
                     rs.port = port;
                 }
             }
-            for c in rs.checkers.iter_mut() {
-                if matches!(c.kind, CheckKind::Bfd { .. }) {
-                    p.diags.push(
-                        Category::Warning,
-                        None,
-                        format!("{} on real server {} is not run by keepalived-rs - the real server stays down", c.kind.keyword(), rs_name_pre(rs.addr, rs.port)),
-                    );
-                }
-            }
         }
         let ws = weight_sum.min(u32::MAX as u64) as u32;
         if vs.quorum > ws {

@@ -351,15 +351,60 @@ fn checker_defaults() {
         "a NAT real server without a port inherits the service port"
     );
     assert_eq!(vs.real_servers[0].weight, 1);
-    let l = parse("virtual_server 10.99.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind DR\n real_server 10.99.1.1 80 {\n BFD_CHECK {\n name b\n }\n }\n}\n");
+    // BFD_CHECK names a bfd_instance defined before it whose events go to the checker
+    // (check_bfd.c bfd_name_handler); otherwise the checker is dropped.
+    let rs = |check: &str| {
+        format!("virtual_server 10.99.0.1 80 {{\n protocol TCP\n lb_algo rr\n lb_kind DR\n real_server 10.99.1.1 80 {{\n {check}\n }}\n}}\n")
+    };
+    let bfd_checks = |l: &conf::Loaded| l.config.virtual_servers[0].real_servers[0].checkers.len();
+    let bfd = "bfd_instance b {\n neighbor_ip 10.99.1.1\n}\n";
+    let l = parse(&format!("{bfd}{}", rs("BFD_CHECK {\n name b\n alpha\n }")));
+    assert!(msgs(&l).is_empty(), "{:?}", msgs(&l));
+    assert_eq!(l.diags.test_exit_code(), 0, "BFD_CHECK is run");
+    assert_eq!(bfd_checks(&l), 1);
+    let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
+    assert_eq!(c.retry.alpha, Some(true));
+    for (conf, want) in [
+        (
+            rs("BFD_CHECK {\n name b\n }"),
+            "([10.99.1.1]:tcp:80) BFD_CHECK - BFD b not configured",
+        ),
+        (
+            format!("{}{bfd}", rs("BFD_CHECK {\n name b\n }")),
+            "([10.99.1.1]:tcp:80) BFD_CHECK - BFD b not configured",
+        ),
+        (
+            format!(
+                "bfd_instance b {{\n neighbor_ip 10.99.1.1\n vrrp\n}}\n{}",
+                rs("BFD_CHECK {\n name b\n }")
+            ),
+            "([10.99.1.1]:tcp:80) BFD_CHECK - BFD b not configured",
+        ),
+        (
+            format!("{bfd}{}", rs("BFD_CHECK {\n name b c\n }")),
+            "([10.99.1.1]:tcp:80) BFD_CHECK - No or too many names specified - skipping checker",
+        ),
+        (
+            format!("{bfd}{}", rs("BFD_CHECK {\n alpha\n }")),
+            "([10.99.1.1]:tcp:80) No name has been specified for BFD_CHECKER - skipping",
+        ),
+        (
+            format!("{bfd}{}", rs("BFD_CHECK {\n name b\n name b\n }")),
+            "([10.99.1.1]:tcp:80) BFD_CHECK - BFD b already specified as b",
+        ),
+    ] {
+        let l = parse(&conf);
+        assert!(msgs(&l).iter().any(|m| m == want), "{want}: {:?}", msgs(&l));
+        assert_eq!(bfd_checks(&l), 0, "{want}: the checker is dropped");
+    }
+    let l = parse(&format!(
+        "{bfd}{}",
+        rs("BFD_CHECK {\n name b\n }\n BFD_CHECK {\n name b\n }")
+    ));
     assert!(msgs(&l)
         .iter()
-        .any(|m| m.contains("BFD_CHECK") && m.contains("stays down")));
-    assert_eq!(
-        l.diags.test_exit_code(),
-        5,
-        "a checker we do not run is a warning"
-    );
+        .any(|m| m == "([10.99.1.1]:tcp:80) BFD_CHECK - RS already monitoring b"));
+    assert_eq!(bfd_checks(&l), 1, "the second is dropped");
 }
 
 /// Inputs the fuzzer once crashed on: each must load without a panic.

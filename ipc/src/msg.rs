@@ -66,6 +66,15 @@ pub struct RsState {
     pub weight: u32,
 }
 
+/// A `bfd_instance`'s session as the checker's BFD_CHECKs see it: Up or not (keepalived's
+/// `bfd_event_t`, by id). The VRRP child runs the sessions and reports them; the parent
+/// keeps the last one and relays it to the checker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BfdLevel {
+    pub bfd: ObjId,
+    pub up: bool,
+}
+
 /// Outcome of a privileged request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpResult {
@@ -102,11 +111,14 @@ pub enum DumpKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ParentToVrrp {
     Hello(Hello),
-    /// A configuration to run; `resume` carries the last known states (restart without flap).
+    /// A configuration to run; `resume` carries the last known states (restart without flap),
+    /// `bfd` the last known BFD sessions the checker follows (a restarted child keeps them
+    /// until its own sessions know better).
     Snapshot {
         generation: u64,
         snapshot: Box<VrrpSnapshot>,
         resume: Vec<InstanceState>,
+        bfd: Vec<BfdLevel>,
     },
     /// Sockets follow this message, one per manifest entry, in order.
     Sockets {
@@ -138,24 +150,45 @@ pub enum ParentToVrrp {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VrrpToParent {
     Hello(Hello),
-    SnapshotAck { generation: u64 },
-    Pong { seq: u64 },
-    AddVips { req_id: u64, instance: ObjId },
-    DelVips { req_id: u64, instance: ObjId },
-    RunScript { req_id: u64, script: ScriptRef },
+    SnapshotAck {
+        generation: u64,
+    },
+    Pong {
+        seq: u64,
+    },
+    AddVips {
+        req_id: u64,
+        instance: ObjId,
+    },
+    DelVips {
+        req_id: u64,
+        instance: ObjId,
+    },
+    RunScript {
+        req_id: u64,
+        script: ScriptRef,
+    },
     StateChanged(InstanceState),
     FullState(Vec<InstanceState>),
-    DumpText { kind: DumpKind, text: String },
+    /// BFD sessions whose events go to the checker: after a configuration, on a change, and
+    /// with each full state.
+    BfdState(Vec<BfdLevel>),
+    DumpText {
+        kind: DumpKind,
+        text: String,
+    },
     Stopped,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ParentToChecker {
     Hello(Hello),
+    /// `bfd`: the last known state of the BFD sessions BFD_CHECKs follow.
     Snapshot {
         generation: u64,
         snapshot: Box<CheckerSnapshot>,
         resume: Vec<RsState>,
+        bfd: Vec<BfdLevel>,
     },
     Sockets {
         manifest: Vec<FdKind>,
@@ -175,6 +208,8 @@ pub enum ParentToChecker {
     Dump {
         kind: DumpKind,
     },
+    /// BFD sessions changed state (relayed from the VRRP child).
+    BfdState(Vec<BfdLevel>),
     Stop,
     /// Exit without shutdown actions: a new checker takes over (`--restart-checker`).
     Handover,

@@ -54,6 +54,10 @@ fn every_parent_to_vrrp_variant_round_trips() {
             generation: 3,
             snapshot: Box::new(snapshot()),
             resume: vec![st],
+            bfd: vec![BfdLevel {
+                bfd: ObjId(7),
+                up: true,
+            }],
         },
         ParentToVrrp::Ping { seq: 42 },
         ParentToVrrp::AddVipsResult {
@@ -111,6 +115,10 @@ fn every_child_to_parent_variant_round_trips() {
         },
         VrrpToParent::StateChanged(st.clone()),
         VrrpToParent::FullState(vec![st]),
+        VrrpToParent::BfdState(vec![BfdLevel {
+            bfd: ObjId(7),
+            up: false,
+        }]),
         VrrpToParent::DumpText {
             kind: DumpKind::Data,
             text: "x".into(),
@@ -158,6 +166,12 @@ fn every_child_to_parent_variant_round_trips() {
     for m in &up {
         assert_eq!(&recv_one(&mut cp).unwrap(), m);
     }
+    let relayed = ParentToChecker::BfdState(vec![BfdLevel {
+        bfd: ObjId(7),
+        up: true,
+    }]);
+    cp.send(&relayed).unwrap();
+    assert_eq!(recv_one(&mut cc).unwrap(), relayed);
     cp.send(&ParentToChecker::ApplyIpvsResult {
         req_id: 5,
         result: OpResult::Unavailable,

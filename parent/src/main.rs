@@ -149,6 +149,7 @@ fn main() -> ExitCode {
     }
     let has_vrrp = !loaded.config.instances.is_empty();
     let has_check = !loaded.config.virtual_servers.is_empty();
+    let has_bfd = !loaded.config.bfd_instances.is_empty();
     let mut child_args = Vec::new();
     if c.log_console {
         child_args.push("-l".to_string());
@@ -180,6 +181,7 @@ fn main() -> ExitCode {
             .into(),
         run_vrrp: !c.check_only && (has_vrrp || c.all),
         run_checker: !c.vrrp_only && (has_check || c.all),
+        run_bfd: !c.no_bfd && (has_bfd || c.all),
         child_args,
         release_vrrp: !c.dont_release_vrrp,
         release_ipvs: !c.dont_release_ipvs,

@@ -96,6 +96,10 @@ pub struct Settings {
     pub checkers_pid_file: PathBuf,
     pub run_vrrp: bool,
     pub run_checker: bool,
+    /// Run the `bfd_instance` sessions (keepalived's BFD child: config has some, no `-B`).
+    /// They run in the VRRP child, which then starts even without `vrrp_instance` (or with
+    /// `-C`), with a snapshot of BFD only.
+    pub run_bfd: bool,
     /// Arguments passed on to the children (logging flags).
     pub child_args: Vec<String>,
     /// Remove VIPs and static addresses at stop (not with `-V`).
@@ -610,6 +614,9 @@ pub struct Supervisor {
     /// Last reported state of every VRRP instance and real server (handed to restarted children).
     instance_states: Vec<InstanceState>,
     rs_states: Vec<RsState>,
+    /// Last reported level of every BFD session BFD_CHECK follows (given to a new checker
+    /// and to a restarted VRRP child).
+    bfd_states: Vec<BfdLevel>,
     /// The IPVS table, reconciled with the kernel's.
     lvs: crate::privops::lvs::Lvs,
     /// What the kernel held for our real servers when the daemon started (the first
@@ -667,6 +674,7 @@ impl Supervisor {
             checker,
             instance_states: Vec::new(),
             rs_states: Vec::new(),
+            bfd_states: Vec::new(),
             lvs: Default::default(),
             kernel_resume: None,
             stopping: None,
@@ -686,8 +694,71 @@ impl Supervisor {
         })
     }
 
+    /// Whether the VRRP child runs: for VRRP, for BFD, or both.
+    fn vrrp_child(&self) -> bool {
+        self.s.run_vrrp || self.s.run_bfd
+    }
+
+    /// The sockets the VRRP child gets: VRRP's only when it runs VRRP, BFD's only when BFD.
+    fn vrrp_kinds(&self) -> Vec<FdKind> {
+        let mut kinds = crate::privops::sockets::vrrp_kinds(&self.config);
+        kinds.retain(|k| {
+            if matches!(k, FdKind::Bfd4 | FdKind::Bfd6) {
+                self.s.run_bfd
+            } else {
+                self.s.run_vrrp
+            }
+        });
+        kinds
+    }
+
+    /// A BFD session the checker may be told of: a configured `bfd_instance` whose events
+    /// go to the checker.
+    fn known_bfd(&self, id: ObjId) -> bool {
+        self.s.run_bfd
+            && self
+                .config
+                .bfd_instances
+                .iter()
+                .any(|b| b.to_checker() && conf::project::bfd_id(&b.name) == id)
+    }
+
+    /// The VRRP child reported BFD sessions: keep them, and tell the checker what changed.
+    fn bfd_reported(&mut self, list: Vec<BfdLevel>) -> Result<(), String> {
+        if let Some(bad) = list.iter().find(|l| !self.known_bfd(l.bfd)) {
+            return Err(format!("reported unknown BFD instance {:?}", bad.bfd));
+        }
+        let changed: Vec<BfdLevel> = list
+            .into_iter()
+            .filter(|l| !self.bfd_states.contains(l))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        for l in &changed {
+            self.bfd_states.retain(|s| s.bfd != l.bfd);
+            self.bfd_states.push(*l);
+        }
+        if self.s.run_checker {
+            self.checker
+                .send(&self.poll, &ParentToChecker::BfdState(changed));
+        }
+        Ok(())
+    }
+
     fn vrrp_snapshot(&self) -> ParentToVrrp {
         let mut snapshot = self.config.for_vrrp();
+        if !self.s.run_vrrp {
+            // BFD only (no vrrp_instance, or -C): nothing else of VRRP runs.
+            snapshot.instances.clear();
+            snapshot.sync_groups.clear();
+            snapshot.scripts.clear();
+            snapshot.track_files.clear();
+            snapshot.track_processes.clear();
+        }
+        if !self.s.run_bfd {
+            snapshot.bfd_instances.clear();
+        }
         snapshot.interfaces = crate::privops::ifinfo::read(&self.config);
         // keepalived's defaults for smtp_alert mail (`set_default_email_from`, `local_name`):
         // router_id and HELO name the host, the sender is the daemon's user at the host.
@@ -705,6 +776,7 @@ impl Supervisor {
             generation: self.generation,
             snapshot: Box::new(snapshot),
             resume: self.instance_states.clone(),
+            bfd: self.bfd_states.clone(),
         }
     }
 
@@ -737,6 +809,7 @@ impl Supervisor {
             generation: self.generation,
             snapshot: Box::new(snapshot),
             resume,
+            bfd: self.bfd_states.clone(),
         }
     }
 
@@ -789,7 +862,7 @@ impl Supervisor {
         self.script_default = crate::scripts::default_identity(&self.config);
         self.open_fifos();
         // A child we do not run has no pid file (a stale one would name another process).
-        if !self.s.run_vrrp {
+        if !self.vrrp_child() {
             let _ = std::fs::remove_file(&self.s.vrrp_pid_file);
         }
         if !self.s.run_checker {
@@ -876,7 +949,7 @@ impl Supervisor {
                     .any(|r| matches!(r.then, ScriptEnd::Startup))
             {
                 self.startup_pending = false;
-                if self.s.run_vrrp {
+                if self.vrrp_child() {
                     self.vrrp.restart_at = Some(now);
                 }
                 if self.s.run_checker {
@@ -898,7 +971,7 @@ impl Supervisor {
                 self.vrrp.tick(&self.poll, now, &args);
                 self.checker.tick(&self.poll, now, &args);
             }
-            let all_ready = (!self.s.run_vrrp || self.vrrp.ready)
+            let all_ready = (!self.vrrp_child() || self.vrrp.ready)
                 && (!self.s.run_checker || self.checker.ready);
             if all_ready && !announced_ready && self.stopping.is_none() {
                 announced_ready = true;
@@ -989,7 +1062,7 @@ impl Supervisor {
         };
         if fresh {
             let snap = self.vrrp_snapshot();
-            let kinds = crate::privops::sockets::vrrp_kinds(&self.config);
+            let kinds = self.vrrp_kinds();
             self.vrrp.configure(&self.poll, &snap, &kinds, |manifest| {
                 ParentToVrrp::Sockets { manifest }
             });
@@ -1034,7 +1107,18 @@ impl Supervisor {
 
     /// A request from the VRRP child, checked against our copy of the config.
     fn vrrp_request(&mut self, m: VrrpToParent) -> Result<(), String> {
+        // A child that runs BFD only has no instance to speak of.
+        if !self.s.run_vrrp
+            && !matches!(
+                &m,
+                VrrpToParent::BfdState(_) | VrrpToParent::DumpText { .. }
+            )
+            && !matches!(&m, VrrpToParent::FullState(l) if l.is_empty())
+        {
+            return Err(format!("runs BFD only but sent {m:?}"));
+        }
         match m {
+            VrrpToParent::BfdState(list) => self.bfd_reported(list)?,
             VrrpToParent::AddVips { req_id, instance } => {
                 let result = self.set_vips(instance, true)?;
                 self.vrrp
@@ -1885,6 +1969,12 @@ impl Supervisor {
             self.lvs.configure(Some(&self.config), &loaded.config);
         }
         let old = std::mem::replace(&mut self.config, loaded.config);
+        // A BFD session no longer configured (or no longer for the checker) is forgotten.
+        let states = std::mem::take(&mut self.bfd_states);
+        self.bfd_states = states
+            .into_iter()
+            .filter(|l| self.known_bfd(l.bfd))
+            .collect();
         self.reload_vips(&old);
         self.open_fifos();
         self.generation += 1;

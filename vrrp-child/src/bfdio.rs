@@ -17,8 +17,10 @@ pub struct Bfd {
     sessions: Sessions,
     /// Per session (same index): its send socket, and whether the last send failed.
     tx: Vec<Tx>,
-    /// Per session: whether VRRP hears its events (keepalived: unless `checker` alone).
+    /// Per session: whether VRRP hears its events (keepalived: unless `checker` alone),
+    /// and whether the checker does (unless `vrrp` alone).
     to_vrrp: Vec<bool>,
+    to_checker: Vec<bool>,
     rng: XorShift,
     /// What the trackers know: per `bfd_instance` name, Up or not (Down from the start,
     /// as keepalived's `bfd_up = false`). Unknown (`None`, counting for nothing) after a
@@ -49,6 +51,7 @@ impl Default for Bfd {
             sessions: Sessions::default(),
             tx: Vec::new(),
             to_vrrp: Vec::new(),
+            to_checker: Vec::new(),
             rng: XorShift(s | 1),
             up: Vec::new(),
             grace: Vec::new(),
@@ -70,7 +73,8 @@ fn key(c: &bfd::Config) -> TxKey {
     (c.name.clone(), c.source, c.ttl, c.neighbor.is_ipv6())
 }
 
-/// Changes of what the trackers see: (instance name, up).
+/// Changes of a session's level: (instance name, up). Who hears of them is
+/// [`Bfd::to_vrrp`] and [`Bfd::to_checker`].
 pub type Changes = Vec<(String, bool)>;
 
 /// A send socket: UDP from `source` (or any address) and a free port of 49152–65535,
@@ -122,9 +126,49 @@ impl Bfd {
             .collect()
     }
 
-    /// Whether a `bfd_instance` is Up, for `track_bfd`.
+    /// Whether a `bfd_instance` is Up, for `track_bfd`: one whose events do not go to VRRP
+    /// counts as down.
     pub fn level(&self, name: &str) -> Option<bool> {
-        self.up.iter().find(|(n, _)| n == name).and_then(|x| x.1)
+        let e = self.up.iter().find(|(n, _)| n == name)?;
+        if self.to_vrrp(name) {
+            e.1
+        } else {
+            Some(false)
+        }
+    }
+
+    fn session_flag(&self, name: &str, flags: &[bool]) -> bool {
+        self.sessions
+            .list
+            .iter()
+            .position(|s| s.cfg.name == name)
+            .and_then(|i| flags.get(i).copied())
+            .unwrap_or(false)
+    }
+
+    /// Whether the session's events go to VRRP's `track_bfd`.
+    pub fn to_vrrp(&self, name: &str) -> bool {
+        self.session_flag(name, &self.to_vrrp)
+    }
+
+    /// Whether they go to the checker's BFD_CHECK.
+    pub fn to_checker(&self, name: &str) -> bool {
+        self.session_flag(name, &self.to_checker)
+    }
+
+    /// The known level of every running session whose events go to the checker (one still
+    /// unknown after a restart of this child is left out: the parent keeps the last one).
+    pub fn checker_levels(&self) -> Vec<(String, bool)> {
+        self.sessions
+            .list
+            .iter()
+            .zip(&self.to_checker)
+            .filter(|(_, c)| **c)
+            .filter_map(|(s, _)| {
+                let up = self.up.iter().find(|(n, _)| *n == s.cfg.name)?.1?;
+                Some((s.cfg.name.clone(), up))
+            })
+            .collect()
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -147,6 +191,7 @@ impl Bfd {
     ) {
         let mut cfgs = Vec::new();
         let mut vrrp = Vec::new();
+        let mut checker = Vec::new();
         for b in conf {
             match bfd::Config::from_conf(b) {
                 Some(c)
@@ -167,7 +212,8 @@ impl Bfd {
                 }
                 Some(c) => {
                     cfgs.push(c);
-                    vrrp.push(b.vrrp || !b.checker);
+                    vrrp.push(b.to_vrrp());
+                    checker.push(b.to_checker());
                 }
                 None => log(&format!(
                     "Configuration error: BFD instance {} has no neighbor address - ignoring",
@@ -191,6 +237,7 @@ impl Bfd {
             .collect();
         self.sessions.configure(cfgs, &mut self.rng);
         self.to_vrrp = vrrp;
+        self.to_checker = checker;
         let mut fresh = Vec::new();
         for (i, s) in self.sessions.list.iter_mut().enumerate() {
             let kept = old_tx
@@ -297,9 +344,6 @@ impl Bfd {
                     }
                 }
                 Action::Event { up } => {
-                    if !self.to_vrrp.get(i).copied().unwrap_or(false) {
-                        continue;
-                    }
                     let name = s.cfg.name.clone();
                     if let Some(e) = self.up.iter_mut().find(|(n, _)| *n == name) {
                         // While unknown, only Up counts (Down is the fresh start).

@@ -17,7 +17,9 @@ pub mod trackproc;
 
 use conf::project::{ObjId, VrrpSnapshot};
 use ipc::child::{ChildError, ChildProtocol, Step};
-use ipc::{Channel, Hello, InstanceState, ParentToVrrp, ScriptRef, VrrpState, VrrpToParent};
+use ipc::{
+    BfdLevel, Channel, Hello, InstanceState, ParentToVrrp, ScriptRef, VrrpState, VrrpToParent,
+};
 use std::time::{Duration, Instant};
 
 /// A `vrrp_script` being tracked: run every `interval` by the parent, judged with rise/fall.
@@ -85,7 +87,7 @@ pub struct VrrpChild {
     next_full: Option<Instant>,
     /// `smtp_alert` mail in flight.
     mailer: mail::Mailer,
-    /// `bfd_instance` sessions, for `track_bfd`.
+    /// `bfd_instance` sessions, for `track_bfd` and (through the parent) BFD_CHECK.
     bfd: bfdio::Bfd,
 }
 
@@ -202,13 +204,30 @@ impl VrrpChild {
         self.runtime.trackers_changed(now, &level, out, self.log);
     }
 
-    /// BFD sessions changed state: keepalived's line for each instance tracking one, then
-    /// the priorities and faults.
+    /// BFD sessions changed state: the checker's share goes to the parent (keepalived's
+    /// event pipe to the checker); then keepalived's line for each instance tracking one,
+    /// and the priorities and faults.
     fn bfd_changed(&mut self, changes: bfdio::Changes, now: Instant, out: &mut Vec<VrrpToParent>) {
         if changes.is_empty() {
             return;
         }
+        let to_checker: Vec<BfdLevel> = changes
+            .iter()
+            .filter(|(n, _)| self.bfd.to_checker(n))
+            .map(|(n, up)| BfdLevel {
+                bfd: conf::project::bfd_id(n),
+                up: *up,
+            })
+            .collect();
+        if !to_checker.is_empty() {
+            out.push(VrrpToParent::BfdState(to_checker));
+        }
+        let mut vrrp = false;
         for (name, up) in changes {
+            if !self.bfd.to_vrrp(&name) {
+                continue;
+            }
+            vrrp = true;
             for vi in self.runtime.tracking(&track::TrackKey::Bfd(name.clone())) {
                 (self.log)(&format!(
                     "VRRP_Instance({vi}) Tracked BFD instance {name} is {}",
@@ -216,7 +235,24 @@ impl VrrpChild {
                 ));
             }
         }
-        self.trackers_changed(now, out);
+        if vrrp {
+            self.trackers_changed(now, out);
+        }
+    }
+
+    /// Every known level of the sessions the checker follows (level-triggered: after a
+    /// configuration and with each full state).
+    fn bfd_full(&self) -> Option<VrrpToParent> {
+        let l: Vec<BfdLevel> = self
+            .bfd
+            .checker_levels()
+            .into_iter()
+            .map(|(n, up)| BfdLevel {
+                bfd: conf::project::bfd_id(&n),
+                up,
+            })
+            .collect();
+        (!l.is_empty()).then_some(VrrpToParent::BfdState(l))
     }
 
     /// Trackers other than scripts from a snapshot: the link-event socket (opened once),
@@ -439,6 +475,7 @@ impl ChildProtocol for VrrpChild {
             self.next_full = Some(now + FULL_STATE_INTERVAL);
             self.refresh_states();
             out.push(self.full_state());
+            out.extend(self.bfd_full());
         }
         if self.next_scan.is_some_and(|t| t <= now) {
             self.next_scan = Some(now + trackproc::SCAN_INTERVAL);
@@ -469,7 +506,10 @@ impl ChildProtocol for VrrpChild {
                 generation,
                 snapshot,
                 resume,
+                bfd,
             } => {
+                // The first configuration of a child the parent knew states for: a restart.
+                let restarted = self.generation == 0 && (!resume.is_empty() || !bfd.is_empty());
                 self.generation = generation;
                 self.set_tracks(&snapshot, now);
                 // Keep what the parent knew (a restart resumes); anything new starts in INIT.
@@ -512,7 +552,7 @@ impl ChildProtocol for VrrpChild {
                 let mail = self.mail_cfg(&snapshot);
                 self.mailer.configure(mail);
                 // A restarted child (states from the parent, no instances yet) resumes.
-                self.set_sources(&snapshot, now, !running && !resume.is_empty());
+                self.set_sources(&snapshot, now, restarted);
                 self.next_full = Some(now + FULL_STATE_INTERVAL);
                 self.resume = if running { current } else { resume };
                 self.names = snapshot
@@ -522,6 +562,8 @@ impl ChildProtocol for VrrpChild {
                     .collect();
                 drop(snapshot);
                 let mut out = vec![VrrpToParent::SnapshotAck { generation }, self.full_state()];
+                // keepalived's BFD child sends each session's state when it starts it.
+                out.extend(self.bfd_full());
                 // Trackers first, so an instance whose interface is down starts in FAULT.
                 self.trackers_changed(now, &mut out);
                 let resume = self.resume.clone();

@@ -999,3 +999,49 @@ fn hostile_packets_never_panic_and_timers_stay_sane() {
         }
     }
 }
+
+fn nolog(_: &str) {}
+
+#[test]
+fn events_go_to_vrrp_and_the_checker_as_keepalived_routes_them() {
+    let l = conf::load_str(
+        "k.conf",
+        "bfd_instance both {\n neighbor_ip 127.0.0.2\n}\n\
+         bfd_instance chk {\n neighbor_ip 127.0.0.3\n checker\n}\n\
+         bfd_instance vr {\n neighbor_ip 127.0.0.4\n vrrp\n}\n\
+         bfd_instance all {\n neighbor_ip 127.0.0.5\n vrrp\n checker\n}\n",
+        &conf::LoadOptions::default(),
+    );
+    let b = &l.config.bfd_instances;
+    let now = Instant::now();
+    let mut io = vrrp_child::bfdio::Bfd::default();
+    io.configure(b, now, false, nolog);
+    let routes: Vec<(bool, bool)> = ["both", "chk", "vr", "all"]
+        .iter()
+        .map(|n| (io.to_vrrp(n), io.to_checker(n)))
+        .collect();
+    assert_eq!(
+        routes,
+        vec![(true, true), (false, true), (true, false), (true, true)]
+    );
+    // Down from the start (keepalived's BFD child sends Down when it starts a session); the
+    // checker hears of the sessions it follows, track_bfd of a checker-only one is down.
+    assert_eq!(
+        io.checker_levels(),
+        vec![
+            ("both".to_string(), false),
+            ("chk".to_string(), false),
+            ("all".to_string(), false)
+        ]
+    );
+    assert_eq!(io.level("chk"), Some(false));
+    // A restarted child knows nothing until a session comes up or the grace ends: the
+    // parent keeps the last level meanwhile.
+    let mut r = vrrp_child::bfdio::Bfd::default();
+    r.configure(b, now, true, nolog);
+    assert!(r.checker_levels().is_empty());
+    let grace = Duration::from_millis(1000) * vrrp_child::bfdio::RESUME_GRACE;
+    let changes = r.tick(now + grace, nolog);
+    assert!(changes.contains(&("chk".to_string(), false)), "{changes:?}");
+    assert_eq!(r.checker_levels().len(), 3);
+}

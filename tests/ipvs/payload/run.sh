@@ -7,7 +7,7 @@
 # Usage (in the guest): run.sh quick|full[,break] SCENARIO... [-- PHASE...]
 #   ,break    self-test: ours runs each scenario with one weight changed (must fail)
 #   SCENARIO  a config name in configs/ (without .conf), compared side by side
-#   PHASE     timing restart stop10k (default: all three)
+#   PHASE     timing restart stop10k bfd (default: all four)
 #
 # Two sites with the same addressing (lib.sh site_create): netns "ka" + "ka-rs"
 # runs Debian's keepalived, netns "ours" + "ours-rs" runs keepalived-rs. Every
@@ -19,7 +19,7 @@ MODE=${1%,break}; BREAK=""; [ "$1" != "$MODE" ] && BREAK=1; shift
 SCENARIOS=""
 while [ $# -gt 0 ] && [ "$1" != -- ]; do SCENARIOS="$SCENARIOS $1"; shift; done
 [ "${1:-}" = -- ] && shift
-PHASES=${*:-timing restart stop10k}     # "none": no phase
+PHASES=${*:-timing restart stop10k bfd}     # "none": no phase
 REPS=1; [ "$MODE" = full ] && REPS=2
 SITES="ka ours"
 CONF=/payload/configs
@@ -469,6 +469,135 @@ phase_stop10k() {
         ip netns exec ours ipvsadm -C
     done
     cp /tmp/ours-10k.log /out/logs/ 2>/dev/null
+}
+
+# ------------------------------------------------------------------ BFD_CHECK ---
+# bfd.conf on both sites, each with a BFD peer (Debian's keepalived with bfd-peer.conf) in
+# its real-server namespace. While the session is Up the BFD_CHECK real servers are in the
+# table (ours equal to keepalived's, keepalived's = bfd.expect); the peers stop (SIGTERM,
+# no AdminDown: the session expires) and each site is timed from its own peer's stop until
+# 10.99.5.10 is gone (bound: detection time 600 ms + 0.5 s), then the tables must be
+# bfd.down.expect; our checker child is SIGKILLed and its successor must keep that table;
+# the peers start again and each site is timed until it serves again
+# (bound 10 s: the peer's start-up and the Down/Init/Up exchange at the idle rate), then
+# bfd.expect again. Both daemons stop and must leave their tables empty.
+BFD_VIP=10.99.1.110:80 BFD_RS=10.99.5.10:80
+
+# bfd_tables_are SUFFIX: each site's table is bfd${SUFFIX}.expect
+bfd_tables_are() {
+    for _s in $SITES; do ipvs_save "$_s" | cmp -s - "$CONF/bfd$1.expect" || return 1; done
+}
+
+# bfd_compare WHAT SUFFIX: within 10 s both tables are bfd${SUFFIX}.expect; ours equals keepalived's
+bfd_compare() {
+    wait_until 10000 bfd_tables_are "$2"
+    for _s in $SITES; do ipvs_save "$_s" > "/out/tables/bfd$2.$_s"; done
+    if diff -u "$CONF/bfd$2.expect" /out/tables/bfd$2.ka > /tmp/diff; then
+        ok "bfd: $1: keepalived's table is bfd$2.expect"
+    else
+        not_ok "bfd: $1: keepalived's table differs from bfd$2.expect (harness or config problem)"; sed 's/^/#   /' /tmp/diff
+    fi
+    if diff -u /out/tables/bfd$2.ka /out/tables/bfd$2.ours > /tmp/diff; then
+        ok "bfd: $1: ipvsadm -Sn of ours equals keepalived's ($(wc -l < /out/tables/bfd$2.ka) lines)"
+    else
+        not_ok "bfd: $1: ipvsadm -Sn of ours differs from keepalived's (- keepalived, + ours)"; sed 's/^/#   /' /tmp/diff
+    fi
+}
+
+# _bfd_checker_again: our daemon said twice that a checker is ready
+_bfd_checker_again() { [ "$(grep -c 'Healthcheck child process ready' /tmp/ours-bfd.log)" -ge 2 ]; }
+
+bfd_peers_start() {
+    for s in $SITES; do
+        daemon_start ka "$s-rs" "peer-$s" "$CONF/bfd-peer.conf" -b "/run/peer-$s-bfd.pid"
+        eval "_peer_$s=\$LAST_PID"
+        eval "_peer_t0_$s=\$(now_ms)"
+    done
+}
+
+# bfd_watch WANT: per site, from its peer's start or stop, until BFD_RS is WANT; sets _bfd_ka, _bfd_ours
+bfd_watch() {
+    for s in $SITES; do
+        eval "_t=\$_peer_t0_$s"
+        watch_rs "$s" TCP "$BFD_VIP" "$BFD_RS" "$1" "$_t" 30000 "/tmp/bfd-$s" &
+        eval "_w_$s=\$!"
+    done
+    for s in $SITES; do eval "wait \$_w_$s"; done
+    _bfd_ka=$(cat /tmp/bfd-ka) _bfd_ours=$(cat /tmp/bfd-ours)
+}
+
+phase_bfd() {
+    log "=== BFD_CHECK"
+    _t0=$(now_ms)
+    _c=$CONF/bfd.conf
+    cp "$_c" /out/configs/bfd.conf
+    cp "$CONF/bfd-peer.conf" /out/configs/bfd-peer.conf
+    for s in $SITES; do : > "/tmp/servers-$s"; serve_config "$_c" "$s"; done
+    bfd_peers_start
+    daemon_start ka ka ka-bfd "$_c" -b /run/ka-bfd-bfd.pid; KA=$LAST_PID
+    daemon_start ours ours ours-bfd "$_c" -b /run/ours-bfd-bfd.pid; OURS=$LAST_PID
+    if wait_until 20000 bfd_tables_are ""; then
+        note "bfd: sessions up, tables complete $(ms_to_s $(( $(now_ms) - _t0 ))) s after the start"
+    fi
+    bfd_compare "session Up" ""
+    fmt() { case $1 in timeout) echo ">30 s" ;; *) echo "$(ms_to_s "$1") s" ;; esac; }
+    _within() { case $1 in timeout) return 1 ;; esac; [ "$1" -le "$2" ]; }
+
+    for s in $SITES; do
+        eval "_p=\$_peer_$s"
+        eval "_peer_t0_$s=\$(now_ms)"
+        kill -TERM "$_p"
+    done
+    bfd_watch gone
+    for s in $SITES; do eval "daemon_stop \$_peer_$s TERM 10000"; done
+    _bd=1100
+    if _within "$_bfd_ours" $_bd; then
+        ok "bfd: peer stopped: ours removed $BFD_RS within $(ms_to_s $_bd) s ($(fmt "$_bfd_ours"); keepalived $(fmt "$_bfd_ka"))"
+    else
+        not_ok "bfd: peer stopped: ours removed $BFD_RS within $(ms_to_s $_bd) s ($(fmt "$_bfd_ours"); keepalived $(fmt "$_bfd_ka"))"
+    fi
+    printf '%-28s | %-10s | %-10s | %s\n' "bfd peer stop: gone after" "$(fmt "$_bfd_ka")" "$(fmt "$_bfd_ours")" "$(ms_to_s $_bd) s" > /tmp/bfd-rows
+    bfd_compare "session Down" .down
+
+    # Our checker killed while the session is Down: the new one gets the level from the
+    # parent, keeps the server out, and follows the session when it comes back.
+    _old=$(cat /run/ours-bfd-checkers.pid 2>/dev/null)
+    kill -KILL "$_old" 2>/dev/null
+    if wait_until 10000 _bfd_checker_again; then
+        ok "bfd: our checker restarted (pid $_old -> $(cat /run/ours-bfd-checkers.pid))"
+    else
+        not_ok "bfd: our checker restarted after SIGKILL"
+    fi
+    check "bfd: after the checker restart our table is still bfd.down.expect" sh -c "ip netns exec ours ipvsadm -Sn | sort | cmp -s - $CONF/bfd.down.expect"
+
+    bfd_peers_start
+    bfd_watch serving
+    _bu=10000
+    if _within "$_bfd_ours" $_bu; then
+        ok "bfd: peer back: ours restored $BFD_RS within $(ms_to_s $_bu) s ($(fmt "$_bfd_ours"); keepalived $(fmt "$_bfd_ka"))"
+    else
+        not_ok "bfd: peer back: ours restored $BFD_RS within $(ms_to_s $_bu) s ($(fmt "$_bfd_ours"); keepalived $(fmt "$_bfd_ka"))"
+    fi
+    printf '%-28s | %-10s | %-10s | %s\n' "bfd peer start: back after" "$(fmt "$_bfd_ka")" "$(fmt "$_bfd_ours")" "$(ms_to_s $_bu) s" >> /tmp/bfd-rows
+    bfd_compare "session Up again" ""
+
+    if kill -0 "$OURS" 2>/dev/null; then :; else not_ok "bfd: our daemon exited by itself"; fi
+    daemon_stop "$KA" TERM 30000 || note "bfd: keepalived did not stop within 30 s"
+    daemon_stop "$OURS" TERM 30000 || not_ok "bfd: our daemon did not stop within 30 s of SIGTERM"
+    check "bfd: keepalived's stop emptied its table" table_empty ka
+    check "bfd: our stop emptied our table" table_empty ours
+    for s in $SITES; do eval "daemon_stop \$_peer_$s TERM 10000"; done
+    unserve
+    for s in $SITES; do
+        ip netns exec "$s" ipvsadm -C
+        cp "/tmp/$s-bfd.log" "/out/logs/$s-bfd.log" 2>/dev/null
+        cp "/tmp/peer-$s.log" "/out/logs/peer-$s.log" 2>/dev/null
+    done
+    echo "# BFD_CHECK times (from each site's own peer stop / start)"
+    printf '# %-28s | %-10s | %-10s | %s\n' event keepalived ours bound
+    sed 's/^/# /' /tmp/bfd-rows
+    cat /tmp/bfd-rows >> /out/timing.txt
+    note "bfd: phase took $(ms_to_s $(( $(now_ms) - _t0 ))) s"
 }
 
 phase_none() { :; }
