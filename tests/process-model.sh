@@ -356,5 +356,45 @@ check "notify scripts start in event order and are not killed" "$(wait_for 1 "$T
     [[ $(grep '^start' "$TMP/out/notify.log" | tr '\n' ' ') == "start master start backup start backup " ]]; echo $?)"
 stop notify
 
+# --- reloads that need a child, or sockets, the daemon did not start with ------------------
+# grow_conf PARTS...: vrrp (VI_1, IPv4), vs (a virtual_server), v6 (VI_6, VRRPv3 over IPv6).
+grow_conf() {
+    local part
+    for part in "$@"; do
+        case $part in
+        vrrp) printf 'vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 60\n priority 150\n advert_int 1\n virtual_ipaddress {\n  10.99.0.60/24\n }\n}\n' ;;
+        v6) printf 'vrrp_instance VI_6 {\n version 3\n interface eth0\n virtual_router_id 61\n priority 150\n advert_int 1\n virtual_ipaddress {\n  fd99::61/64\n }\n}\n' ;;
+        vs) printf 'virtual_server 10.99.0.60 80 {\n protocol TCP\n real_server 10.99.0.2 80 {\n  TCP_CHECK {\n   connect_timeout 1\n  }\n }\n}\n' ;;
+        esac
+    done >"$TMP/keepalived.conf"
+}
+ip -n "$NS" addr add 10.99.0.1/24 dev eth0   # VRRPv2 over IPv4 needs a source address
+grow_conf vrrp
+start grow 'Startup complete'
+check "VRRP only at start: no checker child" "$(wait_for 1 "$TMP/grow.log" '\(VI_1\) Entering MASTER STATE' 10 && [[ ! -e $TMP/grow.check.pid ]]; echo $?)"
+grow_conf vrrp vs
+kill -HUP "$(cat "$TMP/grow.pid")"
+check "a reload adding the first virtual_server starts the checker child (as keepalived)" "$(wait_for 1 "$TMP/grow.log" 'Starting Healthcheck child process' 5 &&
+    wait_for 1 "$TMP/grow.log" 'Healthcheck child process ready' 5 && kill -0 "$(cat "$TMP/grow.check.pid")"; echo $?)"
+V1=$(cat "$TMP/grow.vrrp.pid")
+grow_conf vrrp vs v6
+kill -HUP "$(cat "$TMP/grow.pid")"
+check "a reload adding the first IPv6 instance gives a new VRRP child the IPv6 socket" "$(wait_for 1 "$TMP/grow.log" 'sockets the VRRP child lacks' 5 &&
+    wait_for 2 "$TMP/grow.log" 'Starting VRRP child process' 5 && [[ $(cat "$TMP/grow.vrrp.pid") != "$V1" ]]; echo $?)"
+check "the new IPv6 instance becomes MASTER with its VIP" "$(wait_for 1 "$TMP/grow.log" '\(VI_6\) Entering MASTER STATE' 10 &&
+    ip -n "$NS" -6 addr show dev eth0 | has 'inet6 fd99::61/64'; echo $?)"
+check "the IPv4 instance kept its VIP through the restart, with no transition (only BACKUP at start, then MASTER)" "$(ip -n "$NS" -4 addr show dev eth0 | has 'inet 10.99.0.60/24' &&
+    ! grep -q '(VI_1) removing VIPs' "$TMP/grow.log" && [[ $(grep -c '(VI_1) Entering' "$TMP/grow.log") == 2 ]]; echo $?)"
+stop grow
+grow_conf vs
+start growv 'Startup complete'
+check "checker only at start: no VRRP child" "$([[ ! -e $TMP/growv.vrrp.pid ]] && ! grep -q 'Starting VRRP child' "$TMP/growv.log"; echo $?)"
+grow_conf vs vrrp
+kill -HUP "$(cat "$TMP/growv.pid")"
+check "checker only at start, a reload adding a vrrp_instance starts the VRRP child, which takes the VIP" "$(wait_for 1 "$TMP/growv.log" 'Starting VRRP child process' 5 && wait_for 1 "$TMP/growv.log" '\(VI_1\) Entering MASTER STATE' 10 &&
+    ip -n "$NS" -4 addr show dev eth0 | has 'inet 10.99.0.60/24'; echo $?)"
+stop growv
+ip -n "$NS" addr del 10.99.0.1/24 dev eth0
+
 echo "process-model: $passed passed, $failed failed"
 ((failed == 0))

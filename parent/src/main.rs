@@ -147,9 +147,13 @@ fn main() -> ExitCode {
         log!("Unable to restrict the parent's capabilities: {e}");
         return ExitCode::from(EXIT_FATAL);
     }
-    let has_vrrp = !loaded.config.instances.is_empty();
-    let has_check = !loaded.config.virtual_servers.is_empty();
-    let has_bfd = !loaded.config.bfd_instances.is_empty();
+    let modes = supervisor::Modes {
+        vrrp: !c.check_only,
+        checker: !c.vrrp_only,
+        bfd: !c.no_bfd,
+        all: c.all,
+    };
+    let (run_vrrp, run_checker, run_bfd) = modes.wanted(&loaded.config);
     let mut child_args = Vec::new();
     if c.log_console {
         child_args.push("-l".to_string());
@@ -179,9 +183,10 @@ fn main() -> ExitCode {
             .clone()
             .unwrap_or_else(|| "/run/checkers.pid".into())
             .into(),
-        run_vrrp: !c.check_only && (has_vrrp || c.all),
-        run_checker: !c.vrrp_only && (has_check || c.all),
-        run_bfd: !c.no_bfd && (has_bfd || c.all),
+        modes,
+        run_vrrp,
+        run_checker,
+        run_bfd,
         child_args,
         release_vrrp: !c.dont_release_vrrp,
         release_ipvs: !c.dont_release_ipvs,

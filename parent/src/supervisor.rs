@@ -86,8 +86,30 @@ const SIGNALS: Token = Token(0);
 const VRRP: Token = Token(1);
 const CHECKER: Token = Token(2);
 
+/// The subsystems the command line allows (`-C`, `-P`, `-B` forbid one each; `-a` runs
+/// every allowed child even when the config has nothing for it).
+#[derive(Clone, Copy, Debug)]
+pub struct Modes {
+    pub vrrp: bool,
+    pub checker: bool,
+    pub bfd: bool,
+    pub all: bool,
+}
+
+impl Modes {
+    /// Which of VRRP, the checker and BFD `cfg` needs (keepalived's `running_vrrp` etc.).
+    pub fn wanted(&self, cfg: &Config) -> (bool, bool, bool) {
+        (
+            self.vrrp && (self.all || !cfg.instances.is_empty()),
+            self.checker && (self.all || !cfg.virtual_servers.is_empty()),
+            self.bfd && (self.all || !cfg.bfd_instances.is_empty()),
+        )
+    }
+}
+
 /// What the command line and config decided.
 pub struct Settings {
+    pub modes: Modes,
     pub config_path: String,
     pub load: conf::LoadOptions,
     pub respawn: bool,
@@ -208,6 +230,8 @@ pub struct Slot<Tx, Rx> {
     pub no_swap: bool,
     /// When recent immediate restarts happened (crash-loop detection).
     recent_restarts: Vec<Instant>,
+    /// The sockets the running child was given (a reload needing others restarts it).
+    kinds: Vec<FdKind>,
 }
 
 /// How a child is scheduled; the parent applies it by pid after the start.
@@ -282,6 +306,7 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
             sched: Sched::default(),
             no_swap: false,
             recent_restarts: Vec::new(),
+            kinds: Vec::new(),
         }
     }
 
@@ -591,6 +616,7 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
         sockets: impl FnOnce(Vec<FdKind>) -> Tx,
     ) {
         self.send(poll, snapshot);
+        self.kinds = kinds.to_vec();
         let (manifest, fds) = crate::privops::sockets::open_all(kinds);
         if !manifest.is_empty() {
             self.send_fds(poll, &sockets(manifest), fds);
@@ -1965,10 +1991,34 @@ impl Supervisor {
             crate::notify::sd_notify("READY=1");
             return;
         }
+        // A subsystem the new config needs and no child runs starts now, as keepalived's
+        // reload starts a child it did not run; one no longer needed keeps running with an
+        // empty configuration (keepalived's too).
+        let (want_vrrp, want_checker, want_bfd) = self.s.modes.wanted(&loaded.config);
+        let vrrp_was = self.vrrp_child();
+        let new_vrrp = want_vrrp && !self.s.run_vrrp;
+        let new_checker = want_checker && !self.s.run_checker;
+        self.s.run_vrrp |= want_vrrp;
+        self.s.run_bfd |= want_bfd;
         if self.s.run_checker {
             self.lvs.configure(Some(&self.config), &loaded.config);
         }
         let old = std::mem::replace(&mut self.config, loaded.config);
+        if new_checker {
+            log!("The configuration now has virtual servers: starting the Healthcheck child");
+            self.s.run_checker = true;
+            self.kernel_resume = Some(self.lvs.start(&self.config));
+            self.checker.restart_at = Some(Instant::now());
+        }
+        if new_vrrp {
+            self.find_stale_vips();
+            self.set_static_addresses();
+            self.set_interfaces();
+        }
+        if self.vrrp_child() && !vrrp_was {
+            log!("The configuration now has VRRP or BFD instances: starting the VRRP child");
+            self.vrrp.restart_at = Some(Instant::now());
+        }
         // A BFD session no longer configured (or no longer for the checker) is forgotten.
         let states = std::mem::take(&mut self.bfd_states);
         self.bfd_states = states
@@ -1978,8 +2028,23 @@ impl Supervisor {
         self.reload_vips(&old);
         self.open_fifos();
         self.generation += 1;
-        let v = self.vrrp_snapshot();
-        self.vrrp.send(&self.poll, &v);
+        let kinds = self.vrrp_kinds();
+        if let Some(pid) = self
+            .vrrp
+            .pid
+            .filter(|_| self.vrrp.greeted && kinds.iter().any(|k| !self.vrrp.kinds.contains(k)))
+        {
+            // Sockets of a kind the running child was not given (the first IPv6, AH or BFD
+            // instance): a new child gets them all. It is killed, not stopped (a stop sends
+            // priority 0), and resumes every instance's state, as after a crash: the VIPs
+            // stay, no peer takes over.
+            log!("The configuration needs sockets the VRRP child lacks ({kinds:?}): restarting it");
+            self.vrrp.restart_requested = true;
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        } else {
+            let v = self.vrrp_snapshot();
+            self.vrrp.send(&self.poll, &v);
+        }
         if self.s.run_checker {
             let c = self.checker_snapshot();
             self.checker.send(&self.poll, &c);
