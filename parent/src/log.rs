@@ -132,7 +132,7 @@ pub fn mark(step: &str) {
     };
     // SAFETY: clock_gettime writes only into the timespec given.
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    let ms = ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000;
+    let ms = ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000;
     eprintln!("TIMING {ms} {step}");
 }
 
