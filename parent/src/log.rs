@@ -118,6 +118,24 @@ pub fn info(msg: &str) {
     });
 }
 
+/// `KEEPALIVED_RS_TIMING` set: one `TIMING <ms> <step>` line on stderr per start-up step,
+/// `ms` on CLOCK_BOOTTIME (the clock of `/proc/uptime`, which the IPVS bench reads), so
+/// where the start-up time goes can be measured inside the benchmark's VM.
+pub fn mark(step: &str) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*ON.get_or_init(|| std::env::var_os("KEEPALIVED_RS_TIMING").is_some()) {
+        return;
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes only into the timespec given.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    let ms = ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000;
+    eprintln!("TIMING {ms} {step}");
+}
+
 #[macro_export]
 macro_rules! log {
     ($($t:tt)*) => { $crate::log::info(&format!($($t)*)) };

@@ -26,6 +26,7 @@ const EXIT_FATAL: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    log::mark("main");
     let args: Vec<_> = std::env::args_os().collect();
     let prog = args
         .first()
@@ -94,6 +95,7 @@ fn main() -> ExitCode {
         check_scripts: true,
     };
     let loaded = conf::load(&file, &opts);
+    log::mark("config loaded");
 
     if let Some(log) = &c.config_test {
         let mut out: Box<dyn Write> = match log {
@@ -191,6 +193,7 @@ fn main() -> ExitCode {
         release_vrrp: !c.dont_release_vrrp,
         release_ipvs: !c.dont_release_ipvs,
     };
+    log::mark("restricted");
     let sup = match supervisor::Supervisor::new(settings, loaded.config) {
         Ok(s) => s,
         Err(e) => {
@@ -203,6 +206,7 @@ fn main() -> ExitCode {
 
 /// `--role vrrp|checker`: a child. Take the socket at fd 3, drop every privilege, run.
 fn child_main(role: &str, c: &cli::Cli) -> ExitCode {
+    log::mark(&format!("child {role} main"));
     let (role, ident) = match role {
         "vrrp" => (ipc::sandbox::Role::Vrrp, vrrp_child::IDENT),
         "checker" => (ipc::sandbox::Role::Checker, checker_child::IDENT),

@@ -508,6 +508,7 @@ impl<Tx: ToChild, Rx: FromChild> Slot<Tx, Rx> {
     fn tick(&mut self, poll: &Poll, now: Instant, args: &[String]) {
         if let Some(t) = self.restart_at {
             if t <= now && self.pid.is_none() && !self.stopping {
+                crate::log::mark(&format!("spawn {}", self.label()));
                 if let Err(e) = self.spawn(poll, args) {
                     log!("Unable to start {} child process: {e}", self.label());
                     self.restart_at = Some(now + Duration::from_secs(1));
@@ -869,6 +870,7 @@ impl Supervisor {
             log!("Unable to register signals: {e}");
             return 1;
         }
+        crate::log::mark("run");
         write_pid_file(&self.s.pid_file, std::process::id() as i32);
         match crate::privops::addr::Rtnl::connect() {
             Ok(r) => self.rtnl = Some(r),
@@ -879,11 +881,13 @@ impl Supervisor {
             self.set_static_addresses();
             self.set_interfaces();
         }
+        crate::log::mark("vrrp start-up steps");
         if self.s.run_checker {
             // The start-up table goes in before the children start (a few milliseconds
             // of netlink batches even at 10,000 real servers).
             self.kernel_resume = Some(self.lvs.start(&self.config));
         }
+        crate::log::mark("ipvs start-up table");
         let args = self.s.child_args.clone();
         self.script_default = crate::scripts::default_identity(&self.config);
         self.open_fifos();
@@ -1921,6 +1925,7 @@ impl Supervisor {
     fn checker_request(&mut self, m: CheckerToParent) -> Result<(), String> {
         match m {
             CheckerToParent::ApplyIpvs { req_id, ops, .. } => {
+                crate::log::mark(&format!("ApplyIpvs {} ops", ops.len()));
                 let available = self.lvs.ensure(&self.config);
                 for op in &ops {
                     let id = match op {
@@ -1945,6 +1950,7 @@ impl Supervisor {
                     &self.poll,
                     &ParentToChecker::ApplyIpvsResult { req_id, result },
                 );
+                crate::log::mark("ApplyIpvs answered");
             }
             CheckerToParent::RunScript { req_id, script } => self.run_misc_check(req_id, script)?,
             CheckerToParent::RsChanged(st) => {

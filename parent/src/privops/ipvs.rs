@@ -197,10 +197,25 @@ fn put_nested(buf: &mut Vec<u8>, ty: u16, inner: &[u8]) {
     put(buf, ty | NLA_F_NESTED, inner);
 }
 
+/// A nested attribute whose payload `fill` writes in place (no buffer of its own).
+fn nest(buf: &mut Vec<u8>, ty: u16, fill: impl FnOnce(&mut Vec<u8>)) {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    fill(buf);
+    let len = (buf.len() - at) as u16;
+    buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
+    buf[at + 2..at + 4].copy_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+}
+
 fn put_str(buf: &mut Vec<u8>, ty: u16, s: &str) {
-    let mut b = s.as_bytes().to_vec();
-    b.push(0);
-    put(buf, ty, &b);
+    let len = 4 + s.len() + 1;
+    buf.extend_from_slice(&(len as u16).to_ne_bytes());
+    buf.extend_from_slice(&ty.to_ne_bytes());
+    buf.extend_from_slice(s.as_bytes());
+    buf.push(0);
+    while !buf.len().is_multiple_of(4) {
+        buf.push(0);
+    }
 }
 
 /// 16 bytes, as `union nf_inet_addr`.
@@ -215,53 +230,63 @@ fn addr16(a: IpAddr) -> [u8; 16] {
 
 /// The nested service attributes: the key alone (`full` false, for DEL and dest commands)
 /// or everything NEW/SET_SERVICE needs.
+#[cfg(test)]
 pub fn encode_service(s: &Service, full: bool) -> Vec<u8> {
     let mut b = Vec::with_capacity(96);
-    put(&mut b, SVC_AF, &s.key.af().to_ne_bytes());
-    match s.key {
-        SvcKey::Fwmark { mark, .. } => put(&mut b, SVC_FWMARK, &mark.to_ne_bytes()),
-        SvcKey::Addr { proto, addr, port } => {
-            put(&mut b, SVC_PROTOCOL, &proto.to_ne_bytes());
-            put(&mut b, SVC_ADDR, &addr16(addr));
-            put(&mut b, SVC_PORT, &port.to_be_bytes());
-        }
-    }
-    if full {
-        put_str(&mut b, SVC_SCHED_NAME, &s.sched);
-        if let Some(pe) = &s.pe_name {
-            put_str(&mut b, SVC_PE_NAME, pe);
-        }
-        let mut flags = Vec::with_capacity(8);
-        flags.extend_from_slice(&s.flags.to_ne_bytes());
-        flags.extend_from_slice(&u32::MAX.to_ne_bytes());
-        put(&mut b, SVC_FLAGS, &flags);
-        put(&mut b, SVC_TIMEOUT, &s.timeout.to_ne_bytes());
-        put(&mut b, SVC_NETMASK, &s.netmask.to_ne_bytes());
-    }
+    service_into(&mut b, s, full);
     b
 }
 
-pub fn encode_dest(d: &Dest, full: bool) -> Vec<u8> {
-    let mut b = Vec::with_capacity(96);
-    put(&mut b, DEST_ADDR, &addr16(d.addr));
-    put(&mut b, DEST_PORT, &d.port.to_be_bytes());
-    if full {
-        put(&mut b, DEST_ADDR_FAMILY, &af_of(d.addr).to_ne_bytes());
-        put(&mut b, DEST_FWD_METHOD, &d.fwd.to_ne_bytes());
-        put(&mut b, DEST_WEIGHT, &d.weight.to_ne_bytes());
-        put(&mut b, DEST_U_THRESH, &d.u_thresh.to_ne_bytes());
-        put(&mut b, DEST_L_THRESH, &d.l_thresh.to_ne_bytes());
-        if let Some(t) = d.tun_type {
-            put(&mut b, DEST_TUN_TYPE, &[t]);
-        }
-        if let Some(p) = d.tun_port {
-            put(&mut b, DEST_TUN_PORT, &p.to_be_bytes());
-        }
-        if let Some(f) = d.tun_flags {
-            put(&mut b, DEST_TUN_FLAGS, &f.to_ne_bytes());
+fn service_into(b: &mut Vec<u8>, s: &Service, full: bool) {
+    put(b, SVC_AF, &s.key.af().to_ne_bytes());
+    match s.key {
+        SvcKey::Fwmark { mark, .. } => put(b, SVC_FWMARK, &mark.to_ne_bytes()),
+        SvcKey::Addr { proto, addr, port } => {
+            put(b, SVC_PROTOCOL, &proto.to_ne_bytes());
+            put(b, SVC_ADDR, &addr16(addr));
+            put(b, SVC_PORT, &port.to_be_bytes());
         }
     }
+    if full {
+        put_str(b, SVC_SCHED_NAME, &s.sched);
+        if let Some(pe) = &s.pe_name {
+            put_str(b, SVC_PE_NAME, pe);
+        }
+        let mut flags = [0u8; 8];
+        flags[..4].copy_from_slice(&s.flags.to_ne_bytes());
+        flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
+        put(b, SVC_FLAGS, &flags);
+        put(b, SVC_TIMEOUT, &s.timeout.to_ne_bytes());
+        put(b, SVC_NETMASK, &s.netmask.to_ne_bytes());
+    }
+}
+
+#[cfg(test)]
+pub fn encode_dest(d: &Dest, full: bool) -> Vec<u8> {
+    let mut b = Vec::with_capacity(96);
+    dest_into(&mut b, d, full);
     b
+}
+
+fn dest_into(b: &mut Vec<u8>, d: &Dest, full: bool) {
+    put(b, DEST_ADDR, &addr16(d.addr));
+    put(b, DEST_PORT, &d.port.to_be_bytes());
+    if full {
+        put(b, DEST_ADDR_FAMILY, &af_of(d.addr).to_ne_bytes());
+        put(b, DEST_FWD_METHOD, &d.fwd.to_ne_bytes());
+        put(b, DEST_WEIGHT, &d.weight.to_ne_bytes());
+        put(b, DEST_U_THRESH, &d.u_thresh.to_ne_bytes());
+        put(b, DEST_L_THRESH, &d.l_thresh.to_ne_bytes());
+        if let Some(t) = d.tun_type {
+            put(b, DEST_TUN_TYPE, &[t]);
+        }
+        if let Some(p) = d.tun_port {
+            put(b, DEST_TUN_PORT, &p.to_be_bytes());
+        }
+        if let Some(f) = d.tun_flags {
+            put(b, DEST_TUN_FLAGS, &f.to_ne_bytes());
+        }
+    }
 }
 
 /// A generic-netlink body: genl header, then attributes.
@@ -272,17 +297,21 @@ fn genl(cmd: u8, attrs: &[u8]) -> Vec<u8> {
     b
 }
 
+/// Service and destination commands are built in one buffer each (10,000 of them at
+/// start: no attribute gets a buffer of its own).
 pub fn service_msg(cmd: u8, s: &Service, full: bool) -> Vec<u8> {
-    let mut a = Vec::new();
-    put_nested(&mut a, CMD_ATTR_SERVICE, &encode_service(s, full));
-    genl(cmd, &a)
+    let mut b = Vec::with_capacity(if full { 112 } else { 56 });
+    b.extend_from_slice(&[cmd, GENL_VERSION, 0, 0]);
+    nest(&mut b, CMD_ATTR_SERVICE, |b| service_into(b, s, full));
+    b
 }
 
 pub fn dest_msg(cmd: u8, s: &Service, d: &Dest, full: bool) -> Vec<u8> {
-    let mut a = Vec::new();
-    put_nested(&mut a, CMD_ATTR_SERVICE, &encode_service(s, false));
-    put_nested(&mut a, CMD_ATTR_DEST, &encode_dest(d, full));
-    genl(cmd, &a)
+    let mut b = Vec::with_capacity(160);
+    b.extend_from_slice(&[cmd, GENL_VERSION, 0, 0]);
+    nest(&mut b, CMD_ATTR_SERVICE, |b| service_into(b, s, false));
+    nest(&mut b, CMD_ATTR_DEST, |b| dest_into(b, d, full));
+    b
 }
 
 // ---- attribute decoding ---------------------------------------------------------------
@@ -921,6 +950,63 @@ mod tests {
         assert_eq!(decode_service(&b), Some(svc()));
         // The key alone for DEL / dest commands.
         assert_eq!(attrs(&encode_service(&svc(), false)).len(), 4);
+    }
+
+    #[test]
+    fn messages_built_in_place_are_the_nested_attributes() {
+        // Each attribute in a buffer of its own, then nested: what the in-place builders
+        // must produce byte for byte (odd-length names get their padding).
+        fn nested_by_parts(cmd: u8, s: &Service, d: Option<&Dest>, full: bool) -> Vec<u8> {
+            let mut a = Vec::new();
+            let str_attr = |b: &mut Vec<u8>, ty, v: &str| {
+                let mut p = v.as_bytes().to_vec();
+                p.push(0);
+                put(b, ty, &p);
+            };
+            let mut sv = Vec::new();
+            put(&mut sv, SVC_AF, &s.key.af().to_ne_bytes());
+            if let SvcKey::Addr { proto, addr, port } = s.key {
+                put(&mut sv, SVC_PROTOCOL, &proto.to_ne_bytes());
+                put(&mut sv, SVC_ADDR, &addr16(addr));
+                put(&mut sv, SVC_PORT, &port.to_be_bytes());
+            }
+            if full && d.is_none() {
+                str_attr(&mut sv, SVC_SCHED_NAME, &s.sched);
+                if let Some(pe) = &s.pe_name {
+                    str_attr(&mut sv, SVC_PE_NAME, pe);
+                }
+                let mut f = s.flags.to_ne_bytes().to_vec();
+                f.extend_from_slice(&u32::MAX.to_ne_bytes());
+                put(&mut sv, SVC_FLAGS, &f);
+                put(&mut sv, SVC_TIMEOUT, &s.timeout.to_ne_bytes());
+                put(&mut sv, SVC_NETMASK, &s.netmask.to_ne_bytes());
+            }
+            put_nested(&mut a, CMD_ATTR_SERVICE, &sv);
+            if let Some(d) = d {
+                put_nested(&mut a, CMD_ATTR_DEST, &encode_dest(d, full));
+            }
+            genl(cmd, &a)
+        }
+        let mut s = svc();
+        for (sched, pe) in [("rr", None), ("wlc", Some("sip")), ("sh", Some("x"))] {
+            s.sched = sched.into();
+            s.pe_name = pe.map(str::to_string);
+            for full in [true, false] {
+                assert_eq!(
+                    service_msg(NEW_SERVICE, &s, full),
+                    nested_by_parts(NEW_SERVICE, &s, None, full)
+                );
+                assert_eq!(
+                    dest_msg(NEW_DEST, &s, &dest_of_test(), full),
+                    nested_by_parts(NEW_DEST, &s, Some(&dest_of_test()), full)
+                );
+            }
+        }
+        let b = service_msg(NEW_SERVICE, &s, true);
+        assert_eq!(
+            nested_of(&b, CMD_ATTR_SERVICE).and_then(decode_service),
+            Some(s)
+        );
     }
 
     #[test]
