@@ -11,8 +11,9 @@
 #   BASELINE another build of ours (e.g. before a change) run in turn with the two in the
 #            same VM, printed as a third column: the host's load moves every column alike
 #
+# Each run starts in a network namespace of its own (an empty IPVS table and dest trash).
 # Per run: start -> every real server in the kernel (ms); then, after one delay_loop, STEADY s:
-# checks completed per second (counted by the real servers: one accept per TCP_CHECK), CPU
+# checks completed per second (counted by the real servers' TCP counters), CPU
 # per completed check (parent + checker, us, emulated CPU), CPU (% of one vCPU), RSS of all
 # the daemon's processes; SIGTERM -> process gone and IPVS empty (ms). Printed as median
 # [min-max] over the runs. TCG is 15-35x slower than the host and shared with whatever else
