@@ -1,4 +1,4 @@
-//! A read-only rtnetlink watch, as both children keep one (links in the VRRP child,
+//! Netlink sockets; and a read-only rtnetlink watch, as both children keep one (links in the VRRP child,
 //! addresses in the checker for `ha_suspend`): a `NETLINK_ROUTE` socket bound to some
 //! multicast groups (no capability needed), one dump at start, then the events.
 
@@ -6,6 +6,23 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Datagrams are read into a buffer of this size (a dump comes in several).
 const BUF: usize = 32768;
+
+/// A netlink socket of `protocol` (`NETLINK_ROUTE`, `NETLINK_NETFILTER`, …), close-on-exec.
+pub fn socket(protocol: libc::c_int) -> std::io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the descriptor is owned at once.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
 
 /// Open a socket subscribed to `groups`, ask for a dump of `msg_type` (its family header is
 /// `body_len` zero bytes: every family), and give each datagram of the answer to `each`,
@@ -17,19 +34,8 @@ pub fn open_dump(
     body_len: usize,
     mut each: impl FnMut(&[u8], &mut bool),
 ) -> std::io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the descriptor is owned at once.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: raw is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = socket(libc::NETLINK_ROUTE)?;
+    let raw = fd.as_raw_fd();
     // SAFETY: sockaddr_nl is plain data, zeroed then filled; sizes match.
     unsafe {
         let mut sa: libc::sockaddr_nl = std::mem::zeroed();

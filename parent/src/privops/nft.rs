@@ -25,7 +25,7 @@
 use super::addr::{err, NlError};
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 pub const TABLE: &str = "keepalived";
 /// keepalived's `vrrp_nf_chain_priority` default.
@@ -302,22 +302,8 @@ pub struct Nft {
 
 impl Nft {
     pub fn open() -> Result<Nft, NlError> {
-        // SAFETY: socket(2) with constant arguments; the result is checked before use.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_NETFILTER,
-            )
-        };
-        if fd < 0 {
-            return Err(err(format!(
-                "cannot open a netfilter socket: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = ipc::rtnl::socket(libc::NETLINK_NETFILTER)
+            .map_err(|e| err(format!("cannot open a netfilter socket: {e}")))?;
         let tv = libc::timeval {
             tv_sec: 2,
             tv_usec: 0,
