@@ -721,6 +721,14 @@ impl Supervisor {
         })
     }
 
+    /// What the host needs before VRRP runs (at start, or at the reload that brings the first
+    /// instance): VIPs a killed daemon left, static addresses, VMACs and their sysctls.
+    fn vrrp_host_setup(&mut self) {
+        self.find_stale_vips();
+        self.set_static_addresses();
+        self.set_interfaces();
+    }
+
     /// Whether the VRRP child runs: for VRRP, for BFD, or both.
     fn vrrp_child(&self) -> bool {
         self.s.run_vrrp || self.s.run_bfd
@@ -877,9 +885,7 @@ impl Supervisor {
             Err(e) => log!("Unable to open the netlink command channel: {e}"),
         }
         if self.s.run_vrrp {
-            self.find_stale_vips();
-            self.set_static_addresses();
-            self.set_interfaces();
+            self.vrrp_host_setup();
         }
         crate::log::mark("vrrp start-up steps");
         if self.s.run_checker {
@@ -2017,9 +2023,7 @@ impl Supervisor {
             self.checker.restart_at = Some(Instant::now());
         }
         if new_vrrp {
-            self.find_stale_vips();
-            self.set_static_addresses();
-            self.set_interfaces();
+            self.vrrp_host_setup();
         }
         if self.vrrp_child() && !vrrp_was {
             log!("The configuration now has VRRP or BFD instances: starting the VRRP child");
