@@ -10,7 +10,11 @@
 //! * Without `multiline`, PCRE2's `$` also matches before a final newline; ours only at the
 //!   very end (as PCRE2 with `dollar_endonly`).
 //! * Without `utf`/`ucp` both match bytes and `\w`, `\d`, `\s`, `.` are ASCII/byte classes;
-//!   with either, ours is Unicode-aware (UTF-8).
+//!   with either, ours is Unicode-aware (UTF-8) for `.`, `\w`, `\d`, `\s` and `\b`. The
+//!   binary carries no Unicode property or case-folding tables (they cost every process
+//!   ~160 kB of relocated pointers): `\p{…}` is refused at load, `caseless` with
+//!   `utf`/`ucp` matches as without them (ASCII case folding, byte classes: a non-ASCII
+//!   letter matches only as written), where PCRE2 folds non-ASCII letters too.
 //! * The options `caseless`, `multiline`, `dotall`, `extended`, `ungreedy`, `utf`, `ucp` map to
 //!   the crate's; `firstline` is applied by the matcher (the match must start on the body's
 //!   first line); the others change optimisation, capture or PCRE2-only syntax and are
@@ -88,7 +92,8 @@ pub const OPTIONS: &[&str] = &[
 /// Compile a body regex with keepalived's option names.
 pub fn compile(pattern: &str, options: &[String]) -> Result<Regex, String> {
     let has = |o: &str| options.iter().any(|x| x == o);
-    let unicode = has("utf") || has("ucp");
+    // Unicode-aware case folding needs the tables left out (see above).
+    let unicode = (has("utf") || has("ucp")) && !has("caseless");
     // As regex::bytes::RegexBuilder builds it (limits, leftmost-first, empty matches
     // anywhere), with one cache: the checker is single-threaded.
     let metac = meta::Config::new()
@@ -148,6 +153,12 @@ mod tests {
         assert!(m("a.c", &[], b"a\xffc"));
         assert!(m("caf.", &[], "café".as_bytes()) && !m("^caf.$", &[], "café".as_bytes()));
         assert!(m("^caf.$", &["utf"], "café".as_bytes()));
+        assert!(m(r"^\w+$", &["utf"], "café".as_bytes()) && !m(r"^\w+$", &[], "café".as_bytes()));
+        // No case-folding tables: `caseless` with `utf` folds ASCII only, on bytes.
+        assert!(m("^CAF", &["utf", "caseless"], "café".as_bytes()));
+        assert!(!m("^caf.$", &["utf", "caseless"], "café".as_bytes()));
+        assert!(m("CAFÉ", &["utf", "caseless"], "cafÉ".as_bytes()));
+        assert!(!m("CAFÉ", &["utf", "caseless"], "café".as_bytes()));
     }
 
     #[test]
