@@ -12,7 +12,7 @@
 #            same VM, printed as a third column: the host's load moves every column alike
 #
 # Each run starts in a network namespace of its own (an empty IPVS table and dest trash).
-# Per run: start -> every real server in the kernel (ms); then, after one delay_loop, STEADY s:
+# Per run: the daemon's exec -> every real server in the kernel (ms, tests/ipvs/bench/progtime.c); then, after one delay_loop, STEADY s:
 # checks completed per second (counted by the real servers' TCP counters), CPU
 # per completed check (parent + checker, us, emulated CPU), CPU (% of one vCPU), RSS of all
 # the daemon's processes; SIGTERM -> process gone and IPVS empty (ms). Printed as median
@@ -35,6 +35,7 @@ trap 'rm -rf --one-file-system "$WORK"' EXIT
 mkdir -p "$WORK/payload" "$WORK/out"
 cp "$ROOT/tests/ipvs/bench/run.sh" "$WORK/payload/"
 cc -O2 -Wall -static -o "$WORK/payload/acceptd" "$ROOT/tests/ipvs/bench/acceptd.c"
+cc -O2 -Wall -static -o "$WORK/payload/progtime" "$ROOT/tests/ipvs/bench/progtime.c"
 if [[ -n ${BASELINE:-} ]]; then
     cp "$BASELINE" "$WORK/payload/keepalived-baseline"
 fi

@@ -2,7 +2,8 @@
  * (fork + exec, no shell, no `ip netns exec` in between) and reads the namespace's
  * /proc/net/ip_vs every 2 ms until it lists WANT real servers; prints the milliseconds from
  * just before the fork to the first read that saw them all, then the command's pid. The
- * command keeps running. A shell loop of grep + sleep under TCG needs 20-90 ms per look and
+ * command keeps running; progtime waits for it to end (so it stays the daemon's parent and
+ * reaps it) and exits 0 if it saw them all. A shell loop of grep + sleep under TCG needs 20-90 ms per look and
  * `ip netns exec` adds ~70 ms before the daemon starts: both would count as the daemon's.
  *
  *   progtime NETNS_PATH WANT LIMIT_MS LOG -- COMMAND [ARGS...]
@@ -10,12 +11,14 @@
  * Exit: 0 seen, 1 not within LIMIT_MS (prints -1), 2 usage or system error.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static long long now_us(void)
@@ -86,13 +89,13 @@ int main(int argc, char **argv)
     for (;;) {
         long n = count(fd);
         long long t = now_us();
-        if (n >= want) {
-            printf("%lld %d\n", (t - t0) / 1000, (int)pid);
-            return 0;
-        }
-        if (t - t0 > limit) {
-            printf("-1 %d\n", (int)pid);
-            return 1;
+        int seen = n >= want;
+        if (seen || t - t0 > limit) {
+            printf("%lld %d\n", seen ? (t - t0) / 1000 : -1, (int)pid);
+            fflush(stdout);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            return seen ? 0 : 1;
         }
         usleep(2000);
     }

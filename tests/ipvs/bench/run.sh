@@ -20,7 +20,6 @@ mkdir -p /out
 now_ms() { read -r up _ < /proc/uptime; echo "${up%.*}${up#*.}0"; }
 say() { echo "$*"; echo "$*" >> "$OUT"; }
 # The table of the run's network namespace, read through a process that lives in it.
-rs_in_ipvs() { grep -c -- '->' "/proc/$HOLD/net/ip_vs" | awk '{print $1 - 1}'; }   # minus the header line
 vs_in_ipvs() { grep -c -E '^(TCP|UDP|FWM) ' "/proc/$HOLD/net/ip_vs"; }
 ticks() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }   # utime+stime, 1/100 s
 rss_kb() { [ -n "$1" ] && [ -r "/proc/$1/status" ] && awk '/^VmRSS:/ {print $2}' "/proc/$1/status" || echo 0; }
@@ -85,15 +84,19 @@ one() {
     who=$1 conf=$2 total=$3 label=$4
     case $who in ours) bin=$OURS ;; baseline) bin=$BASELINE ;; *) bin=$THEIRS ;; esac
     lb_up
-    t0=$(now_ms)
-    ip netns exec lb "$bin" --dont-fork --log-console --no-syslog --check -f "$conf" -p /run/b.pid -c /run/b.check.pid \
-        > "/tmp/$who.log" 2>&1 &
-    pid=$!
-    prog=-1
-    while [ $(( $(now_ms) - t0 )) -lt 120000 ]; do
-        if [ "$(rs_in_ipvs)" -ge "$total" ]; then prog=$(( $(now_ms) - t0 )); break; fi
-        sleep 0.02
-    done
+    # progtime joins "lb", forks and execs the daemon there and reads the namespace's
+    # /proc/net/ip_vs every 2 ms: the start is the daemon's exec, the end the first read
+    # listing every real server (a shell loop of grep + sleep took 20-90 ms per look under
+    # TCG, and `ip netns exec` ~70 ms before the daemon started; both counted as the daemon's).
+    # It prints "MS PID" and stays the daemon's parent until it ends.
+    rm -f /tmp/progtime.out
+    ./progtime /run/netns/lb "$total" 120000 "/tmp/$who.log" -- \
+        "$bin" --dont-fork --log-console --no-syslog --check -f "$conf" -p /run/b.pid -c /run/b.check.pid \
+        > /tmp/progtime.out &
+    pt=$!
+    prog=-1 pid=
+    while kill -0 "$pt" 2>/dev/null && ! read -r prog pid < /tmp/progtime.out 2>/dev/null; do sleep 0.05; done
+    [ -n "$pid" ] || { read -r prog pid < /tmp/progtime.out 2>/dev/null || prog=-1; }
     sleep 5   # let the first round of checks (spread over warmup = delay_loop) pass
     checker=$(cat /run/b.check.pid 2>/dev/null)
     c0=$(ticks "$checker"); p0=$(ticks "$pid"); a0=$(answered); s0=$(now_ms)
@@ -102,14 +105,15 @@ one() {
     el=$((s1 - s0)); checks=$((a1 - a0)); cpu=$(( (c1 - c0) + (p1 - p0) ))
     rss=$(rss_kb "$pid"); for ch in $(children_of "$pid"); do rss=$((rss + $(rss_kb "$ch"))); done
     t2=$(now_ms)
-    kill -TERM "$pid"
+    [ -n "$pid" ] && kill -TERM "$pid"
     while kill -0 "$pid" 2>/dev/null || [ "$(vs_in_ipvs)" -gt 0 ]; do
         [ $(( $(now_ms) - t2 )) -gt 60000 ] && break
         sleep 0.02
     done
     stop=$(( $(now_ms) - t2 ))
     left=$(vs_in_ipvs)
-    wait "$pid" 2>/dev/null
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    wait "$pt" 2>/dev/null
     # What went wrong, if anything: restarts, failed checks, the log's first lines.
     restarts=$(grep -c -i "died\|not responding" "/tmp/$who.log")
     failed=$(grep -c "failed" "/tmp/$who.log")
