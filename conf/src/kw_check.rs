@@ -337,7 +337,7 @@ fn real_server(p: &mut Parser, w: &Words, known: &Known, proto: Protocol) -> Opt
             "snmp_name" => rs.snmp_name = p.arg(w, 1).map(str::to_string),
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" | "MISC_CHECK"
             | "PING_CHECK" | "ICMP_CHECK" | "UDP_CHECK" | "FILE_CHECK" | "BFD_CHECK" => {
-                let label = crate::project::fmt_svc(rs.addr, rs.port, proto);
+                let label = crate::project::SvcLabel(rs.addr, rs.port, proto);
                 if let Some(c) = checker(p, w, known, &label, &rs.checkers) {
                     rs.checkers.push(c);
                 }
@@ -396,7 +396,7 @@ fn checker(
     p: &mut Parser,
     w: &Words,
     refs: &Known,
-    rs: &str,
+    rs: &dyn std::fmt::Display,
     before: &[Checker],
 ) -> Option<Checker> {
     let track_files = &refs.track_files;

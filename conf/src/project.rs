@@ -75,7 +75,17 @@ pub fn fmt_vs(vs: &VirtualServer) -> String {
 
 /// keepalived's `FMT_RS` (`inet_sockaddrtotrio`): `[192.168.1.2]:tcp:80`.
 pub fn fmt_svc(addr: IpAddr, port: u16, p: Protocol) -> String {
-    format!("[{addr}]:{}:{port}", proto_name(p))
+    SvcLabel(addr, port, p).to_string()
+}
+
+/// `[addr]:proto:port` as a value that is formatted only when a message uses it (parsing
+/// 10,000 real servers spent a sixth of its time formatting labels no message needed).
+pub struct SvcLabel(pub IpAddr, pub u16, pub Protocol);
+
+impl std::fmt::Display for SvcLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}]:{}:{}", self.0, proto_name(self.2), self.1)
+    }
 }
 
 pub fn script_id(name: &str) -> ObjId {
