@@ -47,21 +47,33 @@ impl From<nix::Error> for ChannelError {
     }
 }
 
-struct Outgoing {
-    bytes: Vec<u8>,
-    sent: usize,
+/// A queued frame that carries descriptors: its bytes are `obuf[start..end]`, written by a
+/// `sendmsg` of their own with the descriptors attached to the first byte.
+struct WithFds {
+    start: usize,
+    end: usize,
     fds: Vec<OwnedFd>,
 }
 
 /// Most descriptors one frame may carry.
 const MAX_FDS: usize = 16;
 
+/// An input or output buffer above this is not kept once empty (see `recv`, `flush`).
+const KEEP_BUF: usize = 64 << 10;
+
 pub struct Channel<Tx, Rx> {
     sock: OwnedFd,
     rbuf: Vec<u8>,
     fds_in: VecDeque<OwnedFd>,
     received: Vec<(FdKind, OwnedFd)>,
-    out: VecDeque<Outgoing>,
+    /// Frames not yet written, back to back, from `osent` on: one buffer rather than one
+    /// allocation per message (a child's burst of thousands of reports at start-up queued
+    /// a 56-byte entry and a small buffer per message, and kept the queue's 224 kB).
+    obuf: Vec<u8>,
+    osent: usize,
+    ofds: VecDeque<WithFds>,
+    /// An output buffer above `KEEP_BUF` drained and was let go (`take_released`).
+    released: bool,
     _dir: PhantomData<fn(Tx) -> Rx>,
 }
 
@@ -76,7 +88,10 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
             rbuf: Vec::new(),
             fds_in: VecDeque::new(),
             received: Vec::new(),
-            out: VecDeque::new(),
+            obuf: Vec::new(),
+            osent: 0,
+            ofds: VecDeque::new(),
+            released: false,
             _dir: PhantomData,
         })
     }
@@ -103,27 +118,49 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
                 fds.len()
             )));
         }
-        let bytes = codec::encode(msg)?;
-        self.out.push_back(Outgoing {
-            bytes,
-            sent: 0,
-            fds,
-        });
+        self.compact();
+        let start = self.obuf.len();
+        codec::encode_into(&mut self.obuf, msg)?;
+        if !fds.is_empty() {
+            let end = self.obuf.len();
+            self.ofds.push_back(WithFds { start, end, fds });
+        }
         self.flush()?;
         Ok(())
     }
 
+    /// Drop the bytes already written from the front of the output buffer once they are
+    /// at least half of it (a peer that never quite catches up must not grow it forever).
+    fn compact(&mut self) {
+        let k = self.osent;
+        if k < 4096 || k * 2 < self.obuf.len() {
+            return;
+        }
+        self.obuf.drain(..k);
+        self.osent = 0;
+        for f in self.ofds.iter_mut() {
+            f.start -= k;
+            f.end -= k;
+        }
+    }
+
     /// Write what the socket takes. `Ok(true)` when nothing is left queued.
     pub fn flush(&mut self) -> Result<bool, ChannelError> {
-        while let Some(o) = self.out.front_mut() {
-            let iov = [IoSlice::new(&o.bytes[o.sent..])];
-            let raw: Vec<RawFd> = o.fds.iter().map(|f| f.as_raw_fd()).collect();
-            let cmsg = [ControlMessage::ScmRights(&raw)];
-            let cm: &[ControlMessage] = if o.sent == 0 && !raw.is_empty() {
-                &cmsg
-            } else {
-                &[]
+        while self.osent < self.obuf.len() {
+            // Up to the next frame with descriptors, or that frame alone (they go with
+            // its first byte, in a `sendmsg` of its own).
+            let (end, with_fds) = match self.ofds.front() {
+                Some(f) if f.start == self.osent => (f.end, true),
+                Some(f) => (f.start, false),
+                None => (self.obuf.len(), false),
             };
+            let raw: Vec<RawFd> = match self.ofds.front() {
+                Some(f) if with_fds => f.fds.iter().map(|f| f.as_raw_fd()).collect(),
+                _ => Vec::new(),
+            };
+            let iov = [IoSlice::new(&self.obuf[self.osent..end])];
+            let cmsg = [ControlMessage::ScmRights(&raw)];
+            let cm: &[ControlMessage] = if with_fds { &cmsg } else { &[] };
             match socket::sendmsg::<()>(
                 self.sock.as_raw_fd(),
                 &iov,
@@ -132,13 +169,12 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
                 None,
             ) {
                 Ok(n) => {
-                    if o.sent == 0 {
-                        o.fds.clear(); // the kernel holds its own references now
+                    if with_fds {
+                        // The kernel holds its own references now; the rest of the frame
+                        // (if the socket took only part) goes without them.
+                        self.ofds.pop_front();
                     }
-                    o.sent += n;
-                    if o.sent == o.bytes.len() {
-                        self.out.pop_front();
-                    }
+                    self.osent += n;
                 }
                 Err(nix::Error::EAGAIN) => return Ok(false),
                 Err(nix::Error::EPIPE) | Err(nix::Error::ECONNRESET) => {
@@ -147,23 +183,32 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.obuf.clear();
+        self.osent = 0;
+        if self.obuf.capacity() > KEEP_BUF {
+            self.obuf = Vec::new();
+            self.released = true;
+        }
         Ok(true)
+    }
+
+    /// Whether an output buffer above 64 kB drained and was let go since the last call (a
+    /// burst is over: a moment to give the allocator's free memory back).
+    pub fn take_released(&mut self) -> bool {
+        std::mem::take(&mut self.released)
     }
 
     /// Queue bytes that are not a frame: only fault-injection tests use this.
     #[doc(hidden)]
     pub fn send_raw_for_tests(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
-        self.out.push_back(Outgoing {
-            bytes: bytes.to_vec(),
-            sent: 0,
-            fds: Vec::new(),
-        });
+        self.compact();
+        self.obuf.extend_from_slice(bytes);
         self.flush()?;
         Ok(())
     }
 
     pub fn has_pending_output(&self) -> bool {
-        !self.out.is_empty()
+        self.osent < self.obuf.len()
     }
 
     /// Read what is available (without blocking) and return the next whole message, if any.
@@ -174,7 +219,7 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
                 self.rbuf.drain(..range.end);
                 // A snapshot of 10,000 real servers is megabytes (of 1000 VRRP instances,
                 // 700 kB; a burst of state reports, as much): keep no such buffer around.
-                if self.rbuf.is_empty() && self.rbuf.capacity() > 64 << 10 {
+                if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUF {
                     self.rbuf = Vec::new();
                 }
                 self.take_manifest(&msg)?;

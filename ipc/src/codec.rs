@@ -53,6 +53,24 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// Encode one frame (length prefix included) at the end of `out`; on error `out` is as it
+/// was. The same bytes as `encode`.
+pub fn encode_into<T: Serialize>(out: &mut Vec<u8>, msg: &T) -> Result<(), CodecError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; HEADER]);
+    if let Err(e) = options().serialize_into(&mut *out, msg) {
+        out.truncate(start);
+        return Err(CodecError::Malformed(e.to_string()));
+    }
+    let n = out.len() - start - HEADER;
+    if n > MAX_FRAME {
+        out.truncate(start);
+        return Err(CodecError::TooLarge(n));
+    }
+    out[start..start + HEADER].copy_from_slice(&(n as u32).to_le_bytes());
+    Ok(())
+}
+
 /// The body length announced by a header, refused above the limit.
 pub fn frame_len(header: [u8; HEADER]) -> Result<usize, CodecError> {
     let n = u32::from_le_bytes(header) as usize;
@@ -79,4 +97,18 @@ pub fn next_frame(buf: &[u8]) -> Result<Option<std::ops::Range<usize>>, CodecErr
         return Ok(None);
     }
     Ok(Some(HEADER..HEADER + n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_into_appends_encode_bytes() {
+        let mut out = vec![9u8];
+        encode_into(&mut out, &(7u32, "x".to_string())).unwrap();
+        let mut want = vec![9u8];
+        want.extend(encode(&(7u32, "x".to_string())).unwrap());
+        assert_eq!(out, want);
+    }
 }

@@ -290,3 +290,66 @@ fn descriptors_of_the_wrong_kind_or_unannounced_are_refused() {
         .unwrap();
     assert!(matches!(recv_one(&mut c), Err(ChannelError::BadFds(_))));
 }
+
+/// A peer that does not read: frames queue in one buffer, come out whole and in order with
+/// the descriptors on their own frame, the bytes exactly `codec::encode`'s, and the
+/// buffer is let go once drained.
+#[test]
+fn a_backlog_arrives_whole_in_order_and_is_released() {
+    let (mut p, mut c) = pair();
+    let mut seq = 0u64;
+    let mut fd_at = None;
+    while !p.has_pending_output() || seq < 20_000 {
+        if seq == 10_000 {
+            if let Some(sock) = raw_socket(1) {
+                let m = ParentToVrrp::Sockets {
+                    manifest: vec![FdKind::Icmp4],
+                };
+                p.send_with_fds(&m, vec![sock]).unwrap();
+                fd_at = Some(seq);
+            }
+        }
+        p.send(&ParentToVrrp::Ping { seq }).unwrap();
+        seq += 1;
+    }
+    let mut next = 0u64;
+    let mut got_fds = false;
+    loop {
+        p.flush().unwrap();
+        match recv_one(&mut c).unwrap() {
+            ParentToVrrp::Ping { seq: s } => {
+                assert_eq!(s, next);
+                next += 1;
+                if next == seq {
+                    break;
+                }
+            }
+            ParentToVrrp::Sockets { .. } => {
+                assert_eq!(Some(next), fd_at, "the descriptors' frame in its place");
+                let fds = c.take_fds();
+                assert_eq!(fds.len(), 1);
+                got_fds = true;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got_fds, fd_at.is_some());
+    assert!(p.flush().unwrap());
+    assert!(!p.has_pending_output());
+    assert!(p.take_released(), "the drained buffer was let go");
+    assert!(!p.take_released());
+
+    // The same frames byte for byte on a raw reader.
+    let (a, b) = ipc::channel::socketpair().unwrap();
+    let mut q: ParentSide = Channel::new(a).unwrap();
+    let mut raw = std::fs::File::from(b);
+    let msgs = [ParentToVrrp::Ping { seq: 7 }, ParentToVrrp::Stop];
+    let mut bytes = Vec::new();
+    for m in &msgs {
+        q.send(m).unwrap();
+        bytes.extend(codec::encode(m).unwrap());
+    }
+    let mut buf = vec![0u8; bytes.len()];
+    std::io::Read::read_exact(&mut raw, &mut buf).unwrap();
+    assert_eq!(buf, bytes);
+}

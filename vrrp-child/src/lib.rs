@@ -335,6 +335,16 @@ impl VrrpChild {
         }
     }
 
+    /// Start the instances once configured and with sockets; the states to resume are
+    /// needed until then only.
+    fn start(&mut self, now: Instant, out: &mut Vec<VrrpToParent>) {
+        let resume = std::mem::take(&mut self.resume);
+        self.runtime.start(now, &resume, out, self.log);
+        if !self.runtime.started() {
+            self.resume = resume;
+        }
+    }
+
     /// `true` when the script's verdict changed.
     fn script_result(&mut self, req_id: u64, exit_status: Option<i32>, timed_out: bool) -> bool {
         let log = self.log;
@@ -435,6 +445,12 @@ impl ChildProtocol for VrrpChild {
     /// most of the backup's CPU). Timers fire at most that much late.
     fn flush(&mut self) {
         self.runtime.flush_tx(self.log);
+    }
+
+    /// The start of a thousand instances is a burst of reports and notifies: give back
+    /// what it allocated (as after a load).
+    fn burst_over(&mut self) {
+        ipc::mem::trim();
     }
 
     fn quantum(&self) -> Option<Duration> {
@@ -566,8 +582,7 @@ impl ChildProtocol for VrrpChild {
                 out.extend(self.bfd_full());
                 // Trackers first, so an instance whose interface is down starts in FAULT.
                 self.trackers_changed(now, &mut out);
-                let resume = self.resume.clone();
-                self.runtime.start(now, &resume, &mut out, self.log);
+                self.start(now, &mut out);
                 self.refresh_states();
                 match ipc::child::test_fault() {
                     Some("unknown-id") => out.push(VrrpToParent::AddVips {
@@ -670,8 +685,7 @@ impl ChildProtocol for VrrpChild {
             ParentToVrrp::Sockets { .. } => {
                 // The sockets came with this message: start the instances if configured.
                 let mut out = Vec::new();
-                let resume = self.resume.clone();
-                self.runtime.start(now, &resume, &mut out, self.log);
+                self.start(now, &mut out);
                 self.refresh_states();
                 self.send_alerts(now);
                 Step::Continue(out)
@@ -685,5 +699,6 @@ impl ChildProtocol for VrrpChild {
 
 /// The child's entry point, after `ipc::sandbox::enter`; `log` writes one syslog line.
 pub fn run(ch: Channel<VrrpToParent, ParentToVrrp>, log: fn(&str)) -> Result<(), ChildError> {
+    ipc::mem::fixed_mmap_threshold();
     ipc::child::run(ch, VrrpChild::new(log))
 }

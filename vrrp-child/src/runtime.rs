@@ -529,6 +529,11 @@ impl Runtime {
         self.settle();
     }
 
+    /// Whether `start` ran since the last load (configuration and sockets were there).
+    pub fn started(&self) -> bool {
+        self.configured
+    }
+
     pub fn fds(&self) -> Vec<RawFd> {
         self.sock4
             .iter()
@@ -801,6 +806,10 @@ impl Runtime {
             return;
         };
         let (_, id, repeat) = self.vips_pending.swap_remove(k);
+        // A thousand instances becoming MASTER at once left room for a thousand.
+        if self.vips_pending.is_empty() && self.vips_pending.capacity() > 64 {
+            self.vips_pending = Vec::new();
+        }
         let Some(i) = self.slots.iter().position(|s| s.id == id) else {
             return;
         };
