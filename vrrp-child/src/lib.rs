@@ -69,7 +69,7 @@ pub struct VrrpChild {
     /// The configured instances' names, for the topology dump (the snapshot itself is
     /// dropped once the instances are built from it: at 1000 instances it is most of the
     /// child's memory).
-    names: Vec<(ObjId, String)>,
+    names: Vec<(ObjId, std::rc::Rc<str>)>,
     states: Vec<InstanceState>,
     tracks: Vec<Track>,
     next_req: u64,
@@ -571,10 +571,16 @@ impl ChildProtocol for VrrpChild {
                 self.set_sources(&snapshot, now, restarted);
                 self.next_full = Some(now + FULL_STATE_INTERVAL);
                 self.resume = if running { current } else { resume };
+                // The running instances' names are shared with them (the slots are the
+                // snapshot's instances in order, less those that could not run).
+                let mut slots = self.runtime.slots.iter().peekable();
                 self.names = snapshot
                     .instances
                     .iter()
-                    .map(|(id, v)| (*id, v.name.clone()))
+                    .map(|(id, v)| match slots.next_if(|sl| sl.id == *id) {
+                        Some(sl) => (*id, sl.fsm.cfg.name.clone()),
+                        None => (*id, v.name.as_str().into()),
+                    })
                     .collect();
                 drop(snapshot);
                 let mut out = vec![VrrpToParent::SnapshotAck { generation }, self.full_state()];
