@@ -58,8 +58,11 @@ struct WithFds {
 /// Most descriptors one frame may carry.
 const MAX_FDS: usize = 16;
 
-/// An input or output buffer above this is not kept once empty (see `recv`, `flush`).
-const KEEP_BUF: usize = 64 << 10;
+/// An input or output buffer above this is not kept once empty (see `recv`, `flush`): the
+/// common messages are far smaller (a full state of 1000 VRRP instances is 13 kB).
+const KEEP_BUF: usize = 16 << 10;
+/// An output buffer above this was a burst (`take_released`).
+const BURST_BUF: usize = 64 << 10;
 
 pub struct Channel<Tx, Rx> {
     sock: OwnedFd,
@@ -72,7 +75,7 @@ pub struct Channel<Tx, Rx> {
     obuf: Vec<u8>,
     osent: usize,
     ofds: VecDeque<WithFds>,
-    /// An output buffer above `KEEP_BUF` drained and was let go (`take_released`).
+    /// An output buffer above `BURST_BUF` drained and was let go (`take_released`).
     released: bool,
     _dir: PhantomData<fn(Tx) -> Rx>,
 }
@@ -186,13 +189,13 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
         self.obuf.clear();
         self.osent = 0;
         if self.obuf.capacity() > KEEP_BUF {
+            self.released |= self.obuf.capacity() > BURST_BUF;
             self.obuf = Vec::new();
-            self.released = true;
         }
         Ok(true)
     }
 
-    /// Whether an output buffer above 64 kB drained and was let go since the last call (a
+    /// Whether an output buffer above `BURST_BUF` drained and was let go since the last call (a
     /// burst is over: a moment to give the allocator's free memory back).
     pub fn take_released(&mut self) -> bool {
         std::mem::take(&mut self.released)
@@ -262,34 +265,56 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
         Ok(())
     }
 
-    /// One `recvmsg`. `Ok(false)` when nothing was available.
+    /// Bytes the next read asks for: what the frame at the front still lacks, at least
+    /// 4 kB and at most 64 kB.
+    fn read_size(&self) -> usize {
+        let lacks = match self.rbuf.get(..codec::HEADER) {
+            Some(&[a, b, c, d]) => codec::frame_len([a, b, c, d])
+                .map_or(0, |n| (codec::HEADER + n).saturating_sub(self.rbuf.len())),
+            _ => 0,
+        };
+        lacks.clamp(4 << 10, 64 << 10)
+    }
+
+    /// One `recvmsg`, straight into `rbuf` (a 64 kB buffer on the stack kept 64 kB of every
+    /// process's stack resident). `Ok(false)` when nothing was available.
     fn fill(&mut self) -> Result<bool, ChannelError> {
-        let mut buf = [0u8; 64 * 1024];
         let mut cmsg = cmsg_space!([RawFd; MAX_FDS]);
-        let (n, fds, truncated) = {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match socket::recvmsg::<()>(
+        let start = self.rbuf.len();
+        let want = self.read_size();
+        self.rbuf.resize(start + want, 0);
+        let got = {
+            let mut iov = [IoSliceMut::new(&mut self.rbuf[start..])];
+            socket::recvmsg::<()>(
                 self.sock.as_raw_fd(),
                 &mut iov,
                 Some(&mut cmsg),
                 MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(r) => {
-                    let mut fds = Vec::new();
-                    if let Ok(cmsgs) = r.cmsgs() {
-                        for c in cmsgs {
-                            if let ControlMessageOwned::ScmRights(list) = c {
-                                fds.extend(list);
-                            }
+            )
+            .map(|r| {
+                let mut fds = Vec::new();
+                if let Ok(cmsgs) = r.cmsgs() {
+                    for c in cmsgs {
+                        if let ControlMessageOwned::ScmRights(list) = c {
+                            fds.extend(list);
                         }
                     }
-                    (r.bytes, fds, r.flags.contains(MsgFlags::MSG_CTRUNC))
                 }
-                Err(nix::Error::EAGAIN) => return Ok(false),
-                Err(nix::Error::ECONNRESET) => return Err(ChannelError::Closed),
-                Err(e) => return Err(e.into()),
+                (r.bytes, fds, r.flags.contains(MsgFlags::MSG_CTRUNC))
+            })
+        };
+        let (n, fds, truncated) = match got {
+            Ok(x) => x,
+            Err(e) => {
+                self.rbuf.truncate(start);
+                return match e {
+                    nix::Error::EAGAIN => Ok(false),
+                    nix::Error::ECONNRESET => Err(ChannelError::Closed),
+                    e => Err(e.into()),
+                };
             }
         };
+        self.rbuf.truncate(start + n.min(want));
         for fd in fds {
             // SAFETY: SCM_RIGHTS just installed this descriptor in our table; we own it.
             self.fds_in.push_back(unsafe { OwnedFd::from_raw_fd(fd) });
@@ -302,7 +327,6 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
         if n == 0 {
             return Err(ChannelError::Closed);
         }
-        self.rbuf.extend_from_slice(&buf[..n]);
         Ok(true)
     }
 }

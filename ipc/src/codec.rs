@@ -39,6 +39,14 @@ fn options() -> impl Options {
         .reject_trailing_bytes()
 }
 
+/// `options()` without the byte limit: the same encoding.
+fn unlimited() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .reject_trailing_bytes()
+}
+
 /// Encode one frame (length prefix included).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
     let body = options()
@@ -56,9 +64,16 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
 /// Encode one frame (length prefix included) at the end of `out`; on error `out` is as it
 /// was. The same bytes as `encode`.
 pub fn encode_into<T: Serialize>(out: &mut Vec<u8>, msg: &T) -> Result<(), CodecError> {
+    // The size first (bincode's `serialize` does the same): room for the frame at once,
+    // not a buffer doubled (and the smaller ones left behind) up to a snapshot's size.
+    let size = options()
+        .serialized_size(msg)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    out.reserve(HEADER + usize::try_from(size).unwrap_or(0));
     let start = out.len();
     out.extend_from_slice(&[0; HEADER]);
-    if let Err(e) = options().serialize_into(&mut *out, msg) {
+    // Checked against the limit by the size: written without a second count.
+    if let Err(e) = unlimited().serialize_into(&mut *out, msg) {
         out.truncate(start);
         return Err(CodecError::Malformed(e.to_string()));
     }

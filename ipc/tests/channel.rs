@@ -31,6 +31,27 @@ fn recv_one<Tx: serde::Serialize, Rx: serde::de::DeserializeOwned + Manifest>(
     }
 }
 
+/// The next message on `r`, flushing `w` while waiting (frames larger than the socket
+/// holds need both ends to move).
+fn pump<A: serde::Serialize, B: serde::de::DeserializeOwned + Manifest, C, D>(
+    w: &mut Channel<C, D>,
+    r: &mut Channel<A, B>,
+) -> B
+where
+    C: serde::Serialize,
+    D: serde::de::DeserializeOwned + Manifest,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no message in 10 s");
+        w.flush().unwrap();
+        match r.recv().unwrap() {
+            Some(m) => return m,
+            None => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+}
+
 fn snapshot() -> conf::project::VrrpSnapshot {
     let l = conf::load_str(
         "k.conf",
@@ -315,8 +336,7 @@ fn a_backlog_arrives_whole_in_order_and_is_released() {
     let mut next = 0u64;
     let mut got_fds = false;
     loop {
-        p.flush().unwrap();
-        match recv_one(&mut c).unwrap() {
+        match pump(&mut p, &mut c) {
             ParentToVrrp::Ping { seq: s } => {
                 assert_eq!(s, next);
                 next += 1;
@@ -352,4 +372,27 @@ fn a_backlog_arrives_whole_in_order_and_is_released() {
     let mut buf = vec![0u8; bytes.len()];
     std::io::Read::read_exact(&mut raw, &mut buf).unwrap();
     assert_eq!(buf, bytes);
+}
+
+/// A frame far larger than one read (a full state of 20,000 instances) arrives whole,
+/// with small frames before and after it.
+#[test]
+fn a_large_frame_is_read_in_pieces() {
+    let (mut p, mut c) = pair();
+    let st = |i: u64| InstanceState {
+        instance: ObjId(i),
+        state: VrrpState::Backup,
+        effective_priority: (i % 250) as u8,
+    };
+    let big: Vec<InstanceState> = (0..20_000).map(st).collect();
+    c.send(&VrrpToParent::Pong { seq: 1 }).unwrap();
+    c.send(&VrrpToParent::FullState(big.clone())).unwrap();
+    c.send(&VrrpToParent::Pong { seq: 2 }).unwrap();
+    let got: Vec<VrrpToParent> = (0..3).map(|_| pump(&mut c, &mut p)).collect();
+    assert!(matches!(got[0], VrrpToParent::Pong { seq: 1 }));
+    match &got[1] {
+        VrrpToParent::FullState(v) => assert_eq!(*v, big),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(got[2], VrrpToParent::Pong { seq: 2 }));
 }
