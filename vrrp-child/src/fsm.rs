@@ -48,7 +48,7 @@ pub struct InstanceCfg {
     pub down_timer_adverts: u32,
     /// Our advert source (equal-priority ties are won by the higher address).
     pub local_addr: IpAddr,
-    pub vips: Box<[IpAddr]>,
+    pub vips: Addrs,
     pub unicast: bool,
     /// v2 authentication: 1 PASS, 2 AH, with the 8-byte key.
     pub auth: Option<(u8, [u8; 8])>,
@@ -77,6 +77,32 @@ pub struct Garp {
     pub refresh_repeat: u32,
     pub lower_prio_repeat: u32,
     pub lower_prio_delay: Duration,
+}
+
+/// A list of addresses, a single one (most instances' VIPs) kept inline: no allocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Addrs {
+    One([IpAddr; 1]),
+    Many(Box<[IpAddr]>),
+}
+
+impl std::ops::Deref for Addrs {
+    type Target = [IpAddr];
+    fn deref(&self) -> &[IpAddr] {
+        match self {
+            Addrs::One(a) => a,
+            Addrs::Many(v) => v,
+        }
+    }
+}
+
+impl From<Vec<IpAddr>> for Addrs {
+    fn from(v: Vec<IpAddr>) -> Self {
+        match v[..] {
+            [a] => Addrs::One([a]),
+            _ => Addrs::Many(v.into()),
+        }
+    }
 }
 
 impl Default for Garp {

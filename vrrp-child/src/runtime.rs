@@ -114,8 +114,6 @@ pub struct Slot {
     pub stats: Stats,
     ifindex: u32,
     iface: Rc<Iface>,
-    /// The multicast group adverts go to (unicast ones go to the peers of the family).
-    group: IpAddr,
     ttl: u8,
     ip_id: u16,
     ah_seq: u32,
@@ -142,6 +140,9 @@ struct Iface {
     mac: [u8; 6],
     /// `garp_interval` (IPv4) or `gna_interval` (IPv6) of the interface.
     garp_gap: Duration,
+    /// The multicast group adverts go to (unicast ones go to the peers of the family;
+    /// unspecified for them).
+    group: IpAddr,
 }
 
 /// What the instances of a load have in common, made once and shared.
@@ -153,8 +154,13 @@ struct Shared {
 }
 
 impl Shared {
-    fn iface(&mut self, info: &conf::project::IfInfo, garp_gap: Duration) -> Rc<Iface> {
-        let same = |f: &&Rc<Iface>| f.mac == info.mac && f.garp_gap == garp_gap;
+    fn iface(
+        &mut self,
+        info: &conf::project::IfInfo,
+        garp_gap: Duration,
+        group: IpAddr,
+    ) -> Rc<Iface> {
+        let same = |f: &&Rc<Iface>| f.mac == info.mac && f.garp_gap == garp_gap && f.group == group;
         if let Some(f) = self
             .ifaces
             .get(&info.name)
@@ -166,6 +172,7 @@ impl Shared {
             name: info.name.clone(),
             mac: info.mac,
             garp_gap,
+            group,
         });
         self.ifaces
             .entry(info.name.clone())
@@ -296,7 +303,7 @@ impl Slot {
         let (peers, group) = if c.unicast {
             (&c.peers[..], None)
         } else {
-            (&[][..], Some(self.group))
+            (&[][..], Some(self.iface.group))
         };
         let six = self.six;
         peers
@@ -444,8 +451,7 @@ impl Runtime {
                 fsm: Instance::new(cfg),
                 stats: Stats::default(),
                 ifindex: info.index,
-                iface: shared.iface(info, garp_gap(v, &info.name, snap)),
-                group,
+                iface: shared.iface(info, garp_gap(v, &info.name, snap), group),
                 ttl: v.unicast_ttl.filter(|_| unicast).unwrap_or(255),
                 ip_id: 0,
                 ah_seq: 0,
@@ -512,8 +518,7 @@ impl Runtime {
             fsm: Instance::new(cfg),
             stats: Stats::default(),
             ifindex: info.index,
-            iface: shared.iface(info, garp_gap(v, &info.name, snap)),
-            group,
+            iface: shared.iface(info, garp_gap(v, &info.name, snap), group),
             ttl: 255,
             ip_id: 0,
             ah_seq: 0,
@@ -1875,10 +1880,11 @@ mod tests {
             "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n priority 100\n mcast_dst_ip 224.0.0.99\n virtual_ipaddress {\n 10.1.0.1/32\n 10.1.0.2/32\n }\n}\n\
              vrrp_instance B {\n interface eth0\n virtual_router_id 2\n priority 100\n unicast_src_ip 10.0.0.5\n unicast_peer {\n 10.0.0.7\n 10.0.0.8 min_ttl 3\n }\n authentication {\n auth_type PASS\n auth_pass secret\n }\n virtual_ipaddress {\n 10.1.0.3/32\n }\n}\n\
              vrrp_instance C {\n interface eth1\n virtual_router_id 1\n priority 100\n version 3\n virtual_ipaddress {\n fd00::1/128\n }\n}\n\
-             vrrp_instance D {\n interface eth0\n virtual_router_id 3\n priority 100\n virtual_ipaddress {\n 10.1.0.4/32\n }\n}\n",
+             vrrp_instance D {\n interface eth0\n virtual_router_id 3\n priority 100\n virtual_ipaddress {\n 10.1.0.4/32\n }\n}\n\
+             vrrp_instance E {\n interface eth0\n virtual_router_id 4\n priority 100\n virtual_ipaddress {\n 10.1.0.5/32\n }\n}\n",
         );
-        assert_eq!(rt.slots.len(), 4);
-        let [a, b, c, d] = [&rt.slots[0], &rt.slots[1], &rt.slots[2], &rt.slots[3]];
+        assert_eq!(rt.slots.len(), 5);
+        let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| &rt.slots[i]);
         let v4 = |x: [u8; 4]| IpAddr::V4(Ipv4Addr::from(x));
         assert_eq!(a.src4(), Ipv4Addr::new(10, 0, 0, 1));
         assert_eq!(a.dsts().collect::<Vec<_>>(), [v4([224, 0, 0, 99])]);
@@ -1901,10 +1907,15 @@ mod tests {
         );
         assert_eq!(c.ifname(), "eth1");
         assert_eq!(d.dsts().collect::<Vec<_>>(), [IpAddr::V4(VRRP_MCAST_V4)]);
-        // Shared: A, B and D on eth0 (same tracker list: their interface), C alone.
-        assert!(Rc::ptr_eq(&a.iface, &d.iface) && Rc::ptr_eq(&a.iface, &b.iface));
-        assert!(!Rc::ptr_eq(&a.iface, &c.iface));
+        // Shared: D and E (eth0, the default group); A (its own group), B (unicast) and C
+        // (eth1) have their own; A, B, D, E the same tracker list (their interface).
+        assert!(Rc::ptr_eq(&d.iface, &e.iface));
+        for x in [a, b, c] {
+            assert!(!Rc::ptr_eq(&x.iface, &d.iface), "{}", x.fsm.cfg.name);
+        }
+        assert_eq!(b.ifname(), "eth0");
         assert!(Rc::ptr_eq(&a.tracks, &d.tracks) && Rc::ptr_eq(&a.tracks, &b.tracks));
+        assert!(Rc::ptr_eq(&a.tracks, &e.tracks) && !Rc::ptr_eq(&a.tracks, &c.tracks));
         assert_eq!(a.tracks.len(), 1);
         assert!(Rc::ptr_eq(&a.fsm.cfg.garp, &c.fsm.cfg.garp));
         // The receive path finds each by family and VRID.
@@ -1926,10 +1937,22 @@ mod tests {
     #[test]
     fn a_slot_stays_small() {
         assert!(
-            std::mem::size_of::<Slot>() <= 376,
+            std::mem::size_of::<Slot>() <= 368,
             "{}",
             std::mem::size_of::<Slot>()
         );
+    }
+
+    /// One address inline, none or several boxed; the same slice either way.
+    #[test]
+    fn address_lists() {
+        use crate::fsm::Addrs;
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        assert!(matches!(Addrs::from(vec![a]), Addrs::One(_)));
+        assert_eq!(&Addrs::from(vec![a])[..], [a]);
+        assert_eq!(&Addrs::from(vec![a, b])[..], [a, b]);
+        assert!(Addrs::from(Vec::new()).is_empty());
     }
 
     /// Receive timestamps map onto the monotonic clock: a packet stamped 300 ms ago is
