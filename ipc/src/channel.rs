@@ -47,21 +47,36 @@ impl From<nix::Error> for ChannelError {
     }
 }
 
-struct Outgoing {
-    bytes: Vec<u8>,
-    sent: usize,
+/// A queued frame that carries descriptors: its bytes are `obuf[start..end]`, written by a
+/// `sendmsg` of their own with the descriptors attached to the first byte.
+struct WithFds {
+    start: usize,
+    end: usize,
     fds: Vec<OwnedFd>,
 }
 
 /// Most descriptors one frame may carry.
 const MAX_FDS: usize = 16;
 
+/// An input or output buffer above this is not kept once empty (see `recv`, `flush`): the
+/// common messages are far smaller (a full state of 1000 VRRP instances is 13 kB).
+const KEEP_BUF: usize = 16 << 10;
+/// An output buffer above this was a burst (`take_released`).
+const BURST_BUF: usize = 64 << 10;
+
 pub struct Channel<Tx, Rx> {
     sock: OwnedFd,
     rbuf: Vec<u8>,
     fds_in: VecDeque<OwnedFd>,
     received: Vec<(FdKind, OwnedFd)>,
-    out: VecDeque<Outgoing>,
+    /// Frames not yet written, back to back, from `osent` on: one buffer rather than one
+    /// allocation per message (a child's burst of thousands of reports at start-up queued
+    /// a 56-byte entry and a small buffer per message, and kept the queue's 224 kB).
+    obuf: Vec<u8>,
+    osent: usize,
+    ofds: VecDeque<WithFds>,
+    /// An output buffer above `BURST_BUF` drained and was let go (`take_released`).
+    released: bool,
     _dir: PhantomData<fn(Tx) -> Rx>,
 }
 
@@ -76,7 +91,10 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
             rbuf: Vec::new(),
             fds_in: VecDeque::new(),
             received: Vec::new(),
-            out: VecDeque::new(),
+            obuf: Vec::new(),
+            osent: 0,
+            ofds: VecDeque::new(),
+            released: false,
             _dir: PhantomData,
         })
     }
@@ -103,27 +121,49 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
                 fds.len()
             )));
         }
-        let bytes = codec::encode(msg)?;
-        self.out.push_back(Outgoing {
-            bytes,
-            sent: 0,
-            fds,
-        });
+        self.compact();
+        let start = self.obuf.len();
+        codec::encode_into(&mut self.obuf, msg)?;
+        if !fds.is_empty() {
+            let end = self.obuf.len();
+            self.ofds.push_back(WithFds { start, end, fds });
+        }
         self.flush()?;
         Ok(())
     }
 
+    /// Drop the bytes already written from the front of the output buffer once they are
+    /// at least half of it (a peer that never quite catches up must not grow it forever).
+    fn compact(&mut self) {
+        let k = self.osent;
+        if k < 4096 || k * 2 < self.obuf.len() {
+            return;
+        }
+        self.obuf.drain(..k);
+        self.osent = 0;
+        for f in self.ofds.iter_mut() {
+            f.start -= k;
+            f.end -= k;
+        }
+    }
+
     /// Write what the socket takes. `Ok(true)` when nothing is left queued.
     pub fn flush(&mut self) -> Result<bool, ChannelError> {
-        while let Some(o) = self.out.front_mut() {
-            let iov = [IoSlice::new(&o.bytes[o.sent..])];
-            let raw: Vec<RawFd> = o.fds.iter().map(|f| f.as_raw_fd()).collect();
-            let cmsg = [ControlMessage::ScmRights(&raw)];
-            let cm: &[ControlMessage] = if o.sent == 0 && !raw.is_empty() {
-                &cmsg
-            } else {
-                &[]
+        while self.osent < self.obuf.len() {
+            // Up to the next frame with descriptors, or that frame alone (they go with
+            // its first byte, in a `sendmsg` of its own).
+            let (end, with_fds) = match self.ofds.front() {
+                Some(f) if f.start == self.osent => (f.end, true),
+                Some(f) => (f.start, false),
+                None => (self.obuf.len(), false),
             };
+            let raw: Vec<RawFd> = match self.ofds.front() {
+                Some(f) if with_fds => f.fds.iter().map(|f| f.as_raw_fd()).collect(),
+                _ => Vec::new(),
+            };
+            let iov = [IoSlice::new(&self.obuf[self.osent..end])];
+            let cmsg = [ControlMessage::ScmRights(&raw)];
+            let cm: &[ControlMessage] = if with_fds { &cmsg } else { &[] };
             match socket::sendmsg::<()>(
                 self.sock.as_raw_fd(),
                 &iov,
@@ -132,13 +172,12 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
                 None,
             ) {
                 Ok(n) => {
-                    if o.sent == 0 {
-                        o.fds.clear(); // the kernel holds its own references now
+                    if with_fds {
+                        // The kernel holds its own references now; the rest of the frame
+                        // (if the socket took only part) goes without them.
+                        self.ofds.pop_front();
                     }
-                    o.sent += n;
-                    if o.sent == o.bytes.len() {
-                        self.out.pop_front();
-                    }
+                    self.osent += n;
                 }
                 Err(nix::Error::EAGAIN) => return Ok(false),
                 Err(nix::Error::EPIPE) | Err(nix::Error::ECONNRESET) => {
@@ -147,23 +186,32 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.obuf.clear();
+        self.osent = 0;
+        if self.obuf.capacity() > KEEP_BUF {
+            self.released |= self.obuf.capacity() > BURST_BUF;
+            self.obuf = Vec::new();
+        }
         Ok(true)
+    }
+
+    /// Whether an output buffer above `BURST_BUF` drained and was let go since the last call (a
+    /// burst is over: a moment to give the allocator's free memory back).
+    pub fn take_released(&mut self) -> bool {
+        std::mem::take(&mut self.released)
     }
 
     /// Queue bytes that are not a frame: only fault-injection tests use this.
     #[doc(hidden)]
     pub fn send_raw_for_tests(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
-        self.out.push_back(Outgoing {
-            bytes: bytes.to_vec(),
-            sent: 0,
-            fds: Vec::new(),
-        });
+        self.compact();
+        self.obuf.extend_from_slice(bytes);
         self.flush()?;
         Ok(())
     }
 
     pub fn has_pending_output(&self) -> bool {
-        !self.out.is_empty()
+        self.osent < self.obuf.len()
     }
 
     /// Read what is available (without blocking) and return the next whole message, if any.
@@ -174,7 +222,7 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
                 self.rbuf.drain(..range.end);
                 // A snapshot of 10,000 real servers is megabytes (of 1000 VRRP instances,
                 // 700 kB; a burst of state reports, as much): keep no such buffer around.
-                if self.rbuf.is_empty() && self.rbuf.capacity() > 64 << 10 {
+                if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUF {
                     self.rbuf = Vec::new();
                 }
                 self.take_manifest(&msg)?;
@@ -217,34 +265,56 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
         Ok(())
     }
 
-    /// One `recvmsg`. `Ok(false)` when nothing was available.
+    /// Bytes the next read asks for: what the frame at the front still lacks, at least
+    /// 4 kB and at most 64 kB.
+    fn read_size(&self) -> usize {
+        let lacks = match self.rbuf.get(..codec::HEADER) {
+            Some(&[a, b, c, d]) => codec::frame_len([a, b, c, d])
+                .map_or(0, |n| (codec::HEADER + n).saturating_sub(self.rbuf.len())),
+            _ => 0,
+        };
+        lacks.clamp(4 << 10, 64 << 10)
+    }
+
+    /// One `recvmsg`, straight into `rbuf` (a 64 kB buffer on the stack kept 64 kB of every
+    /// process's stack resident). `Ok(false)` when nothing was available.
     fn fill(&mut self) -> Result<bool, ChannelError> {
-        let mut buf = [0u8; 64 * 1024];
         let mut cmsg = cmsg_space!([RawFd; MAX_FDS]);
-        let (n, fds, truncated) = {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match socket::recvmsg::<()>(
+        let start = self.rbuf.len();
+        let want = self.read_size();
+        self.rbuf.resize(start + want, 0);
+        let got = {
+            let mut iov = [IoSliceMut::new(&mut self.rbuf[start..])];
+            socket::recvmsg::<()>(
                 self.sock.as_raw_fd(),
                 &mut iov,
                 Some(&mut cmsg),
                 MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(r) => {
-                    let mut fds = Vec::new();
-                    if let Ok(cmsgs) = r.cmsgs() {
-                        for c in cmsgs {
-                            if let ControlMessageOwned::ScmRights(list) = c {
-                                fds.extend(list);
-                            }
+            )
+            .map(|r| {
+                let mut fds = Vec::new();
+                if let Ok(cmsgs) = r.cmsgs() {
+                    for c in cmsgs {
+                        if let ControlMessageOwned::ScmRights(list) = c {
+                            fds.extend(list);
                         }
                     }
-                    (r.bytes, fds, r.flags.contains(MsgFlags::MSG_CTRUNC))
                 }
-                Err(nix::Error::EAGAIN) => return Ok(false),
-                Err(nix::Error::ECONNRESET) => return Err(ChannelError::Closed),
-                Err(e) => return Err(e.into()),
+                (r.bytes, fds, r.flags.contains(MsgFlags::MSG_CTRUNC))
+            })
+        };
+        let (n, fds, truncated) = match got {
+            Ok(x) => x,
+            Err(e) => {
+                self.rbuf.truncate(start);
+                return match e {
+                    nix::Error::EAGAIN => Ok(false),
+                    nix::Error::ECONNRESET => Err(ChannelError::Closed),
+                    e => Err(e.into()),
+                };
             }
         };
+        self.rbuf.truncate(start + n.min(want));
         for fd in fds {
             // SAFETY: SCM_RIGHTS just installed this descriptor in our table; we own it.
             self.fds_in.push_back(unsafe { OwnedFd::from_raw_fd(fd) });
@@ -257,7 +327,6 @@ impl<Tx: Serialize, Rx: DeserializeOwned + Manifest> Channel<Tx, Rx> {
         if n == 0 {
             return Err(ChannelError::Closed);
         }
-        self.rbuf.extend_from_slice(&buf[..n]);
         Ok(true)
     }
 }

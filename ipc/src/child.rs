@@ -56,7 +56,13 @@ pub trait ChildProtocol {
     /// Send what the protocol batched this turn of the loop (before anything goes to the
     /// parent, and before the loop waits).
     fn flush(&mut self) {}
+    /// A burst is over (`BURST` or more messages to or from the parent in one turn of the
+    /// loop, or an output buffer above 64 kB drained): what it allocated is free again.
+    fn burst_over(&mut self) {}
 }
+
+/// Messages in one turn of the loop that make a burst (`ChildProtocol::burst_over`).
+pub const BURST: usize = 1024;
 
 /// First token of the sources a protocol registers itself (`ChildProtocol::register`).
 pub const OWN_TOKEN_BASE: usize = 1 << 32;
@@ -113,6 +119,8 @@ pub fn run<P: ChildProtocol>(
     // The channel is read until it would block, and again only after it says readable.
     let mut chan_ready = true;
     loop {
+        // Messages sent and received this turn.
+        let mut sent = 0usize;
         // Watch the child's own descriptors (sockets handed over, for instance).
         let want = proto.fds();
         for fd in want.iter().filter(|fd| !watched.contains(fd)) {
@@ -142,16 +150,19 @@ pub fn run<P: ChildProtocol>(
             } else if ev.token().0 >= OWN_TOKEN_BASE {
                 for m in proto.event(ev.token().0, ev, now) {
                     ch.send(&m)?;
+                    sent += 1;
                 }
             } else if ev.token().0 >= FD_TOKEN_BASE {
                 let fd = (ev.token().0 - FD_TOKEN_BASE) as std::os::fd::RawFd;
                 for m in proto.readable(fd, now) {
                     ch.send(&m)?;
+                    sent += 1;
                 }
             }
         }
         for m in proto.tick(now) {
             ch.send(&m)?;
+            sent += 1;
         }
         proto.flush();
         ch.flush()?;
@@ -177,6 +188,7 @@ pub fn run<P: ChildProtocol>(
                 }
                 continue;
             }
+            sent += 1;
             let fds = ch.take_fds();
             if !fds.is_empty() {
                 proto.sockets(fds);
@@ -185,6 +197,7 @@ pub fn run<P: ChildProtocol>(
                 Step::Continue(out) => {
                     for m in out {
                         ch.send(&m)?;
+                        sent += 1;
                     }
                 }
                 Step::Exit(out) => {
@@ -209,6 +222,9 @@ pub fn run<P: ChildProtocol>(
         }
         proto.flush();
         ch.flush()?;
+        if ch.take_released() || sent >= BURST {
+            proto.burst_over();
+        }
         if let Some(q) = proto.quantum() {
             let spent = now.elapsed();
             if spent < q {

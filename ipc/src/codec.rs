@@ -39,6 +39,14 @@ fn options() -> impl Options {
         .reject_trailing_bytes()
 }
 
+/// `options()` without the byte limit: the same encoding.
+fn unlimited() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .reject_trailing_bytes()
+}
+
 /// Encode one frame (length prefix included).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
     let body = options()
@@ -51,6 +59,31 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// Encode one frame (length prefix included) at the end of `out`; on error `out` is as it
+/// was. The same bytes as `encode`.
+pub fn encode_into<T: Serialize>(out: &mut Vec<u8>, msg: &T) -> Result<(), CodecError> {
+    // The size first (bincode's `serialize` does the same): room for the frame at once,
+    // not a buffer doubled (and the smaller ones left behind) up to a snapshot's size.
+    let size = options()
+        .serialized_size(msg)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    out.reserve(HEADER + usize::try_from(size).unwrap_or(0));
+    let start = out.len();
+    out.extend_from_slice(&[0; HEADER]);
+    // Checked against the limit by the size: written without a second count.
+    if let Err(e) = unlimited().serialize_into(&mut *out, msg) {
+        out.truncate(start);
+        return Err(CodecError::Malformed(e.to_string()));
+    }
+    let n = out.len() - start - HEADER;
+    if n > MAX_FRAME {
+        out.truncate(start);
+        return Err(CodecError::TooLarge(n));
+    }
+    out[start..start + HEADER].copy_from_slice(&(n as u32).to_le_bytes());
+    Ok(())
 }
 
 /// The body length announced by a header, refused above the limit.
@@ -79,4 +112,18 @@ pub fn next_frame(buf: &[u8]) -> Result<Option<std::ops::Range<usize>>, CodecErr
         return Ok(None);
     }
     Ok(Some(HEADER..HEADER + n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_into_appends_encode_bytes() {
+        let mut out = vec![9u8];
+        encode_into(&mut out, &(7u32, "x".to_string())).unwrap();
+        let mut want = vec![9u8];
+        want.extend(encode(&(7u32, "x".to_string())).unwrap());
+        assert_eq!(out, want);
+    }
 }

@@ -31,6 +31,27 @@ fn recv_one<Tx: serde::Serialize, Rx: serde::de::DeserializeOwned + Manifest>(
     }
 }
 
+/// The next message on `r`, flushing `w` while waiting (frames larger than the socket
+/// holds need both ends to move).
+fn pump<A: serde::Serialize, B: serde::de::DeserializeOwned + Manifest, C, D>(
+    w: &mut Channel<C, D>,
+    r: &mut Channel<A, B>,
+) -> B
+where
+    C: serde::Serialize,
+    D: serde::de::DeserializeOwned + Manifest,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no message in 10 s");
+        w.flush().unwrap();
+        match r.recv().unwrap() {
+            Some(m) => return m,
+            None => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+}
+
 fn snapshot() -> conf::project::VrrpSnapshot {
     let l = conf::load_str(
         "k.conf",
@@ -289,4 +310,89 @@ fn descriptors_of_the_wrong_kind_or_unannounced_are_refused() {
     p.send_with_fds(&ParentToVrrp::Ping { seq: 1 }, vec![r])
         .unwrap();
     assert!(matches!(recv_one(&mut c), Err(ChannelError::BadFds(_))));
+}
+
+/// A peer that does not read: frames queue in one buffer, come out whole and in order with
+/// the descriptors on their own frame, the bytes exactly `codec::encode`'s, and the
+/// buffer is let go once drained.
+#[test]
+fn a_backlog_arrives_whole_in_order_and_is_released() {
+    let (mut p, mut c) = pair();
+    let mut seq = 0u64;
+    let mut fd_at = None;
+    while !p.has_pending_output() || seq < 20_000 {
+        if seq == 10_000 {
+            if let Some(sock) = raw_socket(1) {
+                let m = ParentToVrrp::Sockets {
+                    manifest: vec![FdKind::Icmp4],
+                };
+                p.send_with_fds(&m, vec![sock]).unwrap();
+                fd_at = Some(seq);
+            }
+        }
+        p.send(&ParentToVrrp::Ping { seq }).unwrap();
+        seq += 1;
+    }
+    let mut next = 0u64;
+    let mut got_fds = false;
+    loop {
+        match pump(&mut p, &mut c) {
+            ParentToVrrp::Ping { seq: s } => {
+                assert_eq!(s, next);
+                next += 1;
+                if next == seq {
+                    break;
+                }
+            }
+            ParentToVrrp::Sockets { .. } => {
+                assert_eq!(Some(next), fd_at, "the descriptors' frame in its place");
+                let fds = c.take_fds();
+                assert_eq!(fds.len(), 1);
+                got_fds = true;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got_fds, fd_at.is_some());
+    assert!(p.flush().unwrap());
+    assert!(!p.has_pending_output());
+    assert!(p.take_released(), "the drained buffer was let go");
+    assert!(!p.take_released());
+
+    // The same frames byte for byte on a raw reader.
+    let (a, b) = ipc::channel::socketpair().unwrap();
+    let mut q: ParentSide = Channel::new(a).unwrap();
+    let mut raw = std::fs::File::from(b);
+    let msgs = [ParentToVrrp::Ping { seq: 7 }, ParentToVrrp::Stop];
+    let mut bytes = Vec::new();
+    for m in &msgs {
+        q.send(m).unwrap();
+        bytes.extend(codec::encode(m).unwrap());
+    }
+    let mut buf = vec![0u8; bytes.len()];
+    std::io::Read::read_exact(&mut raw, &mut buf).unwrap();
+    assert_eq!(buf, bytes);
+}
+
+/// A frame far larger than one read (a full state of 20,000 instances) arrives whole,
+/// with small frames before and after it.
+#[test]
+fn a_large_frame_is_read_in_pieces() {
+    let (mut p, mut c) = pair();
+    let st = |i: u64| InstanceState {
+        instance: ObjId(i),
+        state: VrrpState::Backup,
+        effective_priority: (i % 250) as u8,
+    };
+    let big: Vec<InstanceState> = (0..20_000).map(st).collect();
+    c.send(&VrrpToParent::Pong { seq: 1 }).unwrap();
+    c.send(&VrrpToParent::FullState(big.clone())).unwrap();
+    c.send(&VrrpToParent::Pong { seq: 2 }).unwrap();
+    let got: Vec<VrrpToParent> = (0..3).map(|_| pump(&mut c, &mut p)).collect();
+    assert!(matches!(got[0], VrrpToParent::Pong { seq: 1 }));
+    match &got[1] {
+        VrrpToParent::FullState(v) => assert_eq!(*v, big),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(got[2], VrrpToParent::Pong { seq: 2 }));
 }

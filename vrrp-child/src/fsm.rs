@@ -7,6 +7,7 @@
 use crate::packet::{auth_key, Received};
 use crate::rx::{self, Counter, Packet, RxCfg};
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,10 +31,12 @@ impl State {
     }
 }
 
-/// What the machine needs from the configuration.
+/// What the machine needs from the configuration. Lists are boxed slices and the name and
+/// the gratuitous ARP settings shared (`Rc`): at 1000 instances every byte here is a kB.
 #[derive(Clone, Debug)]
 pub struct InstanceCfg {
-    pub name: String,
+    /// Shared with the child's topology list.
+    pub name: Rc<str>,
     pub vrid: u8,
     pub version: u8,
     /// Base priority (255 = address owner).
@@ -45,7 +48,7 @@ pub struct InstanceCfg {
     pub down_timer_adverts: u32,
     /// Our advert source (equal-priority ties are won by the higher address).
     pub local_addr: IpAddr,
-    pub vips: Vec<IpAddr>,
+    pub vips: Addrs,
     pub unicast: bool,
     /// v2 authentication: 1 PASS, 2 AH, with the 8-byte key.
     pub auth: Option<(u8, [u8; 8])>,
@@ -53,7 +56,7 @@ pub struct InstanceCfg {
     pub higher_prio_send_advert: bool,
     pub skip_check_adv_addr: bool,
     /// Unicast peers with their `min_ttl`/`max_ttl` (0 and 255 when not set).
-    pub peers: Vec<(IpAddr, u8, u8)>,
+    pub peers: Box<[(IpAddr, u8, u8)]>,
     /// `check_unicast_src` (or the global `vrrp_check_unicast_src`).
     pub check_unicast_src: bool,
     /// A member of a `vrrp_sync_group`: MASTER only when the whole group wants it.
@@ -61,11 +64,12 @@ pub struct InstanceCfg {
     /// Gratuitous ARP bursts (reference §5.5): `garp_master_repeat` on becoming MASTER and
     /// again `garp_master_delay` later (zero: no second burst); every `garp_master_refresh`
     /// (zero: off) `garp_master_refresh_repeat`; on a lower-priority advert
-    /// `garp_lower_prio_repeat` (0: none) now and after `garp_lower_prio_delay`.
-    pub garp: Garp,
+    /// `garp_lower_prio_repeat` (0: none) now and after `garp_lower_prio_delay`. Instances
+    /// with the same settings share one.
+    pub garp: Rc<Garp>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Garp {
     pub repeat: u32,
     pub delay: Duration,
@@ -73,6 +77,32 @@ pub struct Garp {
     pub refresh_repeat: u32,
     pub lower_prio_repeat: u32,
     pub lower_prio_delay: Duration,
+}
+
+/// A list of addresses, a single one (most instances' VIPs) kept inline: no allocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Addrs {
+    One([IpAddr; 1]),
+    Many(Box<[IpAddr]>),
+}
+
+impl std::ops::Deref for Addrs {
+    type Target = [IpAddr];
+    fn deref(&self) -> &[IpAddr] {
+        match self {
+            Addrs::One(a) => a,
+            Addrs::Many(v) => v,
+        }
+    }
+}
+
+impl From<Vec<IpAddr>> for Addrs {
+    fn from(v: Vec<IpAddr>) -> Self {
+        match v[..] {
+            [a] => Addrs::One([a]),
+            _ => Addrs::Many(v.into()),
+        }
+    }
 }
 
 impl Default for Garp {
@@ -109,16 +139,16 @@ impl InstanceCfg {
             preempt_delay: Duration::ZERO,
             down_timer_adverts: 3,
             local_addr: local,
-            vips,
+            vips: vips.into(),
             unicast: false,
             auth: None,
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             skip_check_adv_addr: false,
-            peers: Vec::new(),
+            peers: Box::default(),
             check_unicast_src: false,
             sync: false,
-            garp: Garp::default(),
+            garp: Rc::default(),
         }
     }
 }
@@ -194,6 +224,15 @@ pub struct Instance {
     /// Gratuitous ARP bursts due while MASTER: `(when, repeat)`; and the next refresh.
     garp_due: Vec<(Instant, u32)>,
     refresh_at: Option<Instant>,
+}
+
+/// Queue a delayed burst: room for one first (most MASTERs only ever have the one of
+/// `garp_master_delay`, for its 5 seconds; a `Vec`'s first push makes room for four).
+fn push_due(due: &mut Vec<(Instant, u32)>, at: Instant, repeat: u32) {
+    if due.capacity() == 0 {
+        due.reserve_exact(1);
+    }
+    due.push((at, repeat));
 }
 
 fn cs(c: u32) -> Duration {
@@ -290,7 +329,7 @@ impl Instance {
                 out.push(Action::SendGarps { repeat: g.repeat });
                 self.garp_due.clear();
                 if !g.delay.is_zero() {
-                    self.garp_due.push((now + g.delay, g.repeat));
+                    push_due(&mut self.garp_due, now + g.delay, g.repeat);
                 }
                 self.refresh_at = (!g.refresh.is_zero()).then(|| now + g.refresh);
                 self.adver_at = Some(now + cs(self.cfg.adver_int));
@@ -386,11 +425,13 @@ impl Instance {
         }
         if self.state == State::Master {
             // Delayed bursts (garp_master_delay, garp_lower_prio_delay), then the refresh.
-            let (due, later): (Vec<_>, Vec<_>) = self.garp_due.iter().partition(|(t, _)| *t <= now);
-            self.garp_due = later;
-            for (_, repeat) in due {
-                out.push(Action::SendGarps { repeat });
-            }
+            self.garp_due.retain(|&(t, repeat)| {
+                let due = t <= now;
+                if due {
+                    out.push(Action::SendGarps { repeat });
+                }
+                !due
+            });
             if self.refresh_at.is_some_and(|t| t <= now) {
                 out.push(Action::SendGarps {
                     repeat: self.cfg.garp.refresh_repeat,
@@ -594,8 +635,11 @@ impl Instance {
                     repeat: g.lower_prio_repeat,
                 });
                 if !g.lower_prio_delay.is_zero() {
-                    self.garp_due
-                        .push((now + g.lower_prio_delay, g.lower_prio_repeat));
+                    push_due(
+                        &mut self.garp_due,
+                        now + g.lower_prio_delay,
+                        g.lower_prio_repeat,
+                    );
                 }
             }
         }

@@ -111,19 +111,20 @@ fn instance(s: &Slot) -> String {
         ("auth_type", c.auth.map(|(t, _)| t).unwrap_or(0).to_string()),
     ]);
     let st = &s.stats;
+    let e = st.errors();
     let stats = object(&[
         ("advert_rcvd", st.advert_rcvd.to_string()),
         ("advert_sent", st.advert_sent.to_string()),
         ("become_master", st.become_master.to_string()),
         ("release_master", st.release_master.to_string()),
-        ("packet_len_err", st.packet_len_err.to_string()),
-        ("advert_interval_err", st.advert_interval_err.to_string()),
-        ("ip_ttl_err", st.ip_ttl_err.to_string()),
-        ("invalid_type_rcvd", st.invalid_type_rcvd.to_string()),
-        ("addr_list_err", st.addr_list_err.to_string()),
-        ("invalid_authtype", st.invalid_authtype.to_string()),
-        ("authtype_mismatch", st.authtype_mismatch.to_string()),
-        ("auth_failure", st.auth_failure.to_string()),
+        ("packet_len_err", e.packet_len_err.to_string()),
+        ("advert_interval_err", e.advert_interval_err.to_string()),
+        ("ip_ttl_err", e.ip_ttl_err.to_string()),
+        ("invalid_type_rcvd", e.invalid_type_rcvd.to_string()),
+        ("addr_list_err", e.addr_list_err.to_string()),
+        ("invalid_authtype", e.invalid_authtype.to_string()),
+        ("authtype_mismatch", e.authtype_mismatch.to_string()),
+        ("auth_failure", e.auth_failure.to_string()),
         ("pri_zero_rcvd", st.pri_zero_rcvd.to_string()),
         ("pri_zero_sent", st.pri_zero_sent.to_string()),
     ]);

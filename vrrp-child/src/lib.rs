@@ -69,7 +69,7 @@ pub struct VrrpChild {
     /// The configured instances' names, for the topology dump (the snapshot itself is
     /// dropped once the instances are built from it: at 1000 instances it is most of the
     /// child's memory).
-    names: Vec<(ObjId, String)>,
+    names: Vec<(ObjId, std::rc::Rc<str>)>,
     states: Vec<InstanceState>,
     tracks: Vec<Track>,
     next_req: u64,
@@ -335,6 +335,16 @@ impl VrrpChild {
         }
     }
 
+    /// Start the instances once configured and with sockets; the states to resume are
+    /// needed until then only.
+    fn start(&mut self, now: Instant, out: &mut Vec<VrrpToParent>) {
+        let resume = std::mem::take(&mut self.resume);
+        self.runtime.start(now, &resume, out, self.log);
+        if !self.runtime.started() {
+            self.resume = resume;
+        }
+    }
+
     /// `true` when the script's verdict changed.
     fn script_result(&mut self, req_id: u64, exit_status: Option<i32>, timed_out: bool) -> bool {
         let log = self.log;
@@ -435,6 +445,12 @@ impl ChildProtocol for VrrpChild {
     /// most of the backup's CPU). Timers fire at most that much late.
     fn flush(&mut self) {
         self.runtime.flush_tx(self.log);
+    }
+
+    /// The start of a thousand instances is a burst of reports and notifies: give back
+    /// what it allocated (as after a load).
+    fn burst_over(&mut self) {
+        ipc::mem::trim();
     }
 
     fn quantum(&self) -> Option<Duration> {
@@ -555,10 +571,16 @@ impl ChildProtocol for VrrpChild {
                 self.set_sources(&snapshot, now, restarted);
                 self.next_full = Some(now + FULL_STATE_INTERVAL);
                 self.resume = if running { current } else { resume };
+                // The running instances' names are shared with them (the slots are the
+                // snapshot's instances in order, less those that could not run).
+                let mut slots = self.runtime.slots.iter().peekable();
                 self.names = snapshot
                     .instances
                     .iter()
-                    .map(|(id, v)| (*id, v.name.clone()))
+                    .map(|(id, v)| match slots.next_if(|sl| sl.id == *id) {
+                        Some(sl) => (*id, sl.fsm.cfg.name.clone()),
+                        None => (*id, v.name.as_str().into()),
+                    })
                     .collect();
                 drop(snapshot);
                 let mut out = vec![VrrpToParent::SnapshotAck { generation }, self.full_state()];
@@ -566,8 +588,7 @@ impl ChildProtocol for VrrpChild {
                 out.extend(self.bfd_full());
                 // Trackers first, so an instance whose interface is down starts in FAULT.
                 self.trackers_changed(now, &mut out);
-                let resume = self.resume.clone();
-                self.runtime.start(now, &resume, &mut out, self.log);
+                self.start(now, &mut out);
                 self.refresh_states();
                 match ipc::child::test_fault() {
                     Some("unknown-id") => out.push(VrrpToParent::AddVips {
@@ -670,8 +691,7 @@ impl ChildProtocol for VrrpChild {
             ParentToVrrp::Sockets { .. } => {
                 // The sockets came with this message: start the instances if configured.
                 let mut out = Vec::new();
-                let resume = self.resume.clone();
-                self.runtime.start(now, &resume, &mut out, self.log);
+                self.start(now, &mut out);
                 self.refresh_states();
                 self.send_alerts(now);
                 Step::Continue(out)
@@ -685,5 +705,6 @@ impl ChildProtocol for VrrpChild {
 
 /// The child's entry point, after `ipc::sandbox::enter`; `log` writes one syslog line.
 pub fn run(ch: Channel<VrrpToParent, ParentToVrrp>, log: fn(&str)) -> Result<(), ChildError> {
+    ipc::mem::fixed_mmap_threshold();
     ipc::child::run(ch, VrrpChild::new(log))
 }

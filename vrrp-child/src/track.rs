@@ -5,7 +5,7 @@
 use conf::project::ObjId;
 
 /// What an instance (or its sync group) tracks.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TrackKey {
     /// A `vrrp_script` by id.
     Script(ObjId),
@@ -28,7 +28,7 @@ pub enum Level {
     Value(i64),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Tracked {
     pub key: TrackKey,
     /// The object's name, for log lines.

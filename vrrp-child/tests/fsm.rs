@@ -402,14 +402,14 @@ fn a_sync_group_member_waits_for_its_group() {
 fn gratuitous_arp_bursts_delay_refresh_and_lower_priority() {
     let t0 = Instant::now();
     let mut c = cfg(255);
-    c.garp = Garp {
+    c.garp = std::rc::Rc::new(Garp {
         repeat: 3,
         delay: ms(2000),
         refresh: ms(7000),
         refresh_repeat: 2,
         lower_prio_repeat: 4,
         lower_prio_delay: ms(1500),
-    };
+    });
     let mut i = Instance::new(c);
     let garps = |a: &[Action]| -> Vec<u32> {
         a.iter()
