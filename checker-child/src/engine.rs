@@ -6,7 +6,7 @@
 use conf::model::{
     CheckKind, Checker, Protocol, RealServer, TrackFile, VirtualServer, VsKey, USEC_PER_SEC,
 };
-use conf::project::{bfd_id, rs_id, CheckerSnapshot, ObjId};
+use conf::project::{bfd_id, rs_id_in, CheckerSnapshot, IdMap, ObjId};
 use ipc::{BfdLevel, IpvsOp, LvsEvent, RsState, ScriptRef};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -322,7 +322,7 @@ impl Engine {
             no_checker_emails: snap.no_checker_emails,
             ..Default::default()
         };
-        let resumed: HashMap<ObjId, &RsState> = resume.iter().map(|s| (s.rs, s)).collect();
+        let resumed: IdMap<&RsState> = resume.iter().map(|s| (s.rs, s)).collect();
         let mut ops = Vec::new();
         let mut out = Vec::new();
         for (vid, vs) in &snap.virtual_servers {
@@ -355,7 +355,7 @@ impl Engine {
             });
             for rs in &vs.real_servers {
                 let r = e.rss.len();
-                let id = rs_id(vs, rs);
+                let id = rs_id_in(*vid, rs);
                 let inhibit = rs
                     .defaults
                     .inhibit_on_failure

@@ -153,6 +153,52 @@ pub struct Preprocessor {
 /// The bytes `split_braces` looks for.
 static BRACE_OR_QUOTE: [bool; 256] = crate::lexer::byte_set(b"{}\"");
 
+/// How `plain_line` sees a byte: 0 plain, 1 brace, 2 needs the full treatment (a quote,
+/// comment, escape, substitution, or a byte that is not ASCII).
+static LINE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'{' as usize] = 1;
+    t[b'}' as usize] = 1;
+    let slow = b"\"\\#!$";
+    let mut i = 0;
+    while i < slow.len() {
+        t[slow[i] as usize] = 2;
+        i += 1;
+    }
+    let mut c = 0x80;
+    while c < 256 {
+        t[c] = 2;
+        c += 1;
+    }
+    t
+};
+
+/// A line (leading blanks gone) that decommenting and substitution leave as it is, and
+/// that starts no conditional or sequence: `Some(where its first brace is)`.
+fn plain_line(body: &[u8]) -> Option<Option<usize>> {
+    if matches!(body.first(), None | Some(b'@' | b'~')) {
+        return None;
+    }
+    let mut brace = None;
+    for (i, &c) in body.iter().enumerate() {
+        match LINE_CLASS[c as usize] {
+            0 => {}
+            1 => {
+                if brace.is_none() {
+                    brace = Some(i);
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(brace)
+}
+
+/// The length of `s` without its trailing blanks.
+fn trimmed_len(s: &str) -> usize {
+    s.len() - s.bytes().rev().take_while(|&b| is_blank(b)).count()
+}
+
 fn is_blank(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }
@@ -428,7 +474,7 @@ impl Preprocessor {
                     break;
                 }
                 let room = (MAXBUF - 1 - raw.len()).min(avail.len());
-                match avail[..room].iter().position(|&b| b == b'\n') {
+                match memchr::memchr(b'\n', &avail[..room]) {
                     Some(i) => {
                         raw.extend_from_slice(&avail[..=i]);
                         file.reader.consume(i + 1);
@@ -542,6 +588,23 @@ impl Preprocessor {
                             cur.2 = col;
                         }
                         _ => self.cur = Some((name.clone(), line_no, col)),
+                    }
+                    if self.collecting.is_none() {
+                        if let Some(brace) = plain_line(&self.raw[lead as usize..]) {
+                            // Nearly every line of a large configuration: read in one pass.
+                            let body = &self.raw[lead as usize..];
+                            let end = body.len()
+                                - body.iter().rev().take_while(|&&b| is_blank(b)).count();
+                            // SAFETY: `plain_line` saw only ASCII bytes.
+                            buf.push_str(unsafe { std::str::from_utf8_unchecked(&body[..end]) });
+                            if self.check_include(buf, diags) {
+                                buf.clear();
+                                continue;
+                            }
+                            self.split_braces_at(buf, brace, diags, out);
+                            out.text = std::mem::take(buf);
+                            return true;
+                        }
                     }
                     // Valid UTF-8 (the usual case) is used in place; other bytes are replaced.
                     let text = match std::str::from_utf8(&self.raw) {
@@ -663,6 +726,31 @@ impl Preprocessor {
     /// Every `{` and `}` outside quotes ends up on a line of its own: `buf` keeps the first
     /// part (the rest waits in `residue`), `out` gets its location.
     fn split_braces(&mut self, buf: &mut String, diags: &mut Diagnostics, out: &mut Line) {
+        let bytes = buf.as_bytes();
+        let mut pos = None;
+        let mut in_quote = false;
+        let mut i = 0;
+        while let Some(n) = bytes[i..].iter().position(|&c| BRACE_OR_QUOTE[c as usize]) {
+            i += n;
+            if bytes[i] == b'"' {
+                in_quote = !in_quote;
+            } else if !in_quote {
+                pos = Some(i);
+                break;
+            }
+            i += 1;
+        }
+        self.split_braces_at(buf, pos, diags, out);
+    }
+
+    /// [`Preprocessor::split_braces`] with the first brace outside quotes found already.
+    fn split_braces_at(
+        &mut self,
+        buf: &mut String,
+        pos: Option<usize>,
+        diags: &mut Diagnostics,
+        out: &mut Line,
+    ) {
         let (file, line, col) = match &self.cur {
             Some((f, l, c)) => (f, *l, *c),
             None => {
@@ -677,23 +765,6 @@ impl Preprocessor {
         out.line = line;
         out.col = col;
         let bytes = buf.as_bytes();
-        let mut pos = None;
-        if bytes[0] == b'{' || bytes[0] == b'}' {
-            pos = Some(0);
-        } else {
-            let mut in_quote = false;
-            let mut i = 0;
-            while let Some(n) = bytes[i..].iter().position(|&c| BRACE_OR_QUOTE[c as usize]) {
-                i += n;
-                if bytes[i] == b'"' {
-                    in_quote = !in_quote;
-                } else if !in_quote {
-                    pos = Some(i);
-                    break;
-                }
-                i += 1;
-            }
-        }
         if let Some(p) = pos {
             let skip = if p == 0 {
                 1 + bytes[1..].iter().take_while(|&&b| is_blank(b)).count()
@@ -702,14 +773,13 @@ impl Preprocessor {
             };
             if p + skip < bytes.len() {
                 self.residue_text.clear();
-                self.residue_text
-                    .push_str(buf[p + skip..].trim_end_matches([' ', '\t']));
+                let rest = &buf[p + skip..];
+                self.residue_text.push_str(&rest[..trimmed_len(rest)]);
                 self.residue = Some(col + (p + skip) as u32);
                 buf.truncate(p + skip);
             }
         }
-        let kept = buf.trim_end_matches([' ', '\t']).len();
-        buf.truncate(kept);
+        buf.truncate(trimmed_len(buf));
         if buf == "{" {
             self.block_depth += 1;
             self.open_braces.push(out.loc());
@@ -1170,7 +1240,7 @@ impl Preprocessor {
             return false;
         }
         let b = buf.as_bytes();
-        if !buf.starts_with("include") || b.len() <= 7 {
+        if b.first() != Some(&b'i') || !buf.starts_with("include") || b.len() <= 7 {
             return false;
         }
         let (ty, rest) = if b[7].is_ascii_whitespace() {

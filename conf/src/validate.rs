@@ -467,7 +467,10 @@ fn complete_check(p: &mut Parser, b: &mut Build) {
         }
         // Duplicate real servers are removed.
         // In place: a copy would grow to the next power of two (and be kept).
-        let mut seen = HashSet::with_capacity(vs.real_servers.len());
+        let mut seen = HashSet::with_capacity_and_hasher(
+            vs.real_servers.len(),
+            crate::project::FxBuild::default(),
+        );
         vs.real_servers.retain(|rs| {
             let first = seen.insert((rs.addr, rs.port));
             if !first {

@@ -501,3 +501,40 @@ fn self_referring_definitions_end() {
         assert!(!l.diags.has("Unknown keyword 'more'"), "{:?}", l.diags);
     }
 }
+
+/// The logical lines (text, line, column) the preprocessor makes of `text`.
+fn logical_lines(text: &str) -> Vec<(String, u32, u32)> {
+    let mut pp = conf::preproc::Preprocessor::new(conf::preproc::Options::default());
+    pp.open_memory("t.conf", text.as_bytes().to_vec());
+    let mut d = conf::Diagnostics::default();
+    std::iter::from_fn(|| pp.next_line(&mut d))
+        .map(|l| (l.text, l.line, l.col))
+        .collect()
+}
+
+proptest::proptest! {
+    /// A line with nothing to decomment or substitute is read by a one-pass path; the same
+    /// line with a comment after it goes through the full treatment: both give the same
+    /// logical lines, braces split off at the same columns.
+    #[test]
+    fn plain_lines_read_as_the_full_treatment_reads_them(
+        lines in proptest::collection::vec(
+            proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("{".to_string()),
+                    proptest::strategy::Just("}".to_string()),
+                    proptest::strategy::Just(" ".to_string()),
+                    proptest::strategy::Just("\t".to_string()),
+                    proptest::strategy::Just("include".to_string()),
+                    "[a-z0-9_.:/-]{1,12}",
+                ],
+                0..8,
+            ),
+            1..12,
+        )
+    ) {
+        let plain: String = lines.iter().map(|l| l.concat() + "\n").collect();
+        let commented: String = lines.iter().map(|l| l.concat() + " # c\n").collect();
+        proptest::prop_assert_eq!(logical_lines(&plain), logical_lines(&commented));
+    }
+}

@@ -10,9 +10,9 @@
 
 use super::ipvs::{self, Dest, Ipvs, Service, SvcKey, Table};
 use conf::model::{Config, RealServer, VirtualServer};
-use conf::project::{rs_id, vs_id, ObjId};
+use conf::project::{rs_id_in, vs_id, IdMap, ObjId};
 use ipc::{IpvsOp, OpResult, RsState};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// Where an id points in the running configuration.
@@ -28,7 +28,7 @@ pub struct Lvs {
     /// Tried to connect already (IPVS missing is logged once).
     tried: bool,
     mirror: Table,
-    index: HashMap<ObjId, Obj>,
+    index: IdMap<Obj>,
     /// Netlink commands that changed the kernel, since start (for the data dump and tests).
     pub changes: u64,
     /// The next request is the first of a configuration: say what it changed.
@@ -60,12 +60,18 @@ impl std::fmt::Display for What {
     }
 }
 
-fn index_of(cfg: &Config) -> HashMap<ObjId, Obj> {
-    let mut m = HashMap::new();
+fn index_of(cfg: &Config) -> IdMap<Obj> {
+    let n = cfg
+        .virtual_servers
+        .iter()
+        .map(|vs| 1 + vs.real_servers.len())
+        .sum();
+    let mut m = IdMap::with_capacity_and_hasher(n, Default::default());
     for (v, vs) in cfg.virtual_servers.iter().enumerate() {
-        m.insert(vs_id(vs), Obj::Vs(v));
+        let id = vs_id(vs);
+        m.insert(id, Obj::Vs(v));
         for (r, rs) in vs.real_servers.iter().enumerate() {
-            m.insert(rs_id(vs, rs), Obj::Rs(v, r));
+            m.insert(rs_id_in(id, rs), Obj::Rs(v, r));
         }
     }
     m
@@ -154,6 +160,7 @@ impl Lvs {
             let Some(s) = svcs.iter().find(|s| self.mirror.contains_key(&s.key)) else {
                 continue;
             };
+            let id = vs_id(vs);
             for rs in &vs.real_servers {
                 let d = ipvs::dest_of(vs, rs, s, 0);
                 let w = self
@@ -162,7 +169,7 @@ impl Lvs {
                     .and_then(|e| e.1.get(&d.key()))
                     .map(|d| d.weight);
                 out.push(RsState {
-                    rs: rs_id(vs, rs),
+                    rs: rs_id_in(id, rs),
                     up: w.is_some_and(|w| w > 0 || rs.weight == 0),
                     weight: w.unwrap_or(rs.weight),
                 });
