@@ -574,6 +574,9 @@ impl Engine {
         let c = &mut self.checks[check];
         c.running = false;
         let was_up = c.up;
+        let had_run = c.has_run;
+        // A verdict of down was reached (keepalived calls update_svr_checker_state(DOWN)).
+        let mut verdict_down = false;
         let next;
         let http = c.keyword == "HTTP_CHECK";
         let why = if detail.is_empty() {
@@ -608,6 +611,7 @@ impl Engine {
                 if c.retry_it > c.retry {
                     out.push(Action::Log(c.failed_line(c.retry > 0, &why)));
                     c.up = false;
+                    verdict_down = true;
                     next = dead_wait;
                 } else {
                     next = c.delay_before_retry;
@@ -623,6 +627,7 @@ impl Engine {
             if c.up || !c.has_run {
                 out.push(Action::Log(c.failed_line(c.retry > 0 && c.has_run, &why)));
                 c.up = false;
+                verdict_down = true;
             }
         } else {
             next = c.delay_before_retry;
@@ -634,8 +639,22 @@ impl Engine {
         if was_up != now_up {
             let kind = c.keyword;
             self.checker_changed(rs, now_up, kind, out);
+        } else if verdict_down && !had_run {
+            self.first_verdict_agrees_down(rs, out);
         }
         next
+    }
+
+    /// `update_svr_checker_state` for a checker whose first verdict is down while it
+    /// started down (`alpha`): nothing changes, but keepalived runs the real server's
+    /// notify script for the state it is in and writes its FIFO line (`do_rs_notifies`).
+    fn first_verdict_agrees_down(&mut self, r: usize, out: &mut Vec<Action>) {
+        let rs = &self.rss[r];
+        let up = rs.up;
+        if (up && rs.notify.0) || (!up && rs.notify.1) {
+            out.push(Action::Script(ScriptRef::RsNotify { rs: rs.id, up }));
+        }
+        out.push(Action::Notify(LvsEvent::Rs { rs: rs.id, up }));
     }
 
     /// `update_svr_checker_state`: a real server is up while none of its checkers failed.
@@ -965,8 +984,14 @@ impl Engine {
                     if l.up { "UP" } else { "DOWN" }
                 )));
                 let c = &mut self.checks[i];
+                let had_run = c.has_run;
                 c.has_run = true;
-                if was_up != l.up {
+                if was_up == l.up {
+                    // The first level, agreeing with the state the checker started in.
+                    if !l.up && !had_run {
+                        self.first_verdict_agrees_down(r, &mut out);
+                    }
+                } else {
                     c.up = l.up;
                     let body = format!(
                         "=> BFD CHECK {name} {} on service <=",

@@ -1052,3 +1052,65 @@ fn bfd_check_mails_as_keepalived() {
         )
     );
 }
+
+fn rs_notify_scripts(a: &[Action]) -> Vec<bool> {
+    a.iter()
+        .filter_map(|x| match x {
+            Action::Script(ipc::ScriptRef::RsNotify { up, .. }) => Some(*up),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_alpha_checker_whose_first_verdict_is_down_runs_notify_down_as_keepalived() {
+    use ipc::LvsEvent;
+    let t0 = Instant::now();
+    let notify = "notify_up /bin/true\n notify_down /bin/true";
+    // ipwrapper.c update_svr_checker_state: the first verdict agrees with the state the
+    // checker started in (alpha: down): no change, but do_rs_notifies runs.
+    let s = snap(&vs(notify, &TCP.replace("warmup 0", "warmup 0\n alpha")));
+    let (mut e, _) = Engine::load(&s, &[], t0, 7);
+    let c = runs(&mut e, t0);
+    let a = e.result(c, false, "", t0);
+    assert!(ops(&a).is_empty(), "nothing changes: {a:?}");
+    assert_eq!(rs_notify_scripts(&a), vec![false], "{a:?}");
+    assert!(
+        matches!(notifies(&a)[..], [LvsEvent::Rs { up: false, .. }]),
+        "{a:?}"
+    );
+    // Later verdicts that agree are silent.
+    let t1 = t0 + Duration::from_secs(5);
+    let c = runs(&mut e, t1);
+    let a = e.result(c, false, "", t1);
+    assert!(
+        rs_notify_scripts(&a).is_empty() && notifies(&a).is_empty(),
+        "{a:?}"
+    );
+    // Without alpha the first failure is a change: one notify, from the change.
+    let s = snap(&vs(notify, TCP));
+    let (mut e, _) = Engine::load(&s, &[], t0, 7);
+    let c = runs(&mut e, t0);
+    let a = e.result(c, false, "", t0);
+    assert_eq!(rs_notify_scripts(&a), vec![false], "{a:?}");
+    let rs_lines = notifies(&a)
+        .iter()
+        .filter(|n| matches!(n, LvsEvent::Rs { .. }))
+        .count();
+    assert_eq!(rs_lines, 1, "{a:?}");
+    // A first success of a checker that started up is no change and runs nothing.
+    let (mut e, _) = Engine::load(&s, &[], t0, 7);
+    let c = runs(&mut e, t0);
+    let a = e.result(c, true, "", t0);
+    assert!(
+        rs_notify_scripts(&a).is_empty() && notifies(&a).is_empty(),
+        "{a:?}"
+    );
+    // BFD_CHECK with alpha: the session's first level, Down, runs notify_down too.
+    let conf = bfd_conf("BFD_CHECK {\n name peer\n alpha\n }")
+        .replace(" weight 3\n", &format!(" weight 3\n {notify}\n"));
+    let (mut e, _) = Engine::load(&snap(&conf), &[], t0, 7);
+    let a = e.bfd(&level(false));
+    assert_eq!(rs_notify_scripts(&a), vec![false], "{a:?}");
+    assert!(e.bfd(&level(false)).is_empty());
+}
