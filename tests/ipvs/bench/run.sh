@@ -22,6 +22,8 @@ say() { echo "$*"; echo "$*" >> "$OUT"; }
 # The table of the run's network namespace, read through a process that lives in it.
 vs_in_ipvs() { grep -c -E '^(TCP|UDP|FWM) ' "/proc/$HOLD/net/ip_vs"; }
 ticks() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }   # utime+stime, 1/100 s
+# The whole VM's busy time (user, nice, system, irq, softirq of every CPU), 1/100 s.
+busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 rss_kb() { [ -n "$1" ] && [ -r "/proc/$1/status" ] && awk '/^VmRSS:/ {print $2}' "/proc/$1/status" || echo 0; }
 children_of() { for p in /proc/[0-9]*; do [ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"; done; }
 
@@ -99,9 +101,9 @@ one() {
     [ -n "$pid" ] || { read -r prog pid < /tmp/progtime.out 2>/dev/null || prog=-1; }
     sleep 5   # let the first round of checks (spread over warmup = delay_loop) pass
     checker=$(cat /run/b.check.pid 2>/dev/null)
-    c0=$(ticks "$checker"); p0=$(ticks "$pid"); a0=$(answered); s0=$(now_ms)
-    sleep "$STEADY"
-    c1=$(ticks "$checker"); p1=$(ticks "$pid"); a1=$(answered); s1=$(now_ms)
+    c0=$(ticks "$checker"); p0=$(ticks "$pid"); a0=$(answered); b0=$(busy); s0=$(now_ms)
+    sleep "$steady"
+    c1=$(ticks "$checker"); p1=$(ticks "$pid"); a1=$(answered); b1=$(busy); s1=$(now_ms)
     el=$((s1 - s0)); checks=$((a1 - a0)); cpu=$(( (c1 - c0) + (p1 - p0) ))
     rss=$(rss_kb "$pid"); for ch in $(children_of "$pid"); do rss=$((rss + $(rss_kb "$ch"))); done
     t2=$(now_ms)
@@ -119,12 +121,22 @@ one() {
     failed=$(grep -c "failed" "/tmp/$who.log")
     [ "$prog" -lt 0 ] && { echo "== $who never programmed the table; its log:"; head -20 "/tmp/$who.log"; }
     say "NOTE $who $label restarts=$restarts failed_lines=$failed"
-    say "RESULT $who $label $prog $((checks * 1000 / el)) $(( cpu * 10000 / (checks + 1) )) $(( cpu * 1000 / el / 10 )) $rss $stop $left"
+    say "$kind $who $label $prog $((checks * 1000 / el)) $(( cpu * 10000 / (checks + 1) )) $(( cpu * 1000 / el )) $rss $stop $left $(( (b1 - b0) * 10000 / (checks + 1) ))"
     lb_down
     rm -f /run/b.pid /run/b.check.pid
 }
 
 # (POSIX sh has no local variables: the loops below use names one() does not.)
+# Warm-up, not counted: every daemon once on the largest configuration. The first start in
+# a fresh VM pays for translating the kernel's IPVS code (TCG) and growing its per-CPU
+# allocations, 2-3 times the table's programming time of the runs after it; without this
+# round the daemon that runs first pays it alone.
+kind=WARMUP steady=2
+for cfg in $CONFIGS; do :; done
+n=${cfg%x*}; m=${cfg#*x}; all=$((n * m))
+gen "$n" "$m" > /tmp/bench-warmup.conf
+for daemon in $DAEMONS; do one "$daemon" /tmp/bench-warmup.conf "$all" "$cfg"; done
+kind=RESULT steady=$STEADY
 for cfg in $CONFIGS; do
     n=${cfg%x*}; m=${cfg#*x}; all=$((n * m))
     gen "$n" "$m" > "/tmp/bench-$cfg.conf"
