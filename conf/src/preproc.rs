@@ -194,9 +194,9 @@ fn plain_line(body: &[u8]) -> Option<Option<usize>> {
     Some(brace)
 }
 
-/// The length of `s` without its trailing blanks.
-fn trimmed_len(s: &str) -> usize {
-    s.len() - s.bytes().rev().take_while(|&b| is_blank(b)).count()
+/// The length of `s` without its trailing blanks (whole characters: blanks are ASCII).
+fn trimmed_len(s: &[u8]) -> usize {
+    s.len() - s.iter().rev().take_while(|&&b| is_blank(b)).count()
 }
 
 fn is_blank(c: u8) -> bool {
@@ -593,8 +593,7 @@ impl Preprocessor {
                         if let Some(brace) = plain_line(&self.raw[lead as usize..]) {
                             // Nearly every line of a large configuration: read in one pass.
                             let body = &self.raw[lead as usize..];
-                            let end = body.len()
-                                - body.iter().rev().take_while(|&&b| is_blank(b)).count();
+                            let end = trimmed_len(body);
                             // SAFETY: `plain_line` saw only ASCII bytes.
                             buf.push_str(unsafe { std::str::from_utf8_unchecked(&body[..end]) });
                             if self.check_include(buf, diags) {
@@ -774,12 +773,13 @@ impl Preprocessor {
             if p + skip < bytes.len() {
                 self.residue_text.clear();
                 let rest = &buf[p + skip..];
-                self.residue_text.push_str(&rest[..trimmed_len(rest)]);
+                self.residue_text
+                    .push_str(&rest[..trimmed_len(rest.as_bytes())]);
                 self.residue = Some(col + (p + skip) as u32);
                 buf.truncate(p + skip);
             }
         }
-        buf.truncate(trimmed_len(buf));
+        buf.truncate(trimmed_len(buf.as_bytes()));
         if buf == "{" {
             self.block_depth += 1;
             self.open_braces.push(out.loc());
