@@ -640,15 +640,16 @@ impl Engine {
             let kind = c.keyword;
             self.checker_changed(rs, now_up, kind, out);
         } else if verdict_down && !had_run {
-            self.first_verdict_agrees_down(rs, out);
+            // update_svr_checker_state: the first verdict agrees with the down state the
+            // checker started in (`alpha`): nothing changes, but the notifies run.
+            self.rs_notifies(rs, out);
         }
         next
     }
 
-    /// `update_svr_checker_state` for a checker whose first verdict is down while it
-    /// started down (`alpha`): nothing changes, but keepalived runs the real server's
-    /// notify script for the state it is in and writes its FIFO line (`do_rs_notifies`).
-    fn first_verdict_agrees_down(&mut self, r: usize, out: &mut Vec<Action>) {
+    /// `do_rs_notifies`: the real server's notify script for the state it is in, then its
+    /// FIFO line.
+    fn rs_notifies(&self, r: usize, out: &mut Vec<Action>) {
         let rs = &self.rss[r];
         let up = rs.up;
         if (up && rs.notify.0) || (!up && rs.notify.1) {
@@ -731,18 +732,8 @@ impl Engine {
             up: after,
             weight: rs.weight,
         }));
-        // do_rs_notifies: the script, then the FIFO line.
-        if (after && rs.notify.0) || (!after && rs.notify.1) {
-            out.push(Action::Script(ScriptRef::RsNotify {
-                rs: rs.id,
-                up: after,
-            }));
-        }
-        out.push(Action::Notify(LvsEvent::Rs {
-            rs: rs.id,
-            up: after,
-        }));
         let v = rs.vs;
+        self.rs_notifies(r, out);
         self.quorum(v, out, false);
     }
 
@@ -989,7 +980,7 @@ impl Engine {
                 if was_up == l.up {
                     // The first level, agreeing with the state the checker started in.
                     if !l.up && !had_run {
-                        self.first_verdict_agrees_down(r, &mut out);
+                        self.rs_notifies(r, &mut out);
                     }
                 } else {
                     c.up = l.up;

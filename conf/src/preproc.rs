@@ -590,9 +590,9 @@ impl Preprocessor {
                         _ => self.cur = Some((name.clone(), line_no, col)),
                     }
                     if self.collecting.is_none() {
-                        if let Some(brace) = plain_line(&self.raw[lead as usize..]) {
+                        let body = &self.raw[lead as usize..];
+                        if let Some(brace) = plain_line(body) {
                             // Nearly every line of a large configuration: read in one pass.
-                            let body = &self.raw[lead as usize..];
                             let end = trimmed_len(body);
                             // SAFETY: `plain_line` saw only ASCII bytes.
                             buf.push_str(unsafe { std::str::from_utf8_unchecked(&body[..end]) });
