@@ -90,6 +90,7 @@ for who in V C; do
     check "$who child: empty bounding set" "$([[ $(status_field "$pid" CapBnd) == 0000000000000000 ]]; echo $?)"
     check "$who child: NoNewPrivs 1, Seccomp 2 (filter)" "$([[ $(status_field "$pid" NoNewPrivs) == 1 && $(status_field "$pid" Seccomp) == 2 ]]; echo $?)"
     check "$who child: non-root uid" "$([[ $(status_field "$pid" Uid) != 0 ]]; echo $?)"
+    check "$who child: named keepalived (ps -C, pgrep, check_procs)" "$([[ $(cat "/proc/$pid/comm") == keepalived ]]; echo $?)"
 done
 check "children have distinct uids" "$([[ $(status_field "$V" Uid) != "$(status_field "$C" Uid)" ]]; echo $?)"
 check "parent runs as root without no_new_privs" "$([[ $(status_field "$P" Uid) == 0 && $(status_field "$P" NoNewPrivs) == 0 ]]; echo $?)"

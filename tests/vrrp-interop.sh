@@ -198,5 +198,66 @@ track_scenario() {
 }
 track_scenario
 
+# An IPv6 and an IPv4 instance on one interface, the IPv6 one first: each must join its own
+# multicast group (ours once joined only the first instance's group per interface, so its
+# IPv4 instance heard no master and became a second one).
+dual_conf() {
+    cat >"$TMP/$1.conf" <<CONF
+global_defs {
+    router_id $1
+    script_user nobody
+}
+vrrp_instance VI_6 {
+    interface eth0
+    virtual_router_id 52
+    priority $2
+    advert_int 1
+    version 3
+    virtual_ipaddress {
+        fd99::100/64
+    }
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority $2
+    advert_int 1
+    version 3
+    virtual_ipaddress {
+        10.99.0.100/24
+    }
+}
+CONF
+}
+dual_scenario() {
+    [[ -z ${ONLY:-} || dual =~ $ONLY ]] || return 0
+    echo "--- IPv6 and IPv4 instances on one interface"
+    make_lab "$LAB"
+    local n f
+    for n in a:11 b:12; do
+        ip -n "$LAB-${n%:*}" addr add "fd99::${n#*:}/64" dev eth0 nodad
+    done
+    for f in ours-d theirs-d; do
+        : >"$TMP/$f.log"
+    done
+    dual_conf theirs-d 150
+    dual_conf ours-d 100
+    run theirs b theirs-d
+    wait_for 2 "$TMP/theirs-d.log" 'Entering MASTER STATE' 6
+    run ours a ours-d
+    # Longer than Master_Down_Interval (3.609 s) with nothing to happen: a sleep is the test.
+    sleep 5
+    check "dual: ours stays BACKUP in both instances under keepalived" "$(! grep -q 'Entering MASTER' "$TMP/ours-d.log" &&
+        wait_addr "$LAB-a" 10.99.0.100 1 absent && wait_addr "$LAB-a" fd99::100 1 absent; echo $?)"
+    check "dual: keepalived stays MASTER of both (no higher-priority advert from ours)" "$(wait_addr "$LAB-b" 10.99.0.100 1 &&
+        wait_addr "$LAB-b" fd99::100 1 && ! grep 'Entering BACKUP' "$TMP/theirs-d.log" | grep -qv '(init)'; echo $?)"
+    stop theirs-d
+    check "dual: keepalived stops, ours takes both VIPs" "$(wait_for 2 "$TMP/ours-d.log" 'Entering MASTER STATE' 6 &&
+        wait_addr "$LAB-a" 10.99.0.100 3 && wait_addr "$LAB-a" fd99::100 3; echo $?)"
+    stop ours-d
+    del_lab "$LAB"
+}
+dual_scenario
+
 echo "vrrp-interop: $passed passed, $failed failed"
 ((failed == 0))

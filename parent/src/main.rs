@@ -207,6 +207,10 @@ fn main() -> ExitCode {
 /// `--role vrrp|checker`: a child. Take the socket at fd 3, drop every privilege, run.
 fn child_main(role: &str, c: &cli::Cli) -> ExitCode {
     log::mark(&format!("child {role} main"));
+    // Started as /proc/self/exe, the kernel named us "exe": keepalived's children are
+    // "keepalived" to ps -C, pgrep, pidof and monitoring such as check_procs -C keepalived.
+    // SAFETY: PR_SET_NAME reads the NUL-terminated name given.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"keepalived".as_ptr()) };
     let (role, ident) = match role {
         "vrrp" => (ipc::sandbox::Role::Vrrp, vrrp_child::IDENT),
         "checker" => (ipc::sandbox::Role::Checker, checker_child::IDENT),

@@ -570,16 +570,19 @@ impl Runtime {
                 nix::sys::socket::sockopt::ReceiveTimestampns,
                 &true,
             );
-            let mut joined: Vec<u32> = Vec::new();
-            for sl in self.slots.iter().filter(|s| !s.fsm.cfg.unicast) {
-                if joined.contains(&sl.ifindex) {
-                    continue;
-                }
-                joined.push(sl.ifindex);
+            // One membership per interface and group, whatever family the instances
+            // before it on that interface have (an IPv6 instance first must not keep an
+            // IPv4 one from its group: it would hear no peer and become a second master).
+            let mut joined: Vec<(u32, std::net::Ipv4Addr)> = Vec::new();
+            for sl in self.slots.iter().filter(|s| !s.fsm.cfg.unicast && !s.six) {
                 for g in sl.dsts().filter_map(|a| match a {
                     IpAddr::V4(g) => Some(g),
                     IpAddr::V6(_) => None,
                 }) {
+                    if joined.contains(&(sl.ifindex, g)) {
+                        continue;
+                    }
+                    joined.push((sl.ifindex, g));
                     if let Err(e) = sock.join_multicast_v4_n(
                         &g,
                         &socket2::InterfaceIndexOrAddress::Index(sl.ifindex),
@@ -621,19 +624,16 @@ impl Runtime {
                     std::mem::size_of::<libc::c_int>() as u32,
                 );
             }
-            let mut joined: Vec<u32> = Vec::new();
-            for sl in self.slots.iter().filter(|s| !s.fsm.cfg.unicast) {
-                if !sl.six {
-                    continue;
-                }
-                if joined.contains(&sl.ifindex) {
-                    continue;
-                }
-                joined.push(sl.ifindex);
+            let mut joined: Vec<(u32, std::net::Ipv6Addr)> = Vec::new();
+            for sl in self.slots.iter().filter(|s| !s.fsm.cfg.unicast && s.six) {
                 for g in sl.dsts().filter_map(|a| match a {
                     IpAddr::V6(g) => Some(g),
                     IpAddr::V4(_) => None,
                 }) {
+                    if joined.contains(&(sl.ifindex, g)) {
+                        continue;
+                    }
+                    joined.push((sl.ifindex, g));
                     if let Err(e) = sock.join_multicast_v6(&g, sl.ifindex) {
                         if e.raw_os_error() != Some(libc::EADDRINUSE) {
                             // EADDRINUSE: already a member (a reload).
