@@ -23,6 +23,9 @@
 # packet). Printed as median [min-max] over the runs. TCG is 15-35x slower than the host
 # and shared with whatever else runs (a loaded host slows keepalived more than ours and
 # flatters our ratios): compare the columns of one quiet run, not absolute figures.
+# Also printed: the floor under any start, fork + exec + exit of each binary with --version
+# (tests/ipvs/bench/exectime.c, 20 times), and where our start-up time went per run (exec ->
+# main, the parse, the kernel's adds) from our KEEPALIVED_RS_TIMING marks.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 OURS=${1:-$ROOT/target/release/keepalived}
@@ -41,6 +44,7 @@ mkdir -p "$WORK/payload" "$WORK/out"
 cp "$ROOT/tests/ipvs/bench/run.sh" "$WORK/payload/"
 cc -O2 -Wall -static -o "$WORK/payload/acceptd" "$ROOT/tests/ipvs/bench/acceptd.c"
 cc -O2 -Wall -static -o "$WORK/payload/progtime" "$ROOT/tests/ipvs/bench/progtime.c"
+cc -O2 -Wall -static -o "$WORK/payload/exectime" "$ROOT/tests/ipvs/bench/exectime.c"
 if [[ -n ${BASELINE:-} ]]; then
     cp "$BASELINE" "$WORK/payload/keepalived-baseline"
 fi
@@ -54,6 +58,10 @@ bash "$ROOT/tests/ipvs/vm.sh" --smp 2 --mem 2048 --timeout 3600 --bin "$OURS" \
 grep '^#' "$WORK/out/bench.txt" || true
 # The uncounted warm-up round (tests/ipvs/bench/run.sh), for the record.
 awk '$1 == "WARMUP" { printf "warm-up, not counted: %s %s start -> all in IPVS %s ms\n", $2, $3, $4 }' "$WORK/out/bench.txt"
+# The floor: what starting and ending each binary costs in this VM, before any configuration.
+awk '$1 == "EXEC" { printf "fork + exec + exit of %s --version: %s ms median [%s-%s] of 20\n", $2, $4, $3, $5 }' "$WORK/out/bench.txt"
+# Where our start-up time went, per counted run (KEEPALIVED_RS_TIMING marks).
+awk '$1 == "BREAKDOWN" && $2 == "RESULT" { printf "keepalived-rs %s start: exec -> main %s ms, parse %s ms, kernel adds %s ms\n", $4, $5, $6, $7 }' "$WORK/out/bench.txt"
 # RESULT who config programmed_ms checks/s cpu_us/check cpu% rss_kb stop_ms vs_left vm_us/check
 awk '
 function stat(key,    n, i, j, t, v, out) {

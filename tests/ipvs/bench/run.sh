@@ -92,9 +92,12 @@ one() {
     # TCG, and `ip netns exec` ~70 ms before the daemon started; both counted as the daemon's).
     # It prints "MS PID" and stays the daemon's parent until it ends.
     rm -f /tmp/progtime.out
-    ./progtime /run/netns/lb "$total" 120000 "/tmp/$who.log" -- \
+    # Ours also marks its start-up steps on stderr (KEEPALIVED_RS_TIMING, same clock as
+    # progtime's start line): where its time goes, printed as a BREAKDOWN line.
+    timing=; [ "$who" = ours ] && timing=1
+    KEEPALIVED_RS_TIMING=$timing ./progtime /run/netns/lb "$total" 120000 "/tmp/$who.log" -- \
         "$bin" --dont-fork --log-console --no-syslog --check -f "$conf" -p /run/b.pid -c /run/b.check.pid \
-        > /tmp/progtime.out &
+        > /tmp/progtime.out 2> /tmp/progtime.err &
     pt=$!
     prog=-1 pid=
     while kill -0 "$pt" 2>/dev/null && ! read -r prog pid < /tmp/progtime.out 2>/dev/null; do sleep 0.05; done
@@ -121,6 +124,16 @@ one() {
     failed=$(grep -c "failed" "/tmp/$who.log")
     [ "$prog" -lt 0 ] && { echo "== $who never programmed the table; its log:"; head -20 "/tmp/$who.log"; }
     say "NOTE $who $label restarts=$restarts failed_lines=$failed"
+    if [ -n "$timing" ]; then
+        # exec -> main, main -> config parsed, the kernel's share (one batch of adds)
+        awk -v kind="$kind" -v label="$label" '
+            FNR == NR { if ($1 == "progtime:" && $2 == "start") t0 = $3; next }
+            $1 == "TIMING" { step = $3; for (i = 4; i <= NF; i++) step = step " " $i
+                             if (!(step in at)) at[step] = $2 }   # the parent marks first
+            END { printf "BREAKDOWN %s ours %s %d %d %d\n", kind, label, at["main"] - t0,
+                  at["config loaded"] - at["main"], at["ipvs flushed"] - at["ipvs queued"] }
+        ' /tmp/progtime.err "/tmp/$who.log" >> "$OUT"
+    fi
     say "$kind $who $label $prog $((checks * 1000 / el)) $(( cpu * 10000 / (checks + 1) )) $(( cpu * 1000 / el )) $rss $stop $left $(( (b1 - b0) * 10000 / (checks + 1) ))"
     lb_down
     rm -f /run/b.pid /run/b.check.pid
@@ -136,6 +149,11 @@ for cfg in $CONFIGS; do :; done
 n=${cfg%x*}; m=${cfg#*x}; all=$((n * m))
 gen "$n" "$m" > /tmp/bench-warmup.conf
 for daemon in $DAEMONS; do one "$daemon" /tmp/bench-warmup.conf "$all" "$cfg"; done
+# The floor under every start: fork, exec and exit of each daemon with --version, 20 times.
+for daemon in $DAEMONS; do
+    case $daemon in ours) bin=$OURS ;; baseline) bin=$BASELINE ;; *) bin=$THEIRS ;; esac
+    say "EXEC $daemon $(./exectime 20 "$bin" --version)"
+done
 kind=RESULT steady=$STEADY
 for cfg in $CONFIGS; do
     n=${cfg%x*}; m=${cfg#*x}; all=$((n * m))
