@@ -133,7 +133,13 @@ pub fn mark(step: &str) {
     // SAFETY: clock_gettime writes only into the timespec given.
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     let ms = ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000;
-    eprintln!("TIMING {ms} {step}");
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    let heap = unsafe { libc::mallinfo2() };
+    eprintln!(
+        "TIMING {ms} {step} (heap in use {} kB of {} kB)",
+        heap.uordblks / 1024,
+        (heap.arena + heap.hblkhd) / 1024
+    );
 }
 
 #[macro_export]

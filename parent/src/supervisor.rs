@@ -1126,6 +1126,7 @@ impl Supervisor {
                 });
             drop(snap);
             trim_heap();
+            crate::log::mark("checker snapshot sent");
         }
         for m in msgs {
             if let Err(why) = self.checker_request(m) {
@@ -1956,6 +1957,13 @@ impl Supervisor {
                     &self.poll,
                     &ParentToChecker::ApplyIpvsResult { req_id, result },
                 );
+                // A checker's first request names every real server (10,500 ops at 10,000):
+                // its message and the commands it queued leave megabytes of free heap on
+                // pages that stay resident until trimmed.
+                if ops.len() >= 1024 {
+                    drop(ops);
+                    trim_heap();
+                }
                 crate::log::mark("ApplyIpvs answered");
             }
             CheckerToParent::RunScript { req_id, script } => self.run_misc_check(req_id, script)?,

@@ -301,17 +301,28 @@ fn genl(cmd: u8, attrs: &[u8]) -> Vec<u8> {
 /// start: no attribute gets a buffer of its own).
 pub fn service_msg(cmd: u8, s: &Service, full: bool) -> Vec<u8> {
     let mut b = Vec::with_capacity(if full { 112 } else { 56 });
-    b.extend_from_slice(&[cmd, GENL_VERSION, 0, 0]);
-    nest(&mut b, CMD_ATTR_SERVICE, |b| service_into(b, s, full));
+    service_msg_into(&mut b, cmd, s, full);
     b
 }
 
+/// [`service_msg`] appended to `b` (bodies queued back to back in one buffer).
+pub fn service_msg_into(b: &mut Vec<u8>, cmd: u8, s: &Service, full: bool) {
+    b.extend_from_slice(&[cmd, GENL_VERSION, 0, 0]);
+    nest(b, CMD_ATTR_SERVICE, |b| service_into(b, s, full));
+}
+
+#[cfg(test)]
 pub fn dest_msg(cmd: u8, s: &Service, d: &Dest, full: bool) -> Vec<u8> {
     let mut b = Vec::with_capacity(160);
-    b.extend_from_slice(&[cmd, GENL_VERSION, 0, 0]);
-    nest(&mut b, CMD_ATTR_SERVICE, |b| service_into(b, s, false));
-    nest(&mut b, CMD_ATTR_DEST, |b| dest_into(b, d, full));
+    dest_msg_into(&mut b, cmd, s, d, full);
     b
+}
+
+/// [`dest_msg`] appended to `b`.
+pub fn dest_msg_into(b: &mut Vec<u8>, cmd: u8, s: &Service, d: &Dest, full: bool) {
+    b.extend_from_slice(&[cmd, GENL_VERSION, 0, 0]);
+    nest(b, CMD_ATTR_SERVICE, |b| service_into(b, s, false));
+    nest(b, CMD_ATTR_DEST, |b| dest_into(b, d, full));
 }
 
 // ---- attribute decoding ---------------------------------------------------------------
@@ -705,13 +716,14 @@ impl Ipvs {
 
     /// Many requests at once: up to `BATCH` per send, then each one's ACK or error, in order
     /// (the kernel handles the messages of one send one after the other).
-    pub fn batch(&mut self, bodies: Vec<Vec<u8>>) -> Vec<Result<(), NlError>> {
+    pub fn batch<B: AsRef<[u8]>>(&mut self, bodies: &[B]) -> Vec<Result<(), NlError>> {
         const BATCH: usize = 256;
         let mut out = Vec::with_capacity(bodies.len());
         for chunk in bodies.chunks(BATCH) {
             let first = self.seq.wrapping_add(1);
             let mut buf = Vec::with_capacity(chunk.len() * 128);
             for (i, b) in chunk.iter().enumerate() {
+                let b = b.as_ref();
                 self.seq = self.seq.wrapping_add(1);
                 // Only the last request of a chunk asks for an ACK: the kernel handles the
                 // messages of one send in order, so its ACK says every earlier one is done,

@@ -39,8 +39,12 @@ pub struct Lvs {
     saved_timeouts: Option<ipvs::Timeouts>,
     /// Sync daemons we started: (state, settings).
     syncd: Vec<(u32, ipvs::SyncDaemon)>,
-    /// Commands waiting for `flush`: (command, what it names, body).
-    queued: Vec<(u8, What, Vec<u8>)>,
+    /// Commands waiting for `flush`: (command, what it names, where its body ends in
+    /// `qbuf`, the bodies back to back). One buffer, not one allocation per command: at
+    /// start-up 10,500 bodies interleaved with the mirror's entries left ~3.5 MB of the
+    /// parent's heap fragmented (free, but on pages the mirror keeps resident).
+    queued: Vec<(u8, What, u32)>,
+    qbuf: Vec<u8>,
 }
 
 /// What a queued command names, put into words only when it failed (formatting 10,000
@@ -314,24 +318,36 @@ impl Lvs {
 
     /// Queue one netlink command. The mirror is updated as if it succeeds; `flush` sends the
     /// queue in batches and reads the kernel's table again if anything failed.
-    fn queue(&mut self, cmd: u8, what: What, body: Vec<u8>) {
-        self.queued.push((cmd, what, body));
+    /// Queue a command whose body `encode` appends to the shared buffer.
+    fn queue(&mut self, cmd: u8, what: What, encode: impl FnOnce(&mut Vec<u8>)) {
+        encode(&mut self.qbuf);
+        self.queued.push((cmd, what, self.qbuf.len() as u32));
     }
 
     /// Send what is queued; `false` if any command failed (logged as keepalived does).
     fn flush(&mut self) -> bool {
         let queued = std::mem::take(&mut self.queued);
+        let qbuf = std::mem::take(&mut self.qbuf);
         if queued.is_empty() {
             return true;
         }
         let Some(nl) = self.nl.as_mut() else {
             return false;
         };
-        let (meta, bodies): (Vec<(u8, What)>, Vec<Vec<u8>>) =
-            queued.into_iter().map(|(c, w, b)| ((c, w), b)).unzip();
-        let results = nl.batch(bodies);
+        let mut start = 0;
+        let bodies: Vec<&[u8]> = queued
+            .iter()
+            .map(|&(_, _, end)| {
+                let b = &qbuf[start..end as usize];
+                start = end as usize;
+                b
+            })
+            .collect();
+        let results = nl.batch(&bodies);
+        drop(bodies);
+        drop(qbuf);
         let mut ok = true;
-        for ((cmd, what), r) in meta.iter().zip(results) {
+        for ((cmd, what, _), r) in queued.iter().zip(results) {
             match r {
                 Ok(()) => self.changes += 1,
                 // As keepalived: an add of what exists, a delete of what is gone, is done.
@@ -365,30 +381,24 @@ impl Lvs {
             Some((have, _)) if have == s => {}
             Some((have, _)) => {
                 *have = s.clone();
-                self.queue(
-                    ipvs::SET_SERVICE,
-                    What::Svc(s.key),
-                    ipvs::service_msg(ipvs::SET_SERVICE, s, true),
-                );
+                self.queue(ipvs::SET_SERVICE, What::Svc(s.key), |b| {
+                    ipvs::service_msg_into(b, ipvs::SET_SERVICE, s, true)
+                });
             }
             None => {
                 self.mirror.insert(s.key, (s.clone(), BTreeMap::new()));
-                self.queue(
-                    ipvs::NEW_SERVICE,
-                    What::Svc(s.key),
-                    ipvs::service_msg(ipvs::NEW_SERVICE, s, true),
-                );
+                self.queue(ipvs::NEW_SERVICE, What::Svc(s.key), |b| {
+                    ipvs::service_msg_into(b, ipvs::NEW_SERVICE, s, true)
+                });
             }
         }
     }
 
     fn del_service(&mut self, s: &Service) {
         if self.mirror.remove(&s.key).is_some() {
-            self.queue(
-                ipvs::DEL_SERVICE,
-                What::Svc(s.key),
-                ipvs::service_msg(ipvs::DEL_SERVICE, s, false),
-            );
+            self.queue(ipvs::DEL_SERVICE, What::Svc(s.key), |b| {
+                ipvs::service_msg_into(b, ipvs::DEL_SERVICE, s, false)
+            });
         }
     }
 
@@ -403,8 +413,10 @@ impl Lvs {
             None => ipvs::NEW_DEST,
         };
         dests.insert(d.key(), d.clone());
-        let body = ipvs::dest_msg(cmd, svc, d, true);
-        self.queue(cmd, What::Dest(s.key, d.key()), body);
+        // The mirror's entry is borrowed: encode into the queue's buffer field directly.
+        ipvs::dest_msg_into(&mut self.qbuf, cmd, svc, d, true);
+        let end = self.qbuf.len() as u32;
+        self.queued.push((cmd, What::Dest(s.key, d.key()), end));
     }
 
     fn del_dest_key(&mut self, key: SvcKey, d: (IpAddr, u16)) {
@@ -414,8 +426,9 @@ impl Lvs {
         let Some(dest) = dests.remove(&d) else {
             return;
         };
-        let body = ipvs::dest_msg(ipvs::DEL_DEST, svc, &dest, false);
-        self.queue(ipvs::DEL_DEST, What::Dest(key, d), body);
+        ipvs::dest_msg_into(&mut self.qbuf, ipvs::DEL_DEST, svc, &dest, false);
+        let end = self.qbuf.len() as u32;
+        self.queued.push((ipvs::DEL_DEST, What::Dest(key, d), end));
     }
 
     /// `lvs_timeouts` and an `lvs_sync_daemon` not tied to a VRRP instance, at start and

@@ -128,7 +128,7 @@ one() {
         # exec -> main, main -> config parsed, the kernel's share (one batch of adds)
         awk -v kind="$kind" -v label="$label" '
             FNR == NR { if ($1 == "progtime:" && $2 == "start") t0 = $3; next }
-            $1 == "TIMING" { step = $3; for (i = 4; i <= NF; i++) step = step " " $i
+            $1 == "TIMING" { step = $3; for (i = 4; i <= NF && $i !~ /^\(/; i++) step = step " " $i
                              if (!(step in at)) at[step] = $2 }   # the parent marks first
             END { printf "BREAKDOWN %s ours %s %d %d %d\n", kind, label, at["main"] - t0,
                   at["config loaded"] - at["main"], at["ipvs flushed"] - at["ipvs queued"] }
