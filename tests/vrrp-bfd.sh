@@ -90,6 +90,12 @@ check "ours: detection time 300 ms after the poll sequence" "$(wait_for 1 "$TMP/
 check "keepalived: detection time 300 ms" "$(wait_for 1 "$TMP/theirs.log" 'Detection time is 300000 us' 3; echo $?)"
 sleep 2
 check "no expiry while both run" "$(grep -c 'Expired after' "$TMP/ours.log" "$TMP/theirs.log" | awk -F: '{s += $2} END {print (s == 0) ? 0 : 1}')"
+# SIGUSR1 writes keepalived's BFD dump file beside keepalived.data, as its BFD child does.
+rm -f "$TMP/keepalived_bfd.data"
+kill -USR1 "$(cat "$TMP/ours.pid")"
+check "SIGUSR1: keepalived_bfd.data shows the session Up, events to VRRP" "$(wait_for 1 "$TMP/keepalived_bfd.data" '^   last seen = [0-9]+\.[0-9]{6} \(' 5 &&
+    grep -q '^ BFD Instance = bfd_ours$' "$TMP/keepalived_bfd.data" && grep -q '^   local state = Up$' "$TMP/keepalived_bfd.data" &&
+    grep -q '^   remote state = Up$' "$TMP/keepalived_bfd.data" && grep -q '^   send event to VRRP process = Yes$' "$TMP/keepalived_bfd.data"; echo $?)"
 
 # Reload with a slower min_tx: the session stays Up (keepalived keeps sessions by name) and
 # a poll sequence tells keepalived, whose detection time becomes 3 × 200 ms.

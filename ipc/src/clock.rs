@@ -42,3 +42,12 @@ pub fn civil(secs: i64) -> Civil {
         sec: rem % 60,
     }
 }
+
+/// `ctime`-style: `Tue Dec  1 08:08:59 2026` (of seconds already shifted by any offset).
+pub fn ctime(secs: i64) -> String {
+    let c = civil(secs);
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        DAYS[c.weekday], MONTHS[c.month], c.day, c.hour, c.min, c.sec, c.year
+    )
+}

@@ -106,6 +106,9 @@ pub enum DumpKind {
     Data,
     Stats,
     Json,
+    /// `keepalived_bfd.data`: the BFD sessions' part of a SIGUSR1 dump (the VRRP child
+    /// runs them; keepalived's BFD child writes this file).
+    BfdData,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -68,14 +68,7 @@ fn stamp(offset: i64) -> String {
     ctime(secs)
 }
 
-fn ctime(secs: i64) -> String {
-    use ipc::clock::{civil, DAYS, MONTHS};
-    let c = civil(secs);
-    format!(
-        "{} {} {:>2} {:02}:{:02}:{:02} {}",
-        DAYS[c.weekday], MONTHS[c.month], c.day, c.hour, c.min, c.sec, c.year
-    )
-}
+use ipc::clock::ctime;
 
 fn connect() -> Option<UnixDatagram> {
     let s = UnixDatagram::unbound().ok()?;

@@ -1204,7 +1204,12 @@ impl Supervisor {
                 } else {
                     text
                 };
-                write_dump(kind, "keepalived", &text)
+                let base = if kind == DumpKind::BfdData {
+                    "keepalived_bfd"
+                } else {
+                    "keepalived"
+                };
+                write_dump(kind, base, &text)
             }
             other => return Err(format!("sent an unexpected {other:?}")),
         }
@@ -1992,7 +1997,9 @@ impl Supervisor {
                 };
                 self.fifos.write(&line, crate::vrrp_notify::Events::Lvs);
             }
-            CheckerToParent::DumpText { kind, text } => write_dump(kind, "keepalived_check", &text),
+            CheckerToParent::DumpText { kind, text } if kind != DumpKind::BfdData => {
+                write_dump(kind, "keepalived_check", &text)
+            }
             other => return Err(format!("sent an unexpected {other:?}")),
         }
         Ok(())
@@ -2166,7 +2173,7 @@ fn write_dump(kind: DumpKind, base: &str, text: &str) {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
     let ext = match kind {
-        DumpKind::Data => "data",
+        DumpKind::Data | DumpKind::BfdData => "data",
         DumpKind::Stats => "stats",
         DumpKind::Json => "json",
     };

@@ -714,6 +714,77 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// keepalived's `keepalived_bfd.data` (SIGUSR1): the BFD topology with each session's
+    /// parameters and state, in its words (`dump_bfd`), without its thread pointers and
+    /// timer internals. `wall` is the time of day of `now` (UTC: the child reads no zone).
+    /// `events(i)`: whether session `i`'s events go to VRRP and to the checker.
+    pub fn dump(
+        &self,
+        now: Instant,
+        wall: std::time::SystemTime,
+        events: impl Fn(usize) -> (bool, bool),
+    ) -> String {
+        use std::fmt::Write;
+        let yes = |b: bool| if b { "Yes" } else { "No" };
+        let mut t = String::from("------< BFD Topology >------\n");
+        for (i, s) in self.list.iter().enumerate() {
+            let c = &s.cfg;
+            let _ = writeln!(t, " BFD Instance = {}", c.name);
+            let _ = writeln!(t, "   Neighbor IP = {}", c.neighbor);
+            if let Some(src) = c.source {
+                let _ = writeln!(t, "   Source IP = {src}");
+            }
+            let _ = writeln!(t, "   Required min RX interval = {} us", c.min_rx);
+            let _ = writeln!(t, "   Desired min TX interval = {} us", c.min_tx);
+            let _ = writeln!(t, "   Desired idle TX interval = {} us", c.idle_tx);
+            let _ = writeln!(t, "   Detection multiplier = {}", c.mult);
+            let ttl = if c.neighbor.is_ipv4() {
+                "TTL"
+            } else {
+                "hoplimit"
+            };
+            let _ = writeln!(t, "   {ttl} = {}", c.ttl);
+            let _ = writeln!(t, "   max_hops = {}", c.max_hops);
+            let _ = writeln!(t, "   passive = {}", c.passive);
+            let (vrrp, checker) = events(i);
+            let _ = writeln!(t, "   send event to VRRP process = {}", yes(vrrp));
+            let _ = writeln!(t, "   send event to checker process = {}", yes(checker));
+            let _ = writeln!(t, "   local state = {}", s.state.name());
+            let _ = writeln!(t, "   remote state = {}", s.remote_state.name());
+            let _ = writeln!(t, "   local discriminator = 0x{:x}", s.local_discr);
+            let _ = writeln!(t, "   remote discriminator = 0x{:x}", s.remote_discr);
+            let _ = writeln!(t, "   local diag = {}", diag_str(s.local_diag));
+            let _ = writeln!(t, "   remote diag = {}", diag_str(s.remote_diag));
+            let _ = writeln!(t, "   remote min tx intv = {} us", s.remote_min_tx);
+            let _ = writeln!(t, "   remote min rx intv = {} us", s.remote_min_rx);
+            let _ = writeln!(t, "   local demand = 0");
+            let _ = writeln!(t, "   remote demand = {}", u8::from(s.remote_demand));
+            let _ = writeln!(t, "   remote detect multiplier = {}", s.remote_mult);
+            let flag = |on: bool| if on { "" } else { "!" };
+            let _ = writeln!(t, "   {}poll, {}final", flag(s.poll), flag(s.final_));
+            let _ = writeln!(t, "   local tx intv = {} us", s.local_tx_intv);
+            let _ = writeln!(t, "   remote tx intv = {} us", s.remote_tx_intv);
+            let _ = writeln!(t, "   local detection time = {} us", s.detect_time);
+            let _ = writeln!(t, "   remote detection time = {} us", s.remote_detect_time);
+            match s.last_seen {
+                None => t.push_str("   last_seen = [never]\n"),
+                Some(at) => {
+                    let seen = wall
+                        .checked_sub(now.saturating_duration_since(at))
+                        .and_then(|w| w.duration_since(std::time::UNIX_EPOCH).ok())
+                        .unwrap_or_default();
+                    let (secs, us) = (seen.as_secs() as i64, seen.subsec_micros());
+                    let _ = writeln!(
+                        t,
+                        "   last seen = {secs}.{us:06} ({}.{us:06})",
+                        ipc::clock::ctime(secs)
+                    );
+                }
+            }
+        }
+        t
+    }
+
     /// Sessions for a configuration. On a reload a session of the same name keeps its
     /// state and timers (keepalived's `bfd_copy_state`, `bfd_copy_sands`) and takes the new
     /// parameters; a changed `min_rx` or `min_tx` starts a poll sequence (RFC 5880 §6.8.3;
@@ -833,4 +904,53 @@ impl Sessions {
 pub enum RxError {
     Bogus(Bogus),
     Discard(Discard),
+}
+
+#[cfg(test)]
+mod dump_tests {
+    use super::*;
+
+    #[test]
+    fn the_data_dump_names_each_session_with_its_state_as_keepalived() {
+        let cfg = Config {
+            name: "bfd1".into(),
+            neighbor: "10.99.0.12".parse().unwrap(),
+            source: None,
+            min_rx: 50_000,
+            min_tx: 50_000,
+            idle_tx: 1_000_000,
+            mult: 3,
+            passive: false,
+            ttl: 255,
+            max_hops: 0,
+        };
+        let now = Instant::now();
+        let wall = std::time::UNIX_EPOCH + Duration::from_secs(1_796_083_200);
+        let mut s = Session::new(cfg, 0x1234);
+        let fresh = Sessions {
+            list: vec![s.clone()],
+        }
+        .dump(now, wall, |_| (true, false));
+        assert!(fresh.starts_with(
+            "------< BFD Topology >------\n BFD Instance = bfd1\n   Neighbor IP = 10.99.0.12\n"
+        ));
+        assert!(fresh.contains("\n   TTL = 255\n"));
+        assert!(fresh.contains(
+            "\n   send event to VRRP process = Yes\n   send event to checker process = No\n"
+        ));
+        assert!(fresh.contains(
+            "\n   local state = Down\n   remote state = Down\n   local discriminator = 0x1234\n"
+        ));
+        assert!(fresh.contains("\n   local diag = No Diagnostic\n"));
+        assert!(fresh.contains("\n   !poll, !final\n"));
+        assert!(fresh.ends_with("   last_seen = [never]\n"));
+        s.state = State::Up;
+        s.last_seen = Some(now - Duration::from_millis(1500));
+        let up = Sessions { list: vec![s] }.dump(now, wall, |_| (true, false));
+        assert!(up.contains("\n   local state = Up\n"));
+        assert!(
+            up.ends_with("   last seen = 1796083198.500000 (Mon Nov 30 23:59:58 2026.500000)\n"),
+            "{up}"
+        );
+    }
 }

@@ -146,6 +146,17 @@ impl Bfd {
             .unwrap_or(false)
     }
 
+    /// The `keepalived_bfd.data` text (SIGUSR1), or `None` without sessions.
+    pub fn dump(&self, now: Instant) -> Option<String> {
+        if self.sessions.list.is_empty() {
+            return None;
+        }
+        let flag = |flags: &[bool], i: usize| flags.get(i).copied().unwrap_or(false);
+        Some(self.sessions.dump(now, std::time::SystemTime::now(), |i| {
+            (flag(&self.to_vrrp, i), flag(&self.to_checker, i))
+        }))
+    }
+
     /// Whether the session's events go to VRRP's `track_bfd`.
     pub fn to_vrrp(&self, name: &str) -> bool {
         self.session_flag(name, &self.to_vrrp)

@@ -664,7 +664,14 @@ impl ChildProtocol for VrrpChild {
                         st.unwrap_or(VrrpState::Init)
                     ));
                 }
-                Step::Continue(vec![VrrpToParent::DumpText { kind, text }])
+                let mut out = vec![VrrpToParent::DumpText { kind, text }];
+                if let Some(text) = self.bfd.dump(now) {
+                    out.push(VrrpToParent::DumpText {
+                        kind: ipc::DumpKind::BfdData,
+                        text,
+                    });
+                }
+                Step::Continue(out)
             }
             ParentToVrrp::Stop => {
                 let mut out = Vec::new();
