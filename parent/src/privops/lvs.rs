@@ -318,9 +318,8 @@ impl Lvs {
 
     /// Queue one netlink command. The mirror is updated as if it succeeds; `flush` sends the
     /// queue in batches and reads the kernel's table again if anything failed.
-    /// Queue a command whose body `encode` appends to the shared buffer.
-    fn queue(&mut self, cmd: u8, what: What, encode: impl FnOnce(&mut Vec<u8>)) {
-        encode(&mut self.qbuf);
+    /// Queue a command whose body was just appended to `qbuf`.
+    fn enqueue(&mut self, cmd: u8, what: What) {
         self.queued.push((cmd, what, self.qbuf.len() as u32));
     }
 
@@ -381,24 +380,21 @@ impl Lvs {
             Some((have, _)) if have == s => {}
             Some((have, _)) => {
                 *have = s.clone();
-                self.queue(ipvs::SET_SERVICE, What::Svc(s.key), |b| {
-                    ipvs::service_msg_into(b, ipvs::SET_SERVICE, s, true)
-                });
+                ipvs::service_msg_into(&mut self.qbuf, ipvs::SET_SERVICE, s, true);
+                self.enqueue(ipvs::SET_SERVICE, What::Svc(s.key));
             }
             None => {
                 self.mirror.insert(s.key, (s.clone(), BTreeMap::new()));
-                self.queue(ipvs::NEW_SERVICE, What::Svc(s.key), |b| {
-                    ipvs::service_msg_into(b, ipvs::NEW_SERVICE, s, true)
-                });
+                ipvs::service_msg_into(&mut self.qbuf, ipvs::NEW_SERVICE, s, true);
+                self.enqueue(ipvs::NEW_SERVICE, What::Svc(s.key));
             }
         }
     }
 
     fn del_service(&mut self, s: &Service) {
         if self.mirror.remove(&s.key).is_some() {
-            self.queue(ipvs::DEL_SERVICE, What::Svc(s.key), |b| {
-                ipvs::service_msg_into(b, ipvs::DEL_SERVICE, s, false)
-            });
+            ipvs::service_msg_into(&mut self.qbuf, ipvs::DEL_SERVICE, s, false);
+            self.enqueue(ipvs::DEL_SERVICE, What::Svc(s.key));
         }
     }
 
@@ -413,10 +409,8 @@ impl Lvs {
             None => ipvs::NEW_DEST,
         };
         dests.insert(d.key(), d.clone());
-        // The mirror's entry is borrowed: encode into the queue's buffer field directly.
         ipvs::dest_msg_into(&mut self.qbuf, cmd, svc, d, true);
-        let end = self.qbuf.len() as u32;
-        self.queued.push((cmd, What::Dest(s.key, d.key()), end));
+        self.enqueue(cmd, What::Dest(s.key, d.key()));
     }
 
     fn del_dest_key(&mut self, key: SvcKey, d: (IpAddr, u16)) {
@@ -427,8 +421,7 @@ impl Lvs {
             return;
         };
         ipvs::dest_msg_into(&mut self.qbuf, ipvs::DEL_DEST, svc, &dest, false);
-        let end = self.qbuf.len() as u32;
-        self.queued.push((ipvs::DEL_DEST, What::Dest(key, d), end));
+        self.enqueue(ipvs::DEL_DEST, What::Dest(key, d));
     }
 
     /// `lvs_timeouts` and an `lvs_sync_daemon` not tied to a VRRP instance, at start and
